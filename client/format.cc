@@ -1,0 +1,229 @@
+#include "client/format.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "client/table.h"
+
+namespace pil::client {
+namespace {
+
+std::string Hex(uint64_t value) { return absl::StrCat("0x", absl::Hex(value)); }
+
+std::string Range(uint64_t base, uint64_t size) {
+  return absl::StrCat(Hex(base), "+", Hex(size));
+}
+
+std::string FirmwareSid(const v1::Coprocessor& c) {
+  if (!c.has_firmware_sid()) return "-";
+  std::string sid = Hex(c.firmware_sid());
+  if (c.firmware_sid_mask() != 0) {
+    absl::StrAppend(&sid, "/", Hex(c.firmware_sid_mask()));
+  }
+  return sid;
+}
+
+std::string KindName(v1::CoprocessorKind kind) {
+  switch (kind) {
+    case v1::COPROCESSOR_KIND_REMOTEPROC:
+      return "remoteproc";
+    case v1::COPROCESSOR_KIND_VIDEO_CODEC:
+      return "video_codec";
+    default:
+      return "unspecified";
+  }
+}
+
+std::string TimestampText(const google::protobuf::Timestamp& t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
+                          absl::FromUnixSeconds(t.seconds()) +
+                              absl::Nanoseconds(t.nanos()),
+                          absl::UTCTimeZone());
+}
+
+}  // namespace
+
+std::string StateName(v1::State state) {
+  if (state == v1::STATE_UNSPECIFIED) return "unspecified";
+  absl::string_view name = v1::State_Name(state);
+  absl::ConsumePrefix(&name, "STATE_");
+  return absl::AsciiStrToLower(name);
+}
+
+std::string IommuOwnerName(v1::IommuOwner owner) {
+  switch (owner) {
+    case v1::IOMMU_OWNER_LINUX:
+      return "linux";
+    case v1::IOMMU_OWNER_HYPERVISOR:
+      return "hypervisor";
+    default:
+      return "unspecified";
+  }
+}
+
+void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
+  json.BeginObject();
+  json.Key("path").String(c.node_path());
+  json.Key("name").String(c.name());
+  json.Key("kind").String(KindName(c.kind()));
+  json.Key("soc").String(c.soc());
+  json.Key("compatible").BeginArray();
+  for (const std::string& s : c.compatible()) json.String(s);
+  json.EndArray();
+  json.Key("status").String(c.dt_status());
+  json.Key("pas_id");
+  if (c.pas_id() != 0) {
+    json.Uint(c.pas_id());
+  } else {
+    json.Null();
+  }
+  json.Key("dtb_pas_id");
+  if (c.has_dtb_pas_id()) {
+    json.Uint(c.dtb_pas_id());
+  } else {
+    json.Null();
+  }
+  json.Key("firmware_names").BeginArray();
+  for (const std::string& s : c.firmware_names()) json.String(s);
+  json.EndArray();
+  json.Key("firmware_names_default").Bool(c.firmware_names_default());
+  json.Key("carveouts").BeginArray();
+  for (const v1::MemoryRegion& r : c.carveouts()) {
+    json.BeginObject();
+    json.Key("base").Uint(r.base());
+    json.Key("size").Uint(r.size());
+    json.Key("node_path").String(r.node_path());
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("iommus").BeginArray();
+  for (const v1::StreamId& s : c.stream_ids()) {
+    json.BeginObject();
+    json.Key("sid").Uint(s.sid());
+    json.Key("mask").Uint(s.mask());
+    json.Key("smmu_path").String(s.smmu_path());
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("iommu_map").BeginArray();
+  for (const v1::IommuMapEntry& e : c.iommu_map()) {
+    json.BeginObject();
+    json.Key("function_id").Uint(e.function_id());
+    json.Key("sid_base").Uint(e.sid_base());
+    json.Key("length").Uint(e.length());
+    json.Key("smmu_path").String(e.smmu_path());
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("firmware_sid");
+  if (c.has_firmware_sid()) {
+    json.Uint(c.firmware_sid());
+  } else {
+    json.Null();
+  }
+  json.Key("firmware_sid_mask").Uint(c.firmware_sid_mask());
+  json.Key("iommu_owner").String(IommuOwnerName(c.iommu_owner()));
+  json.Key("problems").BeginArray();
+  for (const std::string& p : c.problems()) json.String(p);
+  json.EndArray();
+  if (c.state() != v1::STATE_UNSPECIFIED) {
+    json.Key("state").String(StateName(c.state()));
+    json.Key("state_since").String(TimestampText(c.state_since()));
+    json.Key("crash_count").Uint(c.crash_count());
+  }
+  json.EndObject();
+}
+
+std::string CoprocessorsJson(const std::vector<v1::Coprocessor>& list) {
+  JsonWriter json;
+  json.BeginArray();
+  for (const v1::Coprocessor& c : list) WriteCoprocessorJson(c, json);
+  json.EndArray();
+  return json.str();
+}
+
+std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
+                             bool live) {
+  Table table({"NAME", live ? "STATE" : "STATUS", "PAS", "IOMMU", "FW SID",
+               "CARVEOUT", "FIRMWARE"});
+  for (const v1::Coprocessor& c : list) {
+    std::string carveout =
+        c.carveouts().empty()
+            ? "-"
+            : Range(c.carveouts(0).base(), c.carveouts(0).size());
+    std::string firmware =
+        c.firmware_names().empty() ? "-" : c.firmware_names(0);
+    if (c.firmware_names_default()) absl::StrAppend(&firmware, " (default)");
+    if (!c.problems().empty()) {
+      absl::StrAppend(&firmware, " [", c.problems_size(), " problem",
+                      c.problems_size() == 1 ? "" : "s", "]");
+    }
+    table.AddRow({c.name(), live ? StateName(c.state()) : c.dt_status(),
+                  c.pas_id() != 0 ? absl::StrCat(c.pas_id()) : "?",
+                  IommuOwnerName(c.iommu_owner()), FirmwareSid(c), carveout,
+                  firmware});
+  }
+  return table.Render();
+}
+
+std::string CoprocessorDetail(const v1::Coprocessor& c) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  rows.emplace_back("name", c.name());
+  rows.emplace_back("node", c.node_path());
+  rows.emplace_back("compatible", absl::StrJoin(c.compatible(), ", "));
+  rows.emplace_back("kind", KindName(c.kind()));
+  rows.emplace_back("soc", c.soc().empty() ? "-" : c.soc());
+  if (c.state() != v1::STATE_UNSPECIFIED) {
+    rows.emplace_back("state",
+                      absl::StrCat(StateName(c.state()), " since ",
+                                   TimestampText(c.state_since())));
+  }
+  rows.emplace_back("dt status", c.dt_status());
+  rows.emplace_back("pas id",
+                    c.pas_id() != 0 ? absl::StrCat(c.pas_id()) : "unknown");
+  if (c.has_dtb_pas_id()) {
+    rows.emplace_back("dtb pas id", absl::StrCat(c.dtb_pas_id()));
+  }
+  rows.emplace_back("firmware",
+                    absl::StrCat(absl::StrJoin(c.firmware_names(), ", "),
+                                 c.firmware_names_default()
+                                     ? " (driver default)"
+                                     : ""));
+  for (int i = 0; i < c.carveouts_size(); ++i) {
+    const v1::MemoryRegion& r = c.carveouts(i);
+    rows.emplace_back(absl::StrCat("carveout ", i),
+                      absl::StrCat(Range(r.base(), r.size()), "  ",
+                                   r.node_path()));
+  }
+  for (const v1::StreamId& s : c.stream_ids()) {
+    rows.emplace_back("iommus", absl::StrCat("sid ", Hex(s.sid()), " mask ",
+                                             Hex(s.mask()), "  ",
+                                             s.smmu_path()));
+  }
+  for (const v1::IommuMapEntry& e : c.iommu_map()) {
+    rows.emplace_back(
+        "iommu-map",
+        absl::StrCat("function ", e.function_id(), " -> sid ",
+                     Hex(e.sid_base()), " (", e.length(), ")  ",
+                     e.smmu_path()));
+  }
+  rows.emplace_back("firmware sid", FirmwareSid(c));
+  rows.emplace_back("iommu owner", IommuOwnerName(c.iommu_owner()));
+  if (c.state() != v1::STATE_UNSPECIFIED) {
+    rows.emplace_back("crashes", absl::StrCat(c.crash_count()));
+  }
+  for (const std::string& p : c.problems()) rows.emplace_back("problem", p);
+
+  size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, row.first.size());
+  std::string out;
+  for (const auto& [key, value] : rows) {
+    absl::StrAppend(&out, key, ":", std::string(width - key.size() + 2, ' '),
+                    value, "\n");
+  }
+  return out;
+}
+
+}  // namespace pil::client

@@ -1,0 +1,40 @@
+// Coprocessors for people (tables, detail views) and for scripts (JSON).
+#ifndef PILD_CLIENT_FORMAT_H_
+#define PILD_CLIENT_FORMAT_H_
+
+#include <string>
+#include <vector>
+
+#include "client/json.h"
+#include "proto/pil/v1/lifecycle.pb.h"
+
+namespace pil::client {
+
+// "offline", "authenticated", ..., "unspecified".
+std::string StateName(v1::State state);
+
+// "linux" / "hypervisor".
+std::string IommuOwnerName(v1::IommuOwner owner);
+
+// Writes one coprocessor as a JSON object. Keys: path, name, kind, soc,
+// compatible, status, pas_id, dtb_pas_id, firmware_names,
+// firmware_names_default, carveouts, iommus, iommu_map, firmware_sid,
+// firmware_sid_mask, iommu_owner, problems; and, when the state is known,
+// state, state_since, crash_count, image, last_error, hardware.
+void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json);
+
+// A JSON list of coprocessors, as `pilctl list --json` prints it.
+std::string CoprocessorsJson(const std::vector<v1::Coprocessor>& list);
+
+// One line per coprocessor. With `live` the STATE column shows the
+// lifecycle state; without it (offline device-tree view) STATUS shows the
+// device-tree status.
+std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
+                             bool live);
+
+// Every field of one coprocessor, one per line.
+std::string CoprocessorDetail(const v1::Coprocessor& c);
+
+}  // namespace pil::client
+
+#endif  // PILD_CLIENT_FORMAT_H_

@@ -1,0 +1,79 @@
+#include "common/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+
+namespace pil {
+namespace {
+
+absl::Status ErrnoError(absl::string_view what, absl::string_view path,
+                        int err) {
+  const std::string message =
+      absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(err));
+  if (err == ENOENT) {
+    return Error(absl::StatusCode::kNotFound, "FILE_NOT_FOUND", message,
+                 {{"path", std::string(path)}});
+  }
+  return Error(absl::StatusCode::kFailedPrecondition, "FILE_UNREADABLE",
+               message, {{"path", std::string(path)}});
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
+  const std::string p(path);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoError("stat", path, err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error(absl::StatusCode::kFailedPrecondition, "FILE_UNREADABLE",
+                 absl::StrCat(path, " is not a regular file"),
+                 {{"path", p}});
+  }
+  // Some pseudo files (sysfs) report size 0; read until EOF either way.
+  std::string data;
+  if (static_cast<uint64_t>(st.st_size) > max_size) {
+    ::close(fd);
+    return Error(absl::StatusCode::kFailedPrecondition, "FILE_TOO_LARGE",
+                 absl::StrCat(path, " is ", st.st_size,
+                              " bytes; the limit is ", max_size),
+                 {{"path", p}});
+  }
+  data.reserve(static_cast<size_t>(st.st_size));
+  char buffer[1 << 16];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return ErrnoError("read", path, err);
+    }
+    if (n == 0) break;
+    if (data.size() + static_cast<size_t>(n) > max_size) {
+      ::close(fd);
+      return Error(absl::StatusCode::kFailedPrecondition, "FILE_TOO_LARGE",
+                   absl::StrCat(path, " is larger than the limit of ",
+                                max_size, " bytes"),
+                   {{"path", p}});
+    }
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return data;
+}
+
+}  // namespace pil

@@ -1,0 +1,21 @@
+// Whole-file reads.
+#ifndef PILD_COMMON_FILE_H_
+#define PILD_COMMON_FILE_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace pil {
+
+// The contents of the regular file at `path`. NOT_FOUND (FILE_NOT_FOUND)
+// when it does not exist, FAILED_PRECONDITION (FILE_TOO_LARGE) when it is
+// larger than `max_size`, other codes (FILE_UNREADABLE) for other failures.
+absl::StatusOr<std::string> ReadFile(absl::string_view path,
+                                     size_t max_size = size_t{1} << 30);
+
+}  // namespace pil
+
+#endif  // PILD_COMMON_FILE_H_

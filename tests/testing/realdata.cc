@@ -1,0 +1,45 @@
+#include "tests/testing/realdata.h"
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/file.h"
+
+namespace pil::testing {
+namespace {
+
+std::string RunfilesRoot() {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return srcdir != nullptr ? srcdir : ".";
+}
+
+}  // namespace
+
+std::string RealDataPath(absl::string_view relative) {
+  return absl::StrCat(RunfilesRoot(), "/realdata/", relative);
+}
+
+std::string RunfilePath(absl::string_view relative) {
+  return absl::StrCat(RunfilesRoot(), "/pild/", relative);
+}
+
+absl::Status RealDataAvailable() {
+  auto status = ReadFile(RealDataPath("STATUS"));
+  if (!status.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no @realdata//:STATUS in the runfiles (",
+                     status.status().message(),
+                     "); add @realdata//:all to the test's data"));
+  }
+  if (!absl::StartsWith(*status, "available")) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "real data not found: ", absl::StripTrailingAsciiWhitespace(*status),
+        ". Put it at ../shared/realdata, set PILD_REALDATA, or run "
+        "tools/fetch-realdata.sh"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pil::testing
