@@ -1,6 +1,6 @@
 """pil_dtb: a device-tree blob compiled from .dts sources with dtc."""
 
-def pil_dtb(name, src, deps = []):
+def pil_dtb(name, src, deps = [], visibility = None):
     """Compiles a .dts (and the .dtsi files in `deps`) into NAME with dtc."""
     native.genrule(
         name = name + "_dtc",
@@ -8,4 +8,5 @@ def pil_dtb(name, src, deps = []):
         outs = [name],
         cmd = "/usr/bin/dtc -q -I dts -O dtb -i $$(dirname $(location {})) -o $@ $(location {})".format(src, src),
         message = "dtc " + src,
+        visibility = visibility,
     )

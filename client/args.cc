@@ -27,8 +27,7 @@ absl::StatusOr<Args> ParseArgs(int argc, const char* const* argv,
     }
     if (word == "-h") word = "--help";
     if (!absl::StartsWith(word, "--")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown option ", word));
+      return absl::InvalidArgumentError(absl::StrCat("unknown option ", word));
     }
     std::string key = word.substr(2);
     std::optional<std::string> value;
@@ -38,8 +37,7 @@ absl::StatusOr<Args> ParseArgs(int argc, const char* const* argv,
     }
     auto it = known.find(key);
     if (it == known.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown option --", key));
+      return absl::InvalidArgumentError(absl::StrCat("unknown option --", key));
     }
     if (it->second && !value) {
       if (i + 1 >= argc) {

@@ -37,10 +37,10 @@ std::string KindName(v1::CoprocessorKind kind) {
 }
 
 std::string TimestampText(const google::protobuf::Timestamp& t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ",
-                          absl::FromUnixSeconds(t.seconds()) +
-                              absl::Nanoseconds(t.nanos()),
-                          absl::UTCTimeZone());
+  return absl::FormatTime(
+      "%Y-%m-%dT%H:%M:%E3SZ",
+      absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()),
+      absl::UTCTimeZone());
 }
 
 }  // namespace
@@ -149,10 +149,9 @@ std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
   Table table({"NAME", live ? "STATE" : "STATUS", "PAS", "IOMMU", "FW SID",
                "CARVEOUT", "FIRMWARE"});
   for (const v1::Coprocessor& c : list) {
-    std::string carveout =
-        c.carveouts().empty()
-            ? "-"
-            : Range(c.carveouts(0).base(), c.carveouts(0).size());
+    std::string carveout = c.carveouts().empty() ? "-"
+                                                 : Range(c.carveouts(0).base(),
+                                                         c.carveouts(0).size());
     std::string firmware =
         c.firmware_names().empty() ? "-" : c.firmware_names(0);
     if (c.firmware_names_default()) absl::StrAppend(&firmware, " (default)");
@@ -176,9 +175,8 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
   rows.emplace_back("kind", KindName(c.kind()));
   rows.emplace_back("soc", c.soc().empty() ? "-" : c.soc());
   if (c.state() != v1::STATE_UNSPECIFIED) {
-    rows.emplace_back("state",
-                      absl::StrCat(StateName(c.state()), " since ",
-                                   TimestampText(c.state_since())));
+    rows.emplace_back("state", absl::StrCat(StateName(c.state()), " since ",
+                                            TimestampText(c.state_since())));
   }
   rows.emplace_back("dt status", c.dt_status());
   rows.emplace_back("pas id",
@@ -186,28 +184,26 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
   if (c.has_dtb_pas_id()) {
     rows.emplace_back("dtb pas id", absl::StrCat(c.dtb_pas_id()));
   }
-  rows.emplace_back("firmware",
-                    absl::StrCat(absl::StrJoin(c.firmware_names(), ", "),
-                                 c.firmware_names_default()
-                                     ? " (driver default)"
-                                     : ""));
+  rows.emplace_back(
+      "firmware",
+      absl::StrCat(absl::StrJoin(c.firmware_names(), ", "),
+                   c.firmware_names_default() ? " (driver default)" : ""));
   for (int i = 0; i < c.carveouts_size(); ++i) {
     const v1::MemoryRegion& r = c.carveouts(i);
-    rows.emplace_back(absl::StrCat("carveout ", i),
-                      absl::StrCat(Range(r.base(), r.size()), "  ",
-                                   r.node_path()));
+    rows.emplace_back(
+        absl::StrCat("carveout ", i),
+        absl::StrCat(Range(r.base(), r.size()), "  ", r.node_path()));
   }
   for (const v1::StreamId& s : c.stream_ids()) {
-    rows.emplace_back("iommus", absl::StrCat("sid ", Hex(s.sid()), " mask ",
-                                             Hex(s.mask()), "  ",
-                                             s.smmu_path()));
+    rows.emplace_back(
+        "iommus", absl::StrCat("sid ", Hex(s.sid()), " mask ", Hex(s.mask()),
+                               "  ", s.smmu_path()));
   }
   for (const v1::IommuMapEntry& e : c.iommu_map()) {
-    rows.emplace_back(
-        "iommu-map",
-        absl::StrCat("function ", e.function_id(), " -> sid ",
-                     Hex(e.sid_base()), " (", e.length(), ")  ",
-                     e.smmu_path()));
+    rows.emplace_back("iommu-map",
+                      absl::StrCat("function ", e.function_id(), " -> sid ",
+                                   Hex(e.sid_base()), " (", e.length(), ")  ",
+                                   e.smmu_path()));
   }
   rows.emplace_back("firmware sid", FirmwareSid(c));
   rows.emplace_back("iommu owner", IommuOwnerName(c.iommu_owner()));

@@ -41,7 +41,11 @@ struct Command {
 // stdout) and returns its exit code.
 int Fail(const Context& ctx, const absl::Status& status) {
   const std::string reason = ReasonOf(status);
-  std::cerr << "pilctl: " << status.message();
+  std::cerr << "pilctl: ";
+  if (ExitCodeFor(status) == kExitUnavailable) {
+    std::cerr << "cannot reach pild at " << ctx.client_options.address << ": ";
+  }
+  std::cerr << status.message();
   if (!reason.empty()) std::cerr << " [" << reason << "]";
   std::cerr << "\n";
   if (ctx.json) {
@@ -96,7 +100,8 @@ int RunDevicetree(const Context& ctx) {
   if (ctx.json) {
     std::cout << CoprocessorsJson(list);
   } else {
-    std::cout << (board->model.empty() ? path : board->model) << "\n\n"
+    std::cout << (board->model.empty() ? "(no model)" : board->model) << "  ("
+              << path << ")\n\n"
               << CoprocessorTable(list, /*live=*/false);
   }
   return kExitOk;
@@ -104,8 +109,7 @@ int RunDevicetree(const Context& ctx) {
 
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
-      {"list", "", "coprocessors pild manages and their state", 1, 1,
-       RunList},
+      {"list", "", "coprocessors pild manages and their state", 1, 1, RunList},
       {"status", "NAME", "one coprocessor in detail", 2, 2, RunStatus},
       {"devicetree", "FILE.dtb",
        "coprocessors a device tree describes (offline, no server)", 2, 2,
@@ -141,11 +145,9 @@ std::string Usage() {
 }
 
 int Main(int argc, char** argv) {
-  auto args = ParseArgs(argc, argv,
-                        {{"server", true},
-                         {"timeout", true},
-                         {"json", false},
-                         {"help", false}});
+  auto args = ParseArgs(
+      argc, argv,
+      {{"server", true}, {"timeout", true}, {"json", false}, {"help", false}});
   if (!args.ok()) {
     std::cerr << "pilctl: " << args.status().message() << "\n\n" << Usage();
     return kExitUsage;
@@ -173,8 +175,7 @@ int Main(int argc, char** argv) {
     if (name != c.name) continue;
     const size_t n = ctx.args.positional.size();
     if (n < c.min_args || n > c.max_args) {
-      std::cerr << "pilctl: usage: pilctl " << c.name << " " << c.usage
-                << "\n";
+      std::cerr << "pilctl: usage: pilctl " << c.name << " " << c.usage << "\n";
       return kExitUsage;
     }
     return c.run(ctx);

@@ -26,7 +26,8 @@ using ErrorMetadata = std::map<std::string, std::string>;
 
 // A non-OK status with `code`, `message`, a reason and metadata.
 absl::Status Error(absl::StatusCode code, absl::string_view reason,
-                   absl::string_view message, const ErrorMetadata& metadata = {});
+                   absl::string_view message,
+                   const ErrorMetadata& metadata = {});
 
 // The reason carried by `status`, or "" when it has none.
 std::string ReasonOf(const absl::Status& status);

@@ -40,16 +40,15 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return Error(absl::StatusCode::kFailedPrecondition, "FILE_UNREADABLE",
-                 absl::StrCat(path, " is not a regular file"),
-                 {{"path", p}});
+                 absl::StrCat(path, " is not a regular file"), {{"path", p}});
   }
   // Some pseudo files (sysfs) report size 0; read until EOF either way.
   std::string data;
   if (static_cast<uint64_t>(st.st_size) > max_size) {
     ::close(fd);
     return Error(absl::StatusCode::kFailedPrecondition, "FILE_TOO_LARGE",
-                 absl::StrCat(path, " is ", st.st_size,
-                              " bytes; the limit is ", max_size),
+                 absl::StrCat(path, " is ", st.st_size, " bytes; the limit is ",
+                              max_size),
                  {{"path", p}});
   }
   data.reserve(static_cast<size_t>(st.st_size));
@@ -66,8 +65,8 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
     if (data.size() + static_cast<size_t>(n) > max_size) {
       ::close(fd);
       return Error(absl::StatusCode::kFailedPrecondition, "FILE_TOO_LARGE",
-                   absl::StrCat(path, " is larger than the limit of ",
-                                max_size, " bytes"),
+                   absl::StrCat(path, " is larger than the limit of ", max_size,
+                                " bytes"),
                    {{"path", p}});
     }
     data.append(buffer, static_cast<size_t>(n));

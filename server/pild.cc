@@ -81,7 +81,8 @@ absl::StatusOr<Config> LoadConfig() {
     if (dtb_path.empty()) {
       const std::string fdt = absl::GetFlag(FLAGS_sysfs) + "/firmware/fdt";
       auto dtb = ReadFile(fdt, size_t{64} << 20);
-      if (!dtb.ok()) return Annotate(dtb.status(), "reading the live device tree");
+      if (!dtb.ok())
+        return Annotate(dtb.status(), "reading the live device tree");
       config.dtb = std::move(*dtb);
       config.dtb_source = fdt;
     }
@@ -96,9 +97,8 @@ absl::StatusOr<Config> LoadConfig() {
     config.dtb = std::move(*dtb);
     config.dtb_source = dtb_path;
   }
-  for (absl::string_view dir :
-       absl::StrSplit(absl::GetFlag(FLAGS_firmware_path), ':',
-                      absl::SkipEmpty())) {
+  for (absl::string_view dir : absl::StrSplit(
+           absl::GetFlag(FLAGS_firmware_path), ':', absl::SkipEmpty())) {
     std::error_code ec;
     if (!std::filesystem::is_directory(std::string(dir), ec)) {
       PILD_LOG(WARNING) << "firmware directory " << dir
@@ -188,7 +188,8 @@ int Run() {
   std::string socket_path;
   if (absl::StartsWith(config->listen, "unix:")) {
     socket_path = config->listen.substr(5);
-    if (absl::StartsWith(socket_path, "//")) socket_path = socket_path.substr(2);
+    if (absl::StartsWith(socket_path, "//"))
+      socket_path = socket_path.substr(2);
     if (absl::Status s = PrepareUnixSocket(socket_path); !s.ok()) {
       PILD_LOG(ERROR) << s.message();
       return 1;
@@ -219,8 +220,8 @@ int Run() {
   }
   PILD_LOG(INFO) << "platform " << config->platform << ", "
                  << (board->model.empty() ? "(no model)" : board->model)
-                 << " from " << config->dtb_source << "; coprocessors: "
-                 << absl::StrJoin(names, " ");
+                 << " from " << config->dtb_source
+                 << "; coprocessors: " << absl::StrJoin(names, " ");
   PILD_LOG(INFO) << "firmware path: "
                  << absl::StrJoin(config->firmware_path, ":");
   PILD_LOG(INFO) << "listening on " << config->listen;

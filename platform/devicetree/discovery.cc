@@ -9,8 +9,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "platform/devicetree/fdt.h"
 #include "platform/devicetree/known_hardware.h"
 
@@ -99,11 +99,11 @@ void ResolveCarveouts(const Fdt& fdt, int node, CoprocessorNode& out) {
     auto size_cells = fdt.SizeCells(*parent);
     auto reg = fdt.Cells(*region, "reg");
     if (!address_cells.ok() || !size_cells.ok() || !reg.ok()) {
-      out.problems.push_back(absl::StrCat(
-          where, " (", region_path, "): ",
-          !address_cells.ok() ? address_cells.status().message()
-          : !size_cells.ok()  ? size_cells.status().message()
-                              : reg.status().message()));
+      out.problems.push_back(
+          absl::StrCat(where, " (", region_path, "): ",
+                       !address_cells.ok() ? address_cells.status().message()
+                       : !size_cells.ok()  ? size_cells.status().message()
+                                           : reg.status().message()));
       continue;
     }
     const size_t ac = static_cast<size_t>(*address_cells);
@@ -122,15 +122,15 @@ void ResolveCarveouts(const Fdt& fdt, int node, CoprocessorNode& out) {
       continue;
     }
     if (reg->size() < ac + sc) {
-      out.problems.push_back(absl::StrCat(where, " (", region_path,
-                                          "): reg has ", reg->size(),
-                                          " cells, expected at least ",
-                                          ac + sc));
+      out.problems.push_back(
+          absl::StrCat(where, " (", region_path, "): reg has ", reg->size(),
+                       " cells, expected at least ", ac + sc));
       continue;
     }
     auto combine = [&](size_t first, size_t count) {
       uint64_t value = 0;
-      for (size_t c = 0; c < count; ++c) value = (value << 32) | (*reg)[first + c];
+      for (size_t c = 0; c < count; ++c)
+        value = (value << 32) | (*reg)[first + c];
       return value;
     };
     CarveoutRange range;
@@ -167,9 +167,8 @@ void ResolveIommus(const Fdt& fdt, int node, CoprocessorNode& out) {
     const size_t n = *iommu_cells;
     if (i + 1 + n > cells->size()) {
       out.problems.push_back(absl::StrCat(
-          "iommus is truncated: a specifier for ", fdt.PathOf(*smmu),
-          " needs ", n, " cells after the phandle, ",
-          cells->size() - i - 1, " remain"));
+          "iommus is truncated: a specifier for ", fdt.PathOf(*smmu), " needs ",
+          n, " cells after the phandle, ", cells->size() - i - 1, " remain"));
       return;
     }
     StreamId id;
@@ -236,7 +235,8 @@ CoprocessorNode Describe(const Fdt& fdt, int node, const Match& match,
 
   auto status = fdt.Strings(node, "status");
   out.status = status.ok() && !status->empty() ? status->front() : "okay";
-  if (!status.ok()) out.problems.push_back(std::string(status.status().message()));
+  if (!status.ok())
+    out.problems.push_back(std::string(status.status().message()));
 
   out.pas_id = PasIdFor(out.soc, match.subsystem);
   if (!out.pas_id) {
@@ -304,7 +304,11 @@ CoprocessorNode Describe(const Fdt& fdt, int node, const Match& match,
 absl::StatusOr<Board> Discover(absl::string_view dtb) {
   auto fdt = Fdt::Parse(dtb);
   if (!fdt.ok()) return fdt.status();
+  return Discover(*fdt);
+}
 
+Board Discover(const Fdt& tree) {
+  const Fdt* fdt = &tree;
   Board board;
   const int root = fdt->Nodes().front();
   auto model = fdt->Strings(root, "model");

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "platform/devicetree/coprocessor_node.h"
+#include "platform/devicetree/fdt.h"
 
 namespace pil::devicetree {
 
@@ -22,6 +23,9 @@ namespace pil::devicetree {
 // tree. Inconsistencies inside one coprocessor node do not fail discovery;
 // they are listed in CoprocessorNode::problems.
 absl::StatusOr<Board> Discover(absl::string_view dtb);
+
+// The same for an already validated tree.
+Board Discover(const Fdt& fdt);
 
 }  // namespace pil::devicetree
 

@@ -20,30 +20,43 @@ absl::Status Malformed(absl::string_view what) {
 
 }  // namespace
 
-Fdt::Fdt(std::vector<uint64_t> storage, size_t size)
-    : storage_(std::move(storage)), size_(size) {}
-
 absl::StatusOr<Fdt> Fdt::Parse(absl::string_view blob) {
-  constexpr size_t kHeaderSize = 40;  // struct fdt_header
-  if (blob.size() < kHeaderSize) {
-    return Malformed(absl::StrCat("expected at least ", kHeaderSize,
-                                  " bytes of header, found ", blob.size()));
-  }
-  std::vector<uint64_t> storage((blob.size() + 7) / 8);
-  std::memcpy(storage.data(), blob.data(), blob.size());
-  Fdt fdt(std::move(storage), blob.size());
+  Fdt fdt;
+  fdt.storage_.resize((blob.size() + 7) / 8);
+  if (!blob.empty()) std::memcpy(fdt.storage_.data(), blob.data(), blob.size());
+  fdt.size_ = blob.size();
+  return Validate(std::move(fdt));
+}
 
+absl::StatusOr<Fdt> Fdt::Borrow(absl::string_view blob) {
+  if (reinterpret_cast<uintptr_t>(blob.data()) % 8 != 0) {
+    return absl::InvalidArgumentError(
+        "a borrowed device tree must be 8-byte aligned");
+  }
+  Fdt fdt;
+  fdt.borrowed_ = blob.data();
+  fdt.size_ = blob.size();
+  return Validate(std::move(fdt));
+}
+
+absl::StatusOr<Fdt> Fdt::Validate(Fdt fdt) {
+  constexpr size_t kHeaderSize = 40;  // struct fdt_header
+  const size_t size = fdt.size_;
+  if (size < kHeaderSize) {
+    return Malformed(absl::StrCat("expected at least ", kHeaderSize,
+                                  " bytes of header, found ", size));
+  }
   const void* raw = fdt.blob();
   if (fdt_magic(raw) != FDT_MAGIC) {
     return Malformed(absl::StrCat("expected magic 0x", absl::Hex(FDT_MAGIC),
                                   ", found 0x", absl::Hex(fdt_magic(raw))));
   }
-  if (fdt_totalsize(raw) > blob.size()) {
+  if (fdt_totalsize(raw) > size) {
     return Malformed(absl::StrCat("header says ", fdt_totalsize(raw),
-                                  " bytes, the blob has ", blob.size(),
+                                  " bytes, the blob has ", size,
                                   " (truncated)"));
   }
-  if (int err = fdt_check_full(raw, blob.size()); err != 0) {
+  if (int err = fdt_check_full(raw, size); err != 0) {
     return Malformed(fdt_strerror(err));
   }
 
@@ -97,8 +110,8 @@ absl::StatusOr<std::vector<uint32_t>> Fdt::Cells(int node,
   auto bytes = Property(node, name);
   if (!bytes) return cells;
   if (bytes->size() % 4 != 0) {
-    return Malformed(absl::StrCat(PathOf(node), ": property ", name,
-                                  " is ", bytes->size(),
+    return Malformed(absl::StrCat(PathOf(node), ": property ", name, " is ",
+                                  bytes->size(),
                                   " bytes, expected a multiple of 4"));
   }
   cells.reserve(bytes->size() / 4);
@@ -155,8 +168,8 @@ absl::StatusOr<int> Fdt::AddressCells(int node) const {
   if (!cells) return 2;
   auto value = U32(node, "#address-cells");
   if (!value || *value > 4) {
-    return Malformed(absl::StrCat(PathOf(node),
-                                  ": #address-cells must be one cell <= 4"));
+    return Malformed(
+        absl::StrCat(PathOf(node), ": #address-cells must be one cell <= 4"));
   }
   return static_cast<int>(*value);
 }

@@ -27,9 +27,13 @@ namespace pil::devicetree {
 
 class Fdt {
  public:
-  // Validates `blob`. INVALID_ARGUMENT (DTB_MALFORMED) with libfdt's
-  // diagnosis when it is not a complete, well-formed device tree.
+  // Validates a copy of `blob`. INVALID_ARGUMENT (DTB_MALFORMED) with
+  // libfdt's diagnosis when it is not a complete, well-formed device tree.
   static absl::StatusOr<Fdt> Parse(absl::string_view blob);
+
+  // Like Parse() but without a copy: `blob` must be 8-byte aligned and
+  // outlive the returned view.
+  static absl::StatusOr<Fdt> Borrow(absl::string_view blob);
 
   // Every node in depth-first document order, the root first.
   const std::vector<int>& Nodes() const { return nodes_; }
@@ -69,10 +73,14 @@ class Fdt {
   absl::StatusOr<int> SizeCells(int node) const;
 
  private:
-  explicit Fdt(std::vector<uint64_t> storage, size_t size);
-  const void* blob() const { return storage_.data(); }
+  Fdt() = default;
+  static absl::StatusOr<Fdt> Validate(Fdt fdt);
+  const void* blob() const {
+    return storage_.empty() ? borrowed_ : storage_.data();
+  }
 
-  std::vector<uint64_t> storage_;
+  std::vector<uint64_t> storage_;  // the copy; empty for borrowed views
+  const void* borrowed_ = nullptr;
   size_t size_ = 0;
   std::vector<int> nodes_;
   std::vector<int> parents_;  // parallel to nodes_, -1 for the root

@@ -12,10 +12,9 @@ struct PasEntry {
 // PAS ids (peripheral ids) used by the Linux PAS, WCNSS, Venus and Iris
 // drivers. SoC-specific rows would come before the generic ones.
 constexpr PasEntry kPasIds[] = {
-    {"", "adsp", 1},    {"", "mpss", 4},    {"", "wpss", 6},
-    {"", "wcnss", 6},   {"", "wcss", 6},    {"", "video", 9},
-    {"", "slpi", 12},   {"", "cdsp", 18},   {"", "cdsp0", 18},
-    {"", "nsp0", 18},   {"", "cdsp1", 30},  {"", "nsp1", 30},
+    {"", "adsp", 1},    {"", "mpss", 4},    {"", "wpss", 6},   {"", "wcnss", 6},
+    {"", "wcss", 6},    {"", "video", 9},   {"", "slpi", 12},  {"", "cdsp", 18},
+    {"", "cdsp0", 18},  {"", "nsp0", 18},   {"", "cdsp1", 30}, {"", "nsp1", 30},
     {"", "gpdsp0", 39}, {"", "gpdsp1", 40},
 };
 

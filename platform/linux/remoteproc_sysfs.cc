@@ -56,9 +56,9 @@ absl::StatusOr<std::map<std::string, RemoteprocEntry>> ReadRemoteprocs(
     entries[dt_path] = std::move(out);
   }
   if (ec) {
-    return Error(absl::StatusCode::kFailedPrecondition, "SYSFS_UNREADABLE",
-                 absl::StrCat("cannot list ", class_dir.string(), ": ",
-                              ec.message()));
+    return Error(
+        absl::StatusCode::kFailedPrecondition, "SYSFS_UNREADABLE",
+        absl::StrCat("cannot list ", class_dir.string(), ": ", ec.message()));
   }
   return entries;
 }

@@ -95,7 +95,9 @@ TEST(BundledBoard, HypervisorSimHasNoFirmwareStreams) {
 
 class EdgeCases : public ::testing::Test {
  protected:
-  void SetUp() override { board_ = Load("tests/devicetree/testdata/edge-cases.dtb"); }
+  void SetUp() override {
+    board_ = Load("tests/devicetree/testdata/edge-cases.dtb");
+  }
   const CoprocessorNode& At(const std::string& path) {
     const CoprocessorNode* node = Find(board_, path);
     if (node == nullptr) std::abort();
@@ -107,14 +109,13 @@ class EdgeCases : public ::testing::Test {
 TEST_F(EdgeCases, OnlyPasLoadedNodesAreDiscovered) {
   std::vector<std::string> paths;
   for (const auto& c : board_.coprocessors) paths.push_back(c.path);
-  EXPECT_THAT(paths,
-              ElementsAre("/remoteproc-one-cell", "/remoteproc-fallback",
-                          "/remoteproc-half-named", "/remoteproc-dynamic",
-                          "/remoteproc-dangling", "/remoteproc-bad-iommu",
-                          "/remoteproc-truncated-iommus",
-                          "/remoteproc-unknown", "/remoteproc-adsp-pil",
-                          "/pronto", "/video-codec@1", "/video-codec@2",
-                          "/video-codec@3", "/video-codec@4"));
+  EXPECT_THAT(
+      paths, ElementsAre("/remoteproc-one-cell", "/remoteproc-fallback",
+                         "/remoteproc-half-named", "/remoteproc-dynamic",
+                         "/remoteproc-dangling", "/remoteproc-bad-iommu",
+                         "/remoteproc-truncated-iommus", "/remoteproc-unknown",
+                         "/remoteproc-adsp-pil", "/pronto", "/video-codec@1",
+                         "/video-codec@2", "/video-codec@3", "/video-codec@4"));
 }
 
 TEST_F(EdgeCases, NamesAreUnique) {
@@ -183,7 +184,8 @@ TEST_F(EdgeCases, IommuWithoutCellsIsAProblemButStillLinuxOwned) {
 TEST_F(EdgeCases, TruncatedIommusIsAProblem) {
   const CoprocessorNode& c = At("/remoteproc-truncated-iommus");
   ASSERT_THAT(c.problems, SizeIs(1));
-  EXPECT_THAT(c.problems[0], HasSubstr("needs 2 cells after the phandle, 1 remain"));
+  EXPECT_THAT(c.problems[0],
+              HasSubstr("needs 2 cells after the phandle, 1 remain"));
 }
 
 TEST_F(EdgeCases, UnknownSubsystemHasNoPasId) {
@@ -257,8 +259,8 @@ TEST(Malformed, BadMagicNamesBothValues) {
 }
 
 TEST(Malformed, EveryTruncationIsAnErrorNeverACrash) {
-  auto bytes = ReadFile(
-      testing::RunfilePath("platform/sim/boards/sm8550-el2-sim.dtb"));
+  auto bytes =
+      ReadFile(testing::RunfilePath("platform/sim/boards/sm8550-el2-sim.dtb"));
   ASSERT_TRUE(bytes.ok());
   for (size_t size = 0; size < bytes->size(); ++size) {
     auto board = Discover(absl::string_view(*bytes).substr(0, size));
@@ -268,8 +270,8 @@ TEST(Malformed, EveryTruncationIsAnErrorNeverACrash) {
 }
 
 TEST(Malformed, EveryByteFlipIsHandled) {
-  auto bytes = ReadFile(
-      testing::RunfilePath("platform/sim/boards/sm8550-el2-sim.dtb"));
+  auto bytes =
+      ReadFile(testing::RunfilePath("platform/sim/boards/sm8550-el2-sim.dtb"));
   ASSERT_TRUE(bytes.ok());
   int rejected = 0;
   for (size_t i = 0; i < bytes->size(); ++i) {
@@ -286,8 +288,8 @@ TEST(Malformed, EveryByteFlipIsHandled) {
 }
 
 TEST(Malformed, HeaderClaimsMoreBytesThanGiven) {
-  auto bytes = ReadFile(
-      testing::RunfilePath("platform/sim/boards/sm8550-el2-sim.dtb"));
+  auto bytes =
+      ReadFile(testing::RunfilePath("platform/sim/boards/sm8550-el2-sim.dtb"));
   ASSERT_TRUE(bytes.ok());
   std::string blob = *bytes;
   blob[4] = 0x7f;  // totalsize high byte
@@ -335,7 +337,8 @@ TEST(RealData, EveryRealTreeDiscoversWithoutProblems) {
     EXPECT_THAT(board->coprocessors, ::testing::Not(IsEmpty())) << name;
     for (const CoprocessorNode& c : board->coprocessors) {
       EXPECT_THAT(c.problems, IsEmpty()) << name << " " << c.path;
-      EXPECT_THAT(c.carveouts, ::testing::Not(IsEmpty())) << name << " " << c.path;
+      EXPECT_THAT(c.carveouts, ::testing::Not(IsEmpty()))
+          << name << " " << c.path;
     }
   }
 }

@@ -28,10 +28,9 @@ std::string RunfilePath(absl::string_view relative) {
 absl::Status RealDataAvailable() {
   auto status = ReadFile(RealDataPath("STATUS"));
   if (!status.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no @realdata//:STATUS in the runfiles (",
-                     status.status().message(),
-                     "); add @realdata//:all to the test's data"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no @realdata//:STATUS in the runfiles (", status.status().message(),
+        "); add @realdata//:all to the test's data"));
   }
   if (!absl::StartsWith(*status, "available")) {
     return absl::FailedPreconditionError(absl::StrCat(

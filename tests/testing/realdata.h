@@ -30,13 +30,13 @@ std::string RunfilePath(absl::string_view relative);
 
 }  // namespace pil::testing
 
-#define PILD_REQUIRE_REAL_DATA()                                      \
-  do {                                                                \
+#define PILD_REQUIRE_REAL_DATA()                                             \
+  do {                                                                       \
     const absl::Status pild_real_data = ::pil::testing::RealDataAvailable(); \
-    if (!pild_real_data.ok()) {                                       \
-      GTEST_FAIL() << "REAL DATA MISSING, test did not run: "         \
-                   << pild_real_data.message();                       \
-    }                                                                 \
+    if (!pild_real_data.ok()) {                                              \
+      GTEST_FAIL() << "REAL DATA MISSING, test did not run: "                \
+                   << pild_real_data.message();                              \
+    }                                                                        \
   } while (0)
 
 #endif  // PILD_TESTS_TESTING_REALDATA_H_
