@@ -163,26 +163,23 @@ std::optional<int> Fdt::NodeByPhandle(uint32_t phandle) const {
   return node;
 }
 
-absl::StatusOr<int> Fdt::AddressCells(int node) const {
-  auto cells = Property(node, "#address-cells");
-  if (!cells) return 2;
-  auto value = U32(node, "#address-cells");
+absl::StatusOr<int> Fdt::CellCount(int node, const char* name,
+                                   int absent) const {
+  if (!Property(node, name)) return absent;
+  auto value = U32(node, name);
   if (!value || *value > 4) {
     return Malformed(
-        absl::StrCat(PathOf(node), ": #address-cells must be one cell <= 4"));
+        absl::StrCat(PathOf(node), ": ", name, " must be one cell <= 4"));
   }
   return static_cast<int>(*value);
 }
 
+absl::StatusOr<int> Fdt::AddressCells(int node) const {
+  return CellCount(node, "#address-cells", 2);
+}
+
 absl::StatusOr<int> Fdt::SizeCells(int node) const {
-  auto cells = Property(node, "#size-cells");
-  if (!cells) return 1;
-  auto value = U32(node, "#size-cells");
-  if (!value || *value > 4) {
-    return Malformed(
-        absl::StrCat(PathOf(node), ": #size-cells must be one cell <= 4"));
-  }
-  return static_cast<int>(*value);
+  return CellCount(node, "#size-cells", 1);
 }
 
 }  // namespace pil::devicetree

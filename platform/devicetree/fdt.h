@@ -75,6 +75,7 @@ class Fdt {
  private:
   Fdt() = default;
   static absl::StatusOr<Fdt> Validate(Fdt fdt);
+  absl::StatusOr<int> CellCount(int node, const char* name, int absent) const;
   const void* blob() const {
     return storage_.empty() ? borrowed_ : storage_.data();
   }
