@@ -6,18 +6,25 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "client/args.h"
 #include "client/exit_codes.h"
 #include "client/format.h"
+#include "client/image_format.h"
 #include "client/json.h"
 #include "client/pild_client.h"
 #include "common/endpoint.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "platform/devicetree/discovery.h"
+#include "platform/image/firmware_image.h"
+#include "platform/image/inspect.h"
 #include "server/devicetree_proto.h"
+#include "server/image_proto.h"
 
 namespace pil::client {
 namespace {
@@ -36,6 +43,14 @@ struct Command {
   size_t max_args;
   std::function<int(const Context&)> run;
 };
+
+// Parses decimal or 0x-prefixed hexadecimal.
+bool ParseNumber(absl::string_view text, uint64_t* value) {
+  if (absl::ConsumePrefix(&text, "0x") || absl::ConsumePrefix(&text, "0X")) {
+    return absl::SimpleHexAtoi(text, value);
+  }
+  return absl::SimpleAtoi(text, value);
+}
 
 // Reports `status` on stderr (and, with --json, as {"error": ...} on
 // stdout) and returns its exit code.
@@ -107,6 +122,36 @@ int RunDevicetree(const Context& ctx) {
   return kExitOk;
 }
 
+int RunInspect(const Context& ctx) {
+  const std::string& path = ctx.args.positional[1];
+  auto image = image::FirmwareImage::LoadFile(path);
+  if (!image.ok()) return Fail(ctx, image.status());
+  image::InspectOptions options;
+  options.file_digest = true;
+  if (auto carveout = ctx.args.Value("carveout")) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(*carveout, absl::MaxSplits('+', 1));
+    uint64_t base = 0, size = 0;
+    if (!ParseNumber(parts.first, &base) || !ParseNumber(parts.second, &size)) {
+      std::cerr << "pilctl: --carveout expects BASE+SIZE such as "
+                   "0x9bb00000+0x700000, got '"
+                << *carveout << "'\n";
+      return kExitUsage;
+    }
+    options.carveout = std::make_pair(base, size);
+  }
+  const v1::ImageReport report =
+      server::ImageReportToProto(image::Inspect(*image, options));
+  if (ctx.json) {
+    JsonWriter json;
+    WriteImageReportJson(report, json);
+    std::cout << json.str();
+  } else {
+    std::cout << ImageReportText(report);
+  }
+  return report.ok() ? kExitOk : kExitNotVerified;
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"list", "", "coprocessors pild manages and their state", 1, 1, RunList},
@@ -114,6 +159,9 @@ const std::vector<Command>& Commands() {
       {"devicetree", "FILE.dtb",
        "coprocessors a device tree describes (offline, no server)", 2, 2,
        RunDevicetree},
+      {"inspect", "FILE.mbn|FILE.mdt [--carveout=BASE+SIZE]",
+       "validate an image: segments, hash table, signatures (offline)", 2, 2,
+       RunInspect},
   };
   return *commands;
 }

@@ -1,0 +1,93 @@
+#include "platform/image/layout.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+#include "platform/image/bytes.h"
+
+namespace pil::image {
+namespace {
+
+std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
+
+absl::Status Invalid(absl::string_view reason, std::string message,
+                     ErrorMetadata metadata = {}) {
+  return Error(absl::StatusCode::kInvalidArgument, reason, message,
+               std::move(metadata));
+}
+
+}  // namespace
+
+absl::StatusOr<LoadLayout> ComputeLayout(
+    const std::vector<ProgramHeader>& phdrs) {
+  LoadLayout layout;
+  layout.min_address = std::numeric_limits<uint64_t>::max();
+  size_t flagged = 0;
+  for (size_t i = 0; i < phdrs.size(); ++i) {
+    const ProgramHeader& p = phdrs[i];
+    if (!p.loadable()) continue;
+    uint64_t end = 0;
+    uint64_t aligned = 0;
+    if (AddOverflows(p.paddr, p.memsz, &end) ||
+        AddOverflows(end, kPageSize - 1, &aligned)) {
+      return Invalid(
+          "SEGMENT_ADDRESS_OVERFLOW",
+          absl::StrCat("segment ", i, " [", Hex(p.paddr), ", +", Hex(p.memsz),
+                       ") wraps around the address space"),
+          {{"segment", absl::StrCat(i)}});
+    }
+    layout.loadable.push_back(i);
+    if (p.relocatable()) ++flagged;
+    layout.min_address = std::min(layout.min_address, p.paddr);
+    layout.max_address =
+        std::max(layout.max_address, aligned & ~(kPageSize - 1));
+  }
+  if (layout.loadable.empty()) {
+    return Invalid("NO_LOADABLE_SEGMENTS",
+                   "image has no loadable segment (PT_LOAD with p_memsz > 0)");
+  }
+  layout.relocatable = flagged > 0;
+  layout.partially_relocatable =
+      flagged > 0 && flagged < layout.loadable.size();
+  return layout;
+}
+
+absl::Status CheckFitsCarveout(const LoadLayout& layout,
+                               const std::vector<ProgramHeader>& phdrs,
+                               uint64_t base, uint64_t size) {
+  const std::string carveout =
+      absl::StrCat("[", Hex(base), ", +", Hex(size), ")");
+  const std::string needed =
+      absl::StrCat(Hex(layout.min_address), "..", Hex(layout.max_address));
+  if (layout.span() > size) {
+    return Invalid(
+        "IMAGE_TOO_LARGE",
+        absl::StrCat("image spans ", Hex(layout.span()),
+                     " bytes, the carveout ", carveout, " has ", Hex(size),
+                     "; it needs reserved memory ", needed),
+        {{"expected", Hex(size)},
+         {"found", Hex(layout.span())},
+         {"needed", needed}});
+  }
+  const uint64_t reloc = RelocationBase(layout, base);
+  for (size_t i : layout.loadable) {
+    const ProgramHeader& p = phdrs[i];
+    const bool below = p.paddr < reloc;
+    const uint64_t offset = p.paddr - reloc;
+    uint64_t end = 0;
+    if (below || AddOverflows(offset, p.memsz, &end) || end > size) {
+      return Invalid(
+          "SEGMENT_OUTSIDE_CARVEOUT",
+          absl::StrCat("segment ", i, " [", Hex(p.paddr), ", +", Hex(p.memsz),
+                       ") lies outside the carveout ", carveout,
+                       layout.relocatable ? " after relocation" : "",
+                       "; the image needs reserved memory ", needed),
+          {{"segment", absl::StrCat(i)}, {"needed", needed}});
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace pil::image
