@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,13 @@ struct Command {
   size_t min_args;
   size_t max_args;
   std::function<int(const Context&)> run;
+  // Options of this command (besides the global ones), name -> takes a value.
+  std::map<std::string, bool> options = {};
 };
+
+// Options every command accepts.
+const std::map<std::string, bool> kGlobalOptions = {
+    {"server", true}, {"timeout", true}, {"json", false}, {"help", false}};
 
 // Parses decimal or 0x-prefixed hexadecimal.
 bool ParseNumber(absl::string_view text, uint64_t* value) {
@@ -159,9 +166,13 @@ const std::vector<Command>& Commands() {
       {"devicetree", "FILE.dtb",
        "coprocessors a device tree describes (offline, no server)", 2, 2,
        RunDevicetree},
-      {"inspect", "FILE.mbn|FILE.mdt [--carveout=BASE+SIZE]",
-       "validate an image: segments, hash table, signatures (offline)", 2, 2,
-       RunInspect},
+      {"inspect",
+       "FILE.mbn|FILE.mdt [--carveout=BASE+SIZE]",
+       "validate an image: segments, hash table, signatures (offline)",
+       2,
+       2,
+       RunInspect,
+       {{"carveout", true}}},
   };
   return *commands;
 }
@@ -193,9 +204,10 @@ std::string Usage() {
 }
 
 int Main(int argc, char** argv) {
-  auto args = ParseArgs(
-      argc, argv,
-      {{"server", true}, {"timeout", true}, {"json", false}, {"help", false}});
+  std::map<std::string, bool> known = kGlobalOptions;
+  for (const Command& c : Commands())
+    known.insert(c.options.begin(), c.options.end());
+  auto args = ParseArgs(argc, argv, known);
   if (!args.ok()) {
     std::cerr << "pilctl: " << args.status().message() << "\n\n" << Usage();
     return kExitUsage;
@@ -221,6 +233,13 @@ int Main(int argc, char** argv) {
   const std::string& name = ctx.args.positional[0];
   for (const Command& c : Commands()) {
     if (name != c.name) continue;
+    for (const auto& [option, value] : ctx.args.options) {
+      if (!kGlobalOptions.count(option) && !c.options.count(option)) {
+        std::cerr << "pilctl: option --" << option << " does not apply to '"
+                  << c.name << "'\n";
+        return kExitUsage;
+      }
+    }
     const size_t n = ctx.args.positional.size();
     if (n < c.min_args || n > c.max_args) {
       std::cerr << "pilctl: usage: pilctl " << c.name << " " << c.usage << "\n";

@@ -43,11 +43,11 @@ for target in "${targets[@]}"; do
   seeds="$work/$name-seeds"
   mkdir -p "$seeds"
   while read -r seed; do
-    [[ -n "$seed" ]] && cp -L "$execroot/$seed" "$seeds/$(echo "$seed" | tr / _)"
+    [[ -n "$seed" ]] && cp -rL "$execroot/$seed" "$seeds/$(echo "$seed" | tr / _)"
   done < <(query "labels(data, //tests/fuzz:${target}_test)")
   binary="$execroot/$(query --config=fuzz "//tests/fuzz:$target")"
   log="$work/$name.log"
-  echo "== $target: ${seconds}s from $(ls "$seeds" | wc -l) seeds" >&2
+  echo "== $target: ${seconds}s from $(find "$seeds" -type f | wc -l) seed inputs" >&2
   if ! "$binary" -max_total_time="$seconds" -print_final_stats=1 \
       -artifact_prefix="$work/$name-" "$corpus" "$seeds" >"$log" 2>&1; then
     status=1

@@ -124,9 +124,20 @@ absl::StatusOr<FirmwareImage> FirmwareImage::Build(std::string name,
     }
   }
 
+  // Split when any segment with file data ends beyond the file; without a
+  // way to read parts that is a truncated image.
   bool split = false;
-  for (const ProgramHeader& p : phdrs) {
-    if (p.filesz != 0 && !Within(p.offset, p.filesz, size)) split = true;
+  for (size_t i = 0; i < phdrs.size(); ++i) {
+    const ProgramHeader& p = phdrs[i];
+    if (p.filesz == 0 || Within(p.offset, p.filesz, size)) continue;
+    split = true;
+    if (read == nullptr && i != hash_index) {
+      return Invalid(
+          "SEGMENT_TRUNCATED",
+          absl::StrCat("segment ", i, " [", Hex(p.offset), ", +", Hex(p.filesz),
+                       ") ends beyond the image size ", Hex(size)),
+          {{"segment", absl::StrCat(i)}});
+    }
   }
 
   FirmwareImage image;

@@ -126,7 +126,10 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
       if (!fits.ok()) {
         auto meta = MetadataOf(fits);
         int segment = -1;
-        if (meta.count("segment")) absl::SimpleAtoi(meta["segment"], &segment);
+        if (meta.count("segment") &&
+            !absl::SimpleAtoi(meta["segment"], &segment)) {
+          segment = -1;
+        }
         add(ReasonOf(fits), std::string(fits.message()), segment);
       }
     }
