@@ -1,8 +1,11 @@
 #include "platform/image/inspect.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -34,14 +37,57 @@ void ParallelFor(const std::vector<size_t>& order, int threads, Fn fn) {
   for (std::thread& t : pool) t.join();
 }
 
+// Where the version key starts in `data`, or npos. memchr finds the rare
+// first letter quickly; the rest is compared in place.
+size_t FindVersionKey(absl::string_view data) {
+  const char* begin = data.data();
+  const char* end = begin + data.size();
+  for (const char* p = begin; p < end;) {
+    p = static_cast<const char*>(std::memchr(p, kVersionKey[0], end - p));
+    if (p == nullptr) break;
+    if (static_cast<size_t>(end - p) >= kVersionKey.size() &&
+        std::memcmp(p, kVersionKey.data(), kVersionKey.size()) == 0) {
+      return static_cast<size_t>(p - begin);
+    }
+    ++p;
+  }
+  return absl::string_view::npos;
+}
+
 // The version string in `data`, or "".
 std::string FindVersion(absl::string_view data) {
-  size_t at = data.find(kVersionKey);
+  const size_t at = FindVersionKey(data);
   if (at == absl::string_view::npos) return "";
   absl::string_view rest = data.substr(at + kVersionKey.size(), 256);
   size_t end = 0;
   while (end < rest.size() && rest[end] >= 0x20 && rest[end] < 0x7f) ++end;
   return std::string(rest.substr(0, end));
+}
+
+// Hashes `data` and, when `version` is not null, looks for the version
+// string in the same pass, chunk by chunk while the chunk is in cache.
+std::string HashAndFindVersion(HashAlgorithm algorithm, absl::string_view data,
+                               std::string* version) {
+  constexpr size_t kChunk = size_t{128} << 10;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(
+      ctx, algorithm == HashAlgorithm::kSha384 ? EVP_sha384() : EVP_sha256(),
+      nullptr);
+  for (size_t at = 0; at < data.size(); at += kChunk) {
+    absl::string_view chunk = data.substr(at, kChunk);
+    EVP_DigestUpdate(ctx, chunk.data(), chunk.size());
+    if (version != nullptr && version->empty()) {
+      // Overlap the previous chunk so a key across the boundary is found.
+      const size_t from =
+          at >= kVersionKey.size() ? at - kVersionKey.size() : 0;
+      *version = FindVersion(data.substr(from, at - from + chunk.size() + 256));
+    }
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx, out, &length);
+  EVP_MD_CTX_free(ctx);
+  return std::string(reinterpret_cast<char*>(out), length);
 }
 
 std::string RoleOf(const FirmwareImage& image, size_t i) {
@@ -162,31 +208,61 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
   report.version = hs->version;
   report.algorithm = hs->algorithm;
 
-  // Hash every segment with data (and the whole file, when asked), largest
-  // first, on the worker threads; the signatures meanwhile on this one.
+  // One task per segment with data (hash it), per signer step (signature,
+  // each certificate) and, when asked, for the file digest; the most
+  // expensive first, on the worker threads.
   const std::string zero(DigestSize(hs->algorithm), '\0');
-  std::vector<size_t> order;
+  std::vector<std::unique_ptr<SignerCheck>> checks;
+  for (const SignerBlobs& blobs : hs->signers) {
+    checks.push_back(std::make_unique<SignerCheck>(blobs, hs->signed_region));
+  }
+  struct Task {
+    enum Kind { kSegment, kSigner, kFile } kind;
+    size_t index;
+    size_t step;
+    double cost;  // ~ KiB hashed
+  };
+  std::vector<Task> tasks;
   for (size_t i = 0; i < phdrs.size(); ++i) {
-    if (i != image.hash_index() && !image.segment_data(i).empty()) {
-      order.push_back(i);
+    const size_t size = image.segment_data(i).size();
+    if (i != image.hash_index() && size != 0) {
+      tasks.push_back({Task::kSegment, i, 0, size / 1024.0});
     }
   }
+  for (size_t c = 0; c < checks.size(); ++c) {
+    for (size_t step = 0; step < checks[c]->steps(); ++step) {
+      tasks.push_back({Task::kSigner, c, step, checks[c]->cost(step)});
+    }
+  }
+  if (options.file_digest) {
+    tasks.push_back({Task::kFile, 0, 0, image.main_file().size() / 1024.0});
+  }
+  std::vector<size_t> order(tasks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return image.segment_data(a).size() > image.segment_data(b).size();
+    return tasks[a].cost > tasks[b].cost;
   });
   std::vector<char> matches(phdrs.size(), 0);
   std::vector<std::string> versions(phdrs.size());
-  const size_t kFileTask = phdrs.size();
-  if (options.file_digest) order.insert(order.begin(), kFileTask);
   std::string file_digest;
-  ParallelFor(order, options.threads, [&](size_t i) {
-    if (i == kFileTask) {
-      file_digest = Digest(HashAlgorithm::kSha256, image.main_file());
-      return;
+  ParallelFor(order, options.threads, [&](size_t t) {
+    const Task& task = tasks[t];
+    switch (task.kind) {
+      case Task::kSegment: {
+        const size_t i = task.index;
+        matches[i] =
+            HashAndFindVersion(hs->algorithm, image.segment_data(i),
+                               phdrs[i].loadable() ? &versions[i] : nullptr) ==
+            hs->Entry(i);
+        break;
+      }
+      case Task::kSigner:
+        checks[task.index]->Run(task.step);
+        break;
+      case Task::kFile:
+        file_digest = Digest(HashAlgorithm::kSha256, image.main_file());
+        break;
     }
-    absl::string_view data = image.segment_data(i);
-    matches[i] = Digest(hs->algorithm, data) == hs->Entry(i);
-    if (phdrs[i].loadable()) versions[i] = FindVersion(data);
   });
   if (options.file_digest) {
     report.file_sha256 = absl::BytesToHexString(file_digest);
@@ -220,21 +296,22 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
     add("SIGNATURE_MISSING",
         "the hash segment carries no signature: the image is not signed");
   }
-  for (const SignerBlobs& blobs : hs->signers) {
-    SignerVerdict verdict = VerifySigner(blobs, hs->signed_region);
+  for (size_t c = 0; c < checks.size(); ++c) {
+    SignerVerdict verdict = checks[c]->Finish();
+    const std::string& role = hs->signers[c].role;
     if (!verdict.signature_ok) {
       Problem p;
       p.reason = "SIGNATURE_INVALID";
-      p.message =
-          absl::StrCat(blobs.role, " signature: ", verdict.signature_problem);
-      p.signer = blobs.role;
+      p.message = absl::StrCat(role, " signature: ", verdict.signature_problem);
+      p.signer = role;
       report.problems.push_back(std::move(p));
     }
     if (!verdict.chain_ok) {
       Problem p;
-      p.reason = verdict.chain.empty() ? "CERTIFICATE_INVALID" : "CHAIN_BROKEN";
-      p.message = absl::StrCat(blobs.role, " chain: ", verdict.chain_problem);
-      p.signer = blobs.role;
+      p.reason =
+          verdict.chain_unparsable ? "CERTIFICATE_INVALID" : "CHAIN_BROKEN";
+      p.message = absl::StrCat(role, " chain: ", verdict.chain_problem);
+      p.signer = role;
       p.certificate = verdict.broken_certificate;
       report.problems.push_back(std::move(p));
     }

@@ -17,11 +17,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "platform/image/hash_segment.h"
+
+typedef struct evp_pkey_st EVP_PKEY;
 
 namespace pil::image {
 
@@ -58,11 +61,53 @@ struct SignerVerdict {
   std::string chain_problem;
   // Index of the certificate whose signature failed, -1 when none.
   int broken_certificate = -1;
+  // The chain does not parse (framing or X.509); chain_problem says where.
+  bool chain_unparsable = false;
 };
 
 // Verifies `signer` over `signed_region` (M).
 SignerVerdict VerifySigner(const SignerBlobs& signer,
                            absl::string_view signed_region);
+
+// VerifySigner in independent steps, so that a caller can run them on
+// several threads: step 0 checks the signature, step i > 0 checks that
+// certificate i - 1 is signed by its issuer. Construct, Run() every step in
+// [0, steps()) — concurrently for distinct steps — then Finish() once. The
+// blobs and the region must outlive the check.
+//
+// A chain whose exact bytes were checked before (process-wide, the 32 most
+// recent) is not parsed or checked again: its certificates' verdicts are
+// reused and only the signature step runs.
+class SignerCheck {
+ public:
+  SignerCheck(const SignerBlobs& signer, absl::string_view signed_region);
+  ~SignerCheck();
+  SignerCheck(const SignerCheck&) = delete;
+  SignerCheck& operator=(const SignerCheck&) = delete;
+
+  size_t steps() const;
+  // Relative cost, for scheduling: ECDSA checks cost far more than RSA.
+  double cost(size_t step) const;
+  void Run(size_t step);
+  SignerVerdict Finish();
+
+  struct CheckedChain;
+
+ private:
+  struct Certificate;
+  EVP_PKEY* leaf_key() const;
+
+  const SignerBlobs& signer_;
+  absl::string_view signed_region_;
+  std::string chain_key_;                       // SHA-256 of the chain
+  std::shared_ptr<const CheckedChain> cached_;  // on a cache hit
+  std::vector<std::unique_ptr<Certificate>> certificates_;  // on a miss
+  std::string chain_error_;
+  SignerVerdict verdict_;
+};
+
+// Forgets every checked chain (benchmarks measure the cold path with it).
+void ClearCheckedChainCache();
 
 // SHA-256 / SHA-384 of `data`, as raw bytes.
 std::string Digest(HashAlgorithm algorithm, absl::string_view data);
