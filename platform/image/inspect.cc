@@ -98,6 +98,8 @@ std::string RoleOf(const FirmwareImage& image, size_t i) {
   return "other";
 }
 
+}  // namespace
+
 ImageIdentity IdentityOf(const HashSegment& hs,
                          const std::vector<SignerVerdict>& signers) {
   ImageIdentity id;
@@ -144,8 +146,6 @@ ImageIdentity IdentityOf(const HashSegment& hs,
   }
   return id;
 }
-
-}  // namespace
 
 ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
   ImageReport report;

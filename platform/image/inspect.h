@@ -92,6 +92,11 @@ struct InspectOptions {
 ImageReport Inspect(const FirmwareImage& image,
                     const InspectOptions& options = {});
 
+// The signed identity of an image from its hash segment and its signers'
+// verdicts (see ImageIdentity).
+ImageIdentity IdentityOf(const HashSegment& hash_segment,
+                         const std::vector<SignerVerdict>& signers);
+
 // OK for a report without problems; else the first problem as a status:
 // INVALID_ARGUMENT for structural problems, PERMISSION_DENIED for
 // signature and chain problems, with reason and metadata (segment,

@@ -1,0 +1,199 @@
+// What the lifecycle engine drives: the secure world, the IOMMU, the
+// physical memory of carveouts and the coprocessors' signals. One small
+// interface each, implemented by every backend (platform/sim,
+// platform/linux); the engine cannot tell them apart.
+//
+//   Platform& p = ...;
+//   RETURN_IF_ERROR(p.secure_world().PasInitImage(pas_id, metadata));
+//   auto domain = p.iommu().Attach(sid, mask);
+//   p.iommu().Map(*domain, iova, pa, size, kIommuRead | kIommuWrite);
+//
+// Failures are absl::Status with a stable reason (common/error.h); a
+// secure-world call that the secure world rejects carries its SCM status
+// in metadata "scm_status". All methods are thread-safe.
+#ifndef PILD_PLATFORM_PLATFORM_H_
+#define PILD_PLATFORM_PLATFORM_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace pil::platform {
+
+// The secure world's peripheral authentication service (SCM PAS calls) and
+// its SHM bridge registry.
+class SecureWorld {
+ public:
+  virtual ~SecureWorld() = default;
+
+  // PAS_IS_SUPPORTED: whether `pas_id` names a peripheral of this SoC.
+  virtual absl::StatusOr<bool> PasIsSupported(uint32_t pas_id) = 0;
+  // PAS_INIT_IMAGE with the image's metadata (ELF and program headers
+  // followed by the hash segment). The secure world validates it and keeps
+  // it until ReleaseMetadata.
+  virtual absl::Status PasInitImage(uint32_t pas_id,
+                                    absl::string_view metadata) = 0;
+  // PAS_MEM_SETUP: where a relocatable image was placed and its span.
+  virtual absl::Status PasMemSetup(uint32_t pas_id, uint64_t address,
+                                   uint64_t size) = 0;
+  // PAS_AUTH_AND_RESET: authenticates the loaded segments and releases
+  // the peripheral from reset.
+  virtual absl::Status PasAuthAndReset(uint32_t pas_id) = 0;
+  // PAS_SHUTDOWN: stops the peripheral and unlocks its memory.
+  virtual absl::Status PasShutdown(uint32_t pas_id) = 0;
+  // Frees the metadata buffer of the last PasInitImage. Idempotent.
+  virtual absl::Status ReleaseMetadata(uint32_t pas_id) = 0;
+  // PAS_GET_RSCTABLE: the resource table the peripheral's memory needs
+  // mapped when Linux owns the IOMMU (`input`: the firmware's own table,
+  // may be empty).
+  virtual absl::StatusOr<std::string> PasGetResourceTable(
+      uint32_t pas_id, absl::string_view input) = 0;
+  // SHM bridges: memory the secure world may use. Overlapping bridges are
+  // refused. Returns the bridge handle.
+  virtual absl::StatusOr<uint64_t> ShmBridgeCreate(uint64_t base,
+                                                   uint64_t size) = 0;
+  virtual absl::Status ShmBridgeDelete(uint64_t handle) = 0;
+};
+
+// Mapping permissions, with Linux's IOMMU_* values.
+enum IommuProt : uint32_t {
+  kIommuRead = 1u << 0,
+  kIommuWrite = 1u << 1,
+  kIommuNoExec = 1u << 3,
+  kIommuPriv = 1u << 5,
+};
+
+// The SMMU as the OS programs it: stream-match entries that route a stream
+// ID to a translation context ("domain"), and 4 KiB-granular mappings.
+class Iommu {
+ public:
+  virtual ~Iommu() = default;
+
+  // Routes stream (sid, mask) to a new translation context and returns its
+  // id. A stream-match entry that partly overlaps an existing one is
+  // refused (SMR_CONFLICT).
+  virtual absl::StatusOr<uint32_t> Attach(uint32_t sid, uint32_t mask) = 0;
+  // Removes the stream routing and every mapping left in the context.
+  virtual absl::Status Detach(uint32_t domain) = 0;
+  // Maps [iova, iova + size) to physical [pa, pa + size). All three 4 KiB
+  // aligned (MISALIGNED); ALREADY_EXISTS (MAPPING_EXISTS) when any page is
+  // mapped already; nothing changes on failure.
+  virtual absl::Status Map(uint32_t domain, uint64_t iova, uint64_t pa,
+                           uint64_t size, uint32_t prot) = 0;
+  // Unmaps what is mapped in [iova, iova + size); returns the bytes that
+  // were.
+  virtual absl::StatusOr<uint64_t> Unmap(uint32_t domain, uint64_t iova,
+                                         uint64_t size) = 0;
+};
+
+// The physical memory of the carveouts, as the OS maps it.
+class PhysicalMemory {
+ public:
+  virtual ~PhysicalMemory() = default;
+  // A writable view of [address, address + size), which must lie inside one
+  // carveout (OUTSIDE_CARVEOUT otherwise). Valid while the platform lives.
+  virtual absl::StatusOr<absl::Span<uint8_t>> Map(uint64_t address,
+                                                  uint64_t size) = 0;
+};
+
+// What a coprocessor signals to the OS.
+enum class SignalKind {
+  kReady,      // booted
+  kHandover,   // proxy resources may be released
+  kStopAck,    // acknowledged a stop request
+  kWatchdog,   // crash: watchdog bite
+  kFatal,      // crash: fatal error
+  kSmmuFault,  // crash: its SMMU faulted
+};
+
+const char* SignalName(SignalKind kind);
+
+struct Signal {
+  uint64_t sequence = 0;    // increases with every signal of the platform
+  std::string coprocessor;  // device-tree node path
+  SignalKind kind = SignalKind::kReady;
+  std::string detail;  // crash reason, fault description
+  // For kSmmuFault.
+  uint32_t sid = 0;
+  uint64_t iova = 0;
+  bool write = false;
+  std::string fault_type;  // "translation", "permission", "unmatched stream"
+  absl::Time time;
+};
+
+class CoprocessorSignals {
+ public:
+  virtual ~CoprocessorSignals() = default;
+  // Raises the stop request of `coprocessor` (its "stop" SMP2P bit).
+  virtual absl::Status RequestStop(absl::string_view coprocessor) = 0;
+  // Delivers every signal from now on, in order, on a platform thread.
+  // Replaces the previous handler; a null handler unsubscribes.
+  virtual void Subscribe(std::function<void(const Signal&)> handler) = 0;
+};
+
+// What the platform holds right now, for status replies and tests.
+struct HardwareState {
+  struct Bridge {
+    uint64_t handle = 0, base = 0, size = 0;
+  };
+  struct Mapping {
+    uint32_t domain = 0;
+    uint32_t sid = 0, mask = 0;
+    uint64_t iova = 0, pa = 0, size = 0;
+    uint32_t prot = 0;
+    std::string owner;  // "os" or "hypervisor"
+  };
+  struct Fault {
+    uint32_t sid = 0;
+    uint64_t iova = 0;
+    bool write = false;
+    std::string type;
+    std::string coprocessor;
+    absl::Time time;
+  };
+  struct Peripheral {
+    uint32_t pas_id = 0;
+    std::string state;  // "idle", "initialized", "running"
+    bool metadata_held = false;
+  };
+  struct Core {
+    std::string coprocessor;  // node path
+    std::string state;  // "off", "booting", "running", "stopping", "crashed"
+  };
+  struct Call {
+    std::string call;  // "pas_init_image", ...
+    uint32_t pas_id = 0;
+    std::string detail;
+    int64_t status = 0;  // SCM status, 0 = success
+    absl::Time time;
+  };
+  bool hypervisor = false;
+  std::vector<Bridge> bridges;
+  std::vector<Mapping> mappings;
+  std::vector<Fault> faults;
+  std::vector<Peripheral> peripherals;
+  std::vector<Core> cores;
+  std::vector<Call> calls;  // the most recent secure-world calls, oldest first
+};
+
+// Everything below the lifecycle engine, for one board.
+class Platform {
+ public:
+  virtual ~Platform() = default;
+  virtual SecureWorld& secure_world() = 0;
+  virtual Iommu& iommu() = 0;
+  virtual PhysicalMemory& memory() = 0;
+  virtual CoprocessorSignals& signals() = 0;
+  virtual absl::StatusOr<HardwareState> Observe() = 0;
+};
+
+}  // namespace pil::platform
+
+#endif  // PILD_PLATFORM_PLATFORM_H_
