@@ -29,9 +29,12 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/log.h"
+#include "common/unix_socket.h"
 #include "platform/devicetree/discovery.h"
 #include "platform/linux/remoteproc_sysfs.h"
 #include "platform/sim/boards.h"
+#include "platform/sim/launcher.h"
+#include "platform/sim/remote_platform.h"
 #include "server/engine.h"
 #include "server/service.h"
 
@@ -51,11 +54,25 @@ ABSL_FLAG(std::string, listen, "",
           "/tmp/pild-UID/pild.sock");
 ABSL_FLAG(std::string, sysfs, "/sys",
           "linux only: where sysfs is mounted (tests point it elsewhere)");
+ABSL_FLAG(std::string, sim, "",
+          "sim only: unix:PATH of the simulated SoC (pilsim); started when "
+          "none answers there. Default: pilsim.sock beside pild's socket");
+ABSL_FLAG(std::string, profile, "",
+          "sim only: profile for a pilsim started by pild (textproto, "
+          "docs/SIM.md)");
+ABSL_FLAG(std::string, pilsim, "",
+          "sim only: the pilsim binary (default: beside pild, or on PATH)");
 
 namespace pil::server {
 namespace {
 
 constexpr char kServiceName[] = "pil.v1.Lifecycle";
+
+bool IsLoopback(absl::string_view address) {
+  return absl::StartsWith(address, "127.") ||
+         absl::StartsWith(address, "localhost:") ||
+         absl::StartsWith(address, "[::1]:");
+}
 
 struct Config {
   std::string platform;
@@ -63,20 +80,77 @@ struct Config {
   std::string dtb;
   std::vector<std::string> firmware_path;
   std::string listen;
+  std::unique_ptr<platform::Platform> hardware;  // the sim's platform
 };
+
+// The sim: connects to pilsim (starting it when none answers), and checks
+// that it simulates the board asked for.
+absl::Status OpenSim(Config& config) {
+  std::string address = absl::GetFlag(FLAGS_sim);
+  if (address.empty()) {
+    const std::string socket = UnixSocketPath(config.listen);
+    const std::string dir =
+        std::filesystem::path(socket.empty() ? UnixSocketPath(DefaultEndpoint())
+                                             : socket)
+            .parent_path()
+            .string();
+    address = absl::StrCat("unix:", dir, "/pilsim.sock");
+  }
+  std::string wanted;
+  sim::LaunchOptions launch;
+  launch.address = address;
+  launch.binary = absl::GetFlag(FLAGS_pilsim);
+  const std::string dtb_path = absl::GetFlag(FLAGS_dtb);
+  if (!dtb_path.empty()) {
+    auto dtb = ReadFile(dtb_path, size_t{64} << 20);
+    if (!dtb.ok()) return dtb.status();
+    wanted = std::move(*dtb);
+    launch.flags.push_back("--dtb=" +
+                           std::filesystem::absolute(dtb_path).string());
+  } else {
+    const std::string board = absl::GetFlag(FLAGS_board);
+    auto dtb = sim::BundledBoard(board);
+    if (!dtb.ok()) return dtb.status();
+    wanted = std::string(*dtb);
+    launch.flags.push_back("--board=" + board);
+  }
+  if (!absl::GetFlag(FLAGS_profile).empty()) {
+    launch.flags.push_back(
+        "--profile=" +
+        std::filesystem::absolute(absl::GetFlag(FLAGS_profile)).string());
+  }
+  bool started = false;
+  if (absl::Status s = sim::EnsurePilsim(launch, &started); !s.ok()) return s;
+  auto remote = sim::RemotePlatform::Connect(address);
+  if (!remote.ok()) return remote.status();
+  if ((*remote)->board().dtb() != wanted) {
+    return Error(absl::StatusCode::kFailedPrecondition, "SIM_BOARD_MISMATCH",
+                 absl::StrCat("the pilsim at ", address,
+                              " simulates another board than the one asked "
+                              "for; stop it (kill the pid in its .pid file) "
+                              "or pass --sim with another address"));
+  }
+  config.dtb = (*remote)->board().dtb();
+  config.dtb_source = absl::StrCat("pilsim at ", address,
+                                   started ? " (started)" : " (running)");
+  config.hardware = std::move(*remote);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<Config> LoadConfig() {
   Config config;
   config.platform = absl::GetFlag(FLAGS_platform);
   const std::string dtb_path = absl::GetFlag(FLAGS_dtb);
+  config.listen = absl::GetFlag(FLAGS_listen);
+  if (config.listen.empty()) config.listen = DefaultEndpoint();
+  if (UnixSocketPath(config.listen).empty() && !IsLoopback(config.listen)) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+                 absl::StrCat("refusing to listen on ", config.listen,
+                              ": TCP is allowed on loopback addresses only; "
+                              "use a unix: socket"));
+  }
   if (config.platform == "sim") {
-    if (dtb_path.empty()) {
-      const std::string board = absl::GetFlag(FLAGS_board);
-      auto dtb = sim::BundledBoard(board);
-      if (!dtb.ok()) return dtb.status();
-      config.dtb = std::string(*dtb);
-      config.dtb_source = absl::StrCat("bundled board ", board);
-    }
+    if (absl::Status s = OpenSim(config); !s.ok()) return s;
   } else if (config.platform == "linux") {
     if (dtb_path.empty()) {
       const std::string fdt = absl::GetFlag(FLAGS_sysfs) + "/firmware/fdt";
@@ -91,7 +165,7 @@ absl::StatusOr<Config> LoadConfig() {
                  absl::StrCat("--platform must be 'sim' or 'linux', got '",
                               config.platform, "'"));
   }
-  if (!dtb_path.empty()) {
+  if (!dtb_path.empty() && config.platform == "linux") {
     auto dtb = ReadFile(dtb_path, size_t{64} << 20);
     if (!dtb.ok()) return dtb.status();
     config.dtb = std::move(*dtb);
@@ -106,49 +180,7 @@ absl::StatusOr<Config> LoadConfig() {
     }
     config.firmware_path.emplace_back(dir);
   }
-  config.listen = absl::GetFlag(FLAGS_listen);
-  if (config.listen.empty()) config.listen = DefaultEndpoint();
   return config;
-}
-
-// For unix:PATH: creates the directory and removes a stale socket left by a
-// previous pild. FAILED_PRECONDITION when another server answers there.
-absl::Status PrepareUnixSocket(const std::string& path) {
-  std::error_code ec;
-  const std::filesystem::path parent =
-      std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
-  if (!S_ISSOCK(st.st_mode)) {
-    return Error(absl::StatusCode::kFailedPrecondition, "ADDRESS_IN_USE",
-                 absl::StrCat(path, " exists and is not a socket"));
-  }
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                 absl::StrCat("socket path ", path, " is longer than ",
-                              sizeof(addr.sun_path) - 1, " bytes"));
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const bool in_use =
-      fd >= 0 &&
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  if (fd >= 0) ::close(fd);
-  if (in_use) {
-    return Error(absl::StatusCode::kFailedPrecondition, "ADDRESS_IN_USE",
-                 absl::StrCat("another server is listening on ", path));
-  }
-  ::unlink(path.c_str());
-  return absl::OkStatus();
-}
-
-bool IsLoopback(absl::string_view address) {
-  return absl::StartsWith(address, "127.") ||
-         absl::StartsWith(address, "localhost:") ||
-         absl::StartsWith(address, "[::1]:");
 }
 
 State ObservedState(const std::string& kernel_state) {
@@ -163,7 +195,11 @@ int Run() {
   auto config = LoadConfig();
   if (!config.ok()) {
     PILD_LOG(ERROR) << config.status().message();
-    return 2;
+    const std::string reason = ReasonOf(config.status());
+    return reason == "BAD_FLAG" || reason == "UNKNOWN_BOARD" ||
+                   reason == "FILE_NOT_FOUND"
+               ? 2
+               : 1;
   }
   auto board = devicetree::Discover(config->dtb);
   if (!board.ok()) {
@@ -172,6 +208,19 @@ int Run() {
   }
 
   std::map<std::string, State> initial_states;
+  if (config->hardware != nullptr) {
+    auto hardware = config->hardware->Observe();
+    if (!hardware.ok()) {
+      PILD_LOG(ERROR) << hardware.status().message();
+      return 1;
+    }
+    for (const auto& core : hardware->cores) {
+      if (core.state == "running")
+        initial_states[core.coprocessor] = State::kRunning;
+      if (core.state == "crashed")
+        initial_states[core.coprocessor] = State::kCrashed;
+    }
+  }
   if (config->platform == "linux") {
     auto remoteprocs =
         linux_platform::ReadRemoteprocs(absl::GetFlag(FLAGS_sysfs));
@@ -194,11 +243,6 @@ int Run() {
       PILD_LOG(ERROR) << s.message();
       return 1;
     }
-  } else if (!IsLoopback(config->listen)) {
-    PILD_LOG(ERROR) << "refusing to listen on " << config->listen
-                    << ": TCP is allowed on loopback addresses only; use a "
-                       "unix: socket";
-    return 2;
   }
 
   grpc::EnableDefaultHealthCheckService(true);

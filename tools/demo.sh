@@ -33,9 +33,17 @@ show() {  # prints a command (program by its name), then runs it
 
 work="$(mktemp -d /tmp/pild-demo.XXXXXX)"
 socket="$work/pild.sock"
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+power_off_sim() {
+  local sim_pid
+  sim_pid="$(cat "$work/pilsim.sock.pid" 2>/dev/null)" || return 0
+  kill -TERM "$sim_pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do [[ -e "$work/pilsim.sock" ]] || break; sleep 0.05; done
+}
+trap 'kill "$pid" 2>/dev/null || true; power_off_sim; rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM PIPE
 
 step "Start pild on the sim, the default backend: an SM8550-style board where Linux owns the SMMU"
+echo "  (pild starts the simulated SoC, pilsim, in its own process: like hardware, it outlives pild)"
 printf '%s$ pild --platform=sim --listen=unix:%s &%s\n' "$dim" "$socket" "$reset"
 "$pild" --platform=sim --listen="unix:$socket" 2>"$work/pild.log" &
 pid=$!
@@ -72,3 +80,8 @@ step "Stop pild"
 printf '%s$ kill -TERM %s%s\n' "$dim" "$pid" "$reset"
 kill -TERM "$pid"
 wait "$pid" && echo "  pild exited cleanly; socket removed: $([[ -e $socket ]] && echo no || echo yes)"
+
+step "Power off the simulated SoC"
+printf '%s$ kill -TERM $(cat %s)%s\n' "$dim" "$work/pilsim.sock.pid" "$reset"
+power_off_sim
+echo "  pilsim powered off"

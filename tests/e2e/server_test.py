@@ -167,18 +167,21 @@ def test_bad_flags_exit_with_usage_code():
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "--platform must be 'sim' or 'linux', got 'qemu'" in result.stderr
-    result = subprocess.run([binary("server/pild"), "--board=sm9999"],
+    result = subprocess.run([binary("server/pild"), "--board=sm9999",
+                             "--sim=unix:/nonexistent/pilsim.sock"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "no bundled board named 'sm9999'; bundled: sm8550-el2-sim, sm8550-hyp-sim" in result.stderr
-    result = subprocess.run([binary("server/pild"), "--listen=0.0.0.0:7000"],
+    result = subprocess.run([binary("server/pild"), "--listen=0.0.0.0:7000",
+                             "--sim=unix:/nonexistent/pilsim.sock"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "loopback" in result.stderr
 
 
 def test_second_server_on_the_same_socket_is_refused(sim):
-    result = subprocess.run([binary("server/pild"), "--listen=" + sim.address],
+    result = subprocess.run([binary("server/pild"), "--listen=" + sim.address,
+                             "--sim=unix:" + os.path.join(sim.dir, "pilsim.sock")],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "another server is listening on " + sim.socket in result.stderr

@@ -90,6 +90,7 @@ class Pild:
             grpc.channel_ready_future(channel).result(timeout=timeout)
         except grpc.FutureTimeoutError:
             self.process.kill()
+            self.stop_sim()
             raise AssertionError("pild did not come up:\n" + self.output())
         finally:
             channel.close()
@@ -106,8 +107,9 @@ class Pild:
     def channel(self):
         return grpc.insecure_channel(self.address)
 
-    def stop(self):
-        """SIGTERM; returns the exit code."""
+    def stop(self, keep_sim=False):
+        """SIGTERM; returns the exit code. Also powers off the pilsim that
+        pild started, unless keep_sim."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -116,7 +118,29 @@ class Pild:
             self.process.kill()
             raise AssertionError("pild did not exit on SIGTERM:\n" + self.output())
         self.log.close()
+        if not keep_sim:
+            self.stop_sim()
         return code
+
+    def stop_sim(self):
+        """SIGTERM to the pilsim beside pild's socket, if one runs."""
+        pid_file = os.path.join(self.dir, "pilsim.sock.pid")
+        try:
+            pid = int(open(pid_file).read())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+        os.kill(pid, signal.SIGKILL)
 
     def __enter__(self):
         return self.start()
@@ -124,6 +148,8 @@ class Pild:
     def __exit__(self, *exc):
         if self.process is not None and self.process.poll() is None:
             self.stop()
+        else:
+            self.stop_sim()
 
 
 @contextlib.contextmanager
@@ -136,6 +162,8 @@ def running_pild(*args):
         if server.process.poll() is None:
             code = server.stop()
             assert code == 0, "pild exited %d:\n%s" % (code, server.output())
+        else:
+            server.stop_sim()
 
 
 def wait_until(predicate, timeout=10, interval=0.02):
