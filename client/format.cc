@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "client/table.h"
@@ -36,6 +37,8 @@ std::string KindName(v1::CoprocessorKind kind) {
   }
 }
 
+}  // namespace
+
 std::string TimestampText(const google::protobuf::Timestamp& t) {
   return absl::FormatTime(
       "%Y-%m-%dT%H:%M:%E3SZ",
@@ -43,7 +46,60 @@ std::string TimestampText(const google::protobuf::Timestamp& t) {
       absl::UTCTimeZone());
 }
 
-}  // namespace
+void WriteHardwareJson(const v1::HardwareView& hardware, JsonWriter& json) {
+  json.Key("hardware").BeginObject();
+  json.Key("metadata_held").Bool(hardware.metadata_held());
+  json.Key("bridges").BeginArray();
+  for (const v1::ShmBridge& b : hardware.bridges()) {
+    json.BeginObject();
+    json.Key("handle").Uint(b.handle());
+    json.Key("base").Uint(b.base());
+    json.Key("size").Uint(b.size());
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("mappings").BeginArray();
+  for (const v1::Mapping& m : hardware.mappings()) {
+    json.BeginObject();
+    json.Key("sid").Uint(m.sid());
+    json.Key("iova").Uint(m.iova());
+    json.Key("physical_address").Uint(m.physical_address());
+    json.Key("size").Uint(m.size());
+    json.Key("permissions").String(m.permissions());
+    json.Key("owner").String(m.owner());
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+}
+
+std::string HardwareLines(const v1::HardwareView& hardware) {
+  std::string out = absl::StrCat(
+      "PAS metadata: ", hardware.metadata_held() ? "held" : "none", "\n");
+  if (hardware.bridges().empty()) {
+    absl::StrAppend(&out, "SHM bridges:  none\n");
+  } else {
+    for (const v1::ShmBridge& b : hardware.bridges()) {
+      absl::StrAppend(&out, "SHM bridge:   ", Hex(b.handle()), " over ",
+                      Range(b.base(), b.size()), "\n");
+    }
+  }
+  if (hardware.mappings().empty()) {
+    absl::StrAppend(&out, "SMMU:         no mappings\n");
+  } else {
+    Table table({"SID", "IOVA", "PHYSICAL", "SIZE", "PERM", "BY"});
+    for (const v1::Mapping& m : hardware.mappings()) {
+      table.AddRow({Hex(m.sid()), Hex(m.iova()), Hex(m.physical_address()),
+                    Hex(m.size()), m.permissions(), m.owner()});
+    }
+    absl::StrAppend(&out, "SMMU mappings:\n");
+    for (absl::string_view line :
+         absl::StrSplit(table.Render(), '\n', absl::SkipEmpty())) {
+      absl::StrAppend(&out, "  ", line, "\n");
+    }
+  }
+  return out;
+}
 
 std::string StateName(v1::State state) {
   if (state == v1::STATE_UNSPECIFIED) return "unspecified";
@@ -132,6 +188,40 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
     json.Key("state").String(StateName(c.state()));
     json.Key("state_since").String(TimestampText(c.state_since()));
     json.Key("crash_count").Uint(c.crash_count());
+    json.Key("image");
+    if (c.has_image()) {
+      const v1::LoadedImage& image = c.image();
+      json.BeginObject();
+      json.Key("source").String(image.source());
+      json.Key("sha256").String(image.sha256());
+      json.Key("version").String(image.version());
+      json.Key("hash_table_version").Uint(image.hash_table_version());
+      json.Key("sw_id").Uint(image.sw_id());
+      json.Key("anti_rollback_version").Uint(image.anti_rollback_version());
+      json.EndObject();
+    } else {
+      json.Null();
+    }
+    json.Key("last_error");
+    if (c.has_last_error()) {
+      const v1::ErrorSummary& error = c.last_error();
+      json.BeginObject();
+      json.Key("reason").String(error.reason());
+      json.Key("message").String(error.message());
+      json.Key("operation").String(error.operation());
+      json.Key("time").String(TimestampText(error.time()));
+      json.EndObject();
+    } else {
+      json.Null();
+    }
+    json.Key("recovery").BeginObject();
+    json.Key("restart").Bool(c.recovery().restart());
+    json.Key("max_restarts").Uint(c.recovery().max_restarts());
+    json.Key("initial_backoff_ms")
+        .Uint(c.recovery().initial_backoff().seconds() * 1000 +
+              c.recovery().initial_backoff().nanos() / 1000000);
+    json.EndObject();
+    WriteHardwareJson(c.hardware(), json);
   }
   json.EndObject();
 }
@@ -209,6 +299,33 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
   rows.emplace_back("iommu owner", IommuOwnerName(c.iommu_owner()));
   if (c.state() != v1::STATE_UNSPECIFIED) {
     rows.emplace_back("crashes", absl::StrCat(c.crash_count()));
+    const v1::RecoveryPolicy& r = c.recovery();
+    rows.emplace_back(
+        "recovery",
+        r.restart() ? absl::StrCat("restart up to ", r.max_restarts(),
+                                   " times, first after ",
+                                   absl::FormatDuration(
+                                       absl::Seconds(r.initial_backoff().seconds()) +
+                                       absl::Nanoseconds(r.initial_backoff().nanos())))
+                    : "none: stays crashed");
+  }
+  if (c.has_image()) {
+    const v1::LoadedImage& image = c.image();
+    rows.emplace_back("image", image.source());
+    rows.emplace_back("image sha256", image.sha256());
+    rows.emplace_back(
+        "image identity",
+        absl::StrCat("hash table v", image.hash_table_version(), ", sw id ",
+                     Hex(image.sw_id()), ", anti-rollback ",
+                     image.anti_rollback_version(),
+                     image.version().empty() ? "" : ", ", image.version()));
+  }
+  if (c.has_last_error()) {
+    const v1::ErrorSummary& e = c.last_error();
+    rows.emplace_back("last error",
+                      absl::StrCat(e.reason(), " (", e.operation(), ", ",
+                                   TimestampText(e.time()), ")"));
+    rows.emplace_back("", e.message());
   }
   for (const std::string& p : c.problems()) rows.emplace_back("problem", p);
 
@@ -216,8 +333,11 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
   for (const auto& row : rows) width = std::max(width, row.first.size());
   std::string out;
   for (const auto& [key, value] : rows) {
-    absl::StrAppend(&out, key, ":", std::string(width - key.size() + 2, ' '),
-                    value, "\n");
+    absl::StrAppend(&out, key, key.empty() ? " " : ":",
+                    std::string(width - key.size() + 2, ' '), value, "\n");
+  }
+  if (c.state() != v1::STATE_UNSPECIFIED) {
+    absl::StrAppend(&out, "\n", HardwareLines(c.hardware()));
   }
   return out;
 }

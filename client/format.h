@@ -20,7 +20,7 @@ std::string IommuOwnerName(v1::IommuOwner owner);
 // compatible, status, pas_id, dtb_pas_id, firmware_names,
 // firmware_names_default, carveouts, iommus, iommu_map, firmware_sid,
 // firmware_sid_mask, iommu_owner, problems; and, when the state is known,
-// state, state_since, crash_count, image, last_error, hardware.
+// state, state_since, crash_count, image, last_error, recovery, hardware.
 void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json);
 
 // A JSON list of coprocessors, as `pilctl list --json` prints it.
@@ -32,8 +32,19 @@ std::string CoprocessorsJson(const std::vector<v1::Coprocessor>& list);
 std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
                              bool live);
 
-// Every field of one coprocessor, one per line.
+// Every field of one coprocessor, one per line; for a live coprocessor
+// then the hardware view (HardwareLines).
 std::string CoprocessorDetail(const v1::Coprocessor& c);
+
+// What the hardware holds: PAS metadata, SHM bridges, a table of SMMU
+// mappings (SID, IOVA, physical, size, permissions, owner).
+std::string HardwareLines(const v1::HardwareView& hardware);
+
+// Writes "hardware": {metadata_held, bridges, mappings} into an object.
+void WriteHardwareJson(const v1::HardwareView& hardware, JsonWriter& json);
+
+// 2026-11-24T02:21:35.242Z
+std::string TimestampText(const google::protobuf::Timestamp& t);
 
 }  // namespace pil::client
 

@@ -71,6 +71,7 @@ std::string JsonQuote(absl::string_view value) {
 }
 
 void JsonWriter::Newline() {
+  if (compact_) return;
   out_ += '\n';
   out_.append(2 * stack_.size(), ' ');
 }
@@ -101,7 +102,7 @@ JsonWriter& JsonWriter::Key(absl::string_view key) {
   top.expect_value = true;
   Newline();
   out_ += JsonQuote(key);
-  out_ += ": ";
+  out_ += compact_ ? ":" : ": ";
   return *this;
 }
 

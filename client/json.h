@@ -22,6 +22,10 @@ namespace pil::client {
 
 class JsonWriter {
  public:
+  // `compact`: no indentation or line breaks inside the document (one
+  // document per line, for streams).
+  explicit JsonWriter(bool compact = false) : compact_(compact) {}
+
   JsonWriter& BeginObject();
   JsonWriter& EndObject();
   JsonWriter& BeginArray();
@@ -45,6 +49,7 @@ class JsonWriter {
   void BeforeValue();
   void Newline();
 
+  bool compact_;
   std::string out_;
   std::vector<Frame> stack_;
 };

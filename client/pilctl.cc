@@ -1,5 +1,8 @@
 // pilctl: the command-line client of pild. See docs/CLI.md.
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -17,6 +20,7 @@
 #include "client/format.h"
 #include "client/image_format.h"
 #include "client/json.h"
+#include "client/lifecycle_format.h"
 #include "client/pild_client.h"
 #include "common/endpoint.h"
 #include "common/error.h"
@@ -88,7 +92,7 @@ int Fail(const Context& ctx, const absl::Status& status) {
 
 int RunList(const Context& ctx) {
   PildClient client(ctx.client_options);
-  auto list = client.ListCoprocessors();
+  auto list = client.ListCoprocessors(ctx.args.Has("hardware"));
   if (!list.ok()) return Fail(ctx, list.status());
   std::cout << (ctx.json ? CoprocessorsJson(*list)
                          : CoprocessorTable(*list, /*live=*/true));
@@ -97,7 +101,8 @@ int RunList(const Context& ctx) {
 
 int RunStatus(const Context& ctx) {
   PildClient client(ctx.client_options);
-  auto coprocessor = client.GetCoprocessor(ctx.args.positional[1]);
+  auto coprocessor =
+      client.GetCoprocessor(ctx.args.positional[1], ctx.args.Has("hardware"));
   if (!coprocessor.ok()) return Fail(ctx, coprocessor.status());
   if (ctx.json) {
     JsonWriter json;
@@ -129,7 +134,43 @@ int RunDevicetree(const Context& ctx) {
   return kExitOk;
 }
 
+// The image a transition or inspection names: --firmware=NAME,
+// --upload=SHA256, or --file=PATH (uploaded first).
+absl::StatusOr<Firmware> FirmwareOf(const Context& ctx, PildClient& client);
+
+int PrintReport(const Context& ctx, const v1::ImageReport& report) {
+  if (ctx.json) {
+    JsonWriter json;
+    WriteImageReportJson(report, json);
+    std::cout << json.str();
+  } else {
+    std::cout << ImageReportText(report);
+  }
+  return report.ok() ? kExitOk : kExitNotVerified;
+}
+
 int RunInspect(const Context& ctx) {
+  const bool remote = ctx.args.Has("firmware") || ctx.args.Has("upload") ||
+                      ctx.args.Has("coprocessor");
+  if (remote == (ctx.args.positional.size() == 2)) {
+    std::cerr << "pilctl: inspect takes FILE (offline) or "
+                 "--firmware/--upload/--coprocessor (asks pild), not both\n";
+    return kExitUsage;
+  }
+  if (remote) {
+    if (ctx.args.Has("carveout")) {
+      std::cerr << "pilctl: --carveout applies to offline inspection; pild "
+                   "checks against --coprocessor's carveout\n";
+      return kExitUsage;
+    }
+    PildClient client(ctx.client_options);
+    auto firmware = FirmwareOf(ctx, client);
+    if (!firmware.ok()) return Fail(ctx, firmware.status());
+    auto report = client.InspectImage(
+        *firmware, ctx.args.Value("coprocessor").value_or(""));
+    if (!report.ok()) return Fail(ctx, report.status());
+    return PrintReport(ctx, *report);
+  }
   const std::string& path = ctx.args.positional[1];
   auto image = image::FirmwareImage::LoadFile(path);
   if (!image.ok()) return Fail(ctx, image.status());
@@ -147,32 +188,326 @@ int RunInspect(const Context& ctx) {
     }
     options.carveout = std::make_pair(base, size);
   }
-  const v1::ImageReport report =
-      server::ImageReportToProto(image::Inspect(*image, options));
+  return PrintReport(
+      ctx, server::ImageReportToProto(image::Inspect(*image, options)));
+}
+
+// A progress callback drawing on stderr when it is a terminal (and not
+// with --json); null otherwise.
+std::function<void(uint64_t, uint64_t)> Progress(const Context& ctx,
+                                                 const std::string& what) {
+  if (ctx.json || !::isatty(STDERR_FILENO)) return nullptr;
+  return [what](uint64_t done, uint64_t total) {
+    std::cerr << "\r" << what << " " << ProgressBar(done, total)
+              << (done >= total ? "\n" : "") << std::flush;
+  };
+}
+
+// Reads a local image (joining an .mdt's .bNN parts) and uploads it.
+absl::StatusOr<v1::UploadFirmwareResponse> UploadFile(const Context& ctx,
+                                                      PildClient& client,
+                                                      const std::string& path) {
+  auto image = image::FirmwareImage::LoadFile(path);
+  if (!image.ok()) return image.status();
+  std::string bytes;
+  if (image->split()) {
+    auto squashed = image->Squash();
+    if (!squashed.ok()) return squashed.status();
+    bytes = std::move(*squashed);
+  } else {
+    auto read = ReadFile(path, image::FirmwareImage::kMaxFileSize);
+    if (!read.ok()) return read.status();
+    bytes = std::move(*read);
+  }
+  const std::string name = std::filesystem::path(path).filename().string();
+  return client.Upload(name, bytes, Progress(ctx, "uploading " + name));
+}
+
+absl::StatusOr<Firmware> FirmwareOf(const Context& ctx, PildClient& client) {
+  const int given = ctx.args.Has("firmware") + ctx.args.Has("upload") +
+                    ctx.args.Has("file");
+  if (given > 1) {
+    return Error(absl::StatusCode::kInvalidArgument, "USAGE",
+                 "give one of --firmware, --upload and --file");
+  }
+  if (auto name = ctx.args.Value("firmware")) return Firmware::Named(*name);
+  if (auto sha = ctx.args.Value("upload")) return Firmware::Upload(*sha);
+  if (auto path = ctx.args.Value("file")) {
+    auto uploaded = UploadFile(ctx, client, *path);
+    if (!uploaded.ok()) return Annotate(uploaded.status(), *path);
+    return Firmware::Upload(uploaded->sha256());
+  }
+  return Firmware::Default();
+}
+
+// --NAME as a positive duration; zero when absent.
+absl::StatusOr<absl::Duration> DurationOption(const Context& ctx,
+                                              const std::string& name) {
+  auto text = ctx.args.Value(name);
+  if (!text) return absl::ZeroDuration();
+  absl::Duration d;
+  if (!absl::ParseDuration(*text, &d) || d <= absl::ZeroDuration()) {
+    return Error(absl::StatusCode::kInvalidArgument, "USAGE",
+                 absl::StrCat("--", name,
+                              " expects a positive duration such as 5s or "
+                              "500ms, got '",
+                              *text, "'"));
+  }
+  return d;
+}
+
+int PrintTransition(const Context& ctx, const std::string& operation,
+                    const absl::StatusOr<v1::TransitionResponse>& response) {
+  if (!response.ok()) return Fail(ctx, response.status());
   if (ctx.json) {
     JsonWriter json;
-    WriteImageReportJson(report, json);
+    WriteTransitionJson(operation, *response, json);
     std::cout << json.str();
   } else {
-    std::cout << ImageReportText(report);
+    std::cout << TransitionText(operation, *response);
   }
-  return report.ok() ? kExitOk : kExitNotVerified;
+  return kExitOk;
+}
+
+// authenticate, map, reset, start, stop.
+int RunTransition(const Context& ctx) {
+  const std::string& operation = ctx.args.positional[0];
+  const std::string& name = ctx.args.positional[1];
+  const std::string request_id = ctx.args.Value("request-id").value_or("");
+  PildClient client(ctx.client_options);
+  auto ready = DurationOption(ctx, "ready-timeout");
+  if (!ready.ok()) return Fail(ctx, ready.status());
+  auto stop_timeout = DurationOption(ctx, "stop-timeout");
+  if (!stop_timeout.ok()) return Fail(ctx, stop_timeout.status());
+  if (operation == "map") {
+    return PrintTransition(ctx, operation, client.Map(name, request_id));
+  }
+  if (operation == "reset") {
+    return PrintTransition(ctx, operation,
+                           client.Reset(name, *ready, request_id));
+  }
+  if (operation == "stop") {
+    return PrintTransition(ctx, operation,
+                           client.Stop(name, *stop_timeout, request_id));
+  }
+  auto firmware = FirmwareOf(ctx, client);
+  if (!firmware.ok()) return Fail(ctx, firmware.status());
+  if (operation == "authenticate") {
+    return PrintTransition(ctx, operation,
+                           client.Authenticate(name, *firmware, request_id));
+  }
+  return PrintTransition(ctx, operation,
+                         client.Start(name, *firmware, *ready, request_id));
+}
+
+int RunWatch(const Context& ctx) {
+  const std::string name =
+      ctx.args.positional.size() > 1 ? ctx.args.positional[1] : "";
+  uint64_t count = 0;
+  if (auto text = ctx.args.Value("count")) {
+    if (!ParseNumber(*text, &count) || count == 0) {
+      std::cerr << "pilctl: --count expects a positive number, got '" << *text
+                << "'\n";
+      return kExitUsage;
+    }
+  }
+  auto duration = DurationOption(ctx, "for");
+  if (!duration.ok()) return Fail(ctx, duration.status());
+  const bool changes_only = ctx.args.Has("changes");
+  PildClient client(ctx.client_options);
+  uint64_t seen = 0;
+  absl::Status status = client.Watch(
+      name,
+      [&](const v1::WatchEvent& event) {
+        if (changes_only && event.initial()) return true;
+        std::cout << (ctx.json ? WatchEventJson(event) : WatchEventLine(event))
+                  << std::endl;
+        return count == 0 || ++seen < count;
+      },
+      *duration > absl::ZeroDuration() ? *duration
+                                       : absl::InfiniteDuration());
+  if (!status.ok()) return Fail(ctx, status);
+  return kExitOk;
+}
+
+int RunUpload(const Context& ctx) {
+  PildClient client(ctx.client_options);
+  auto uploaded = UploadFile(ctx, client, ctx.args.positional[1]);
+  if (!uploaded.ok()) {
+    return Fail(ctx, Annotate(uploaded.status(), ctx.args.positional[1]));
+  }
+  if (ctx.json) {
+    JsonWriter json;
+    json.BeginObject();
+    json.Key("sha256").String(uploaded->sha256());
+    json.Key("size").Uint(uploaded->size());
+    json.Key("report");
+    WriteImageReportJson(uploaded->report(), json);
+    json.EndObject();
+    std::cout << json.str();
+  } else {
+    std::cout << "accepted: " << uploaded->size() << " bytes, sha256 "
+              << uploaded->sha256() << "\n"
+              << "use: --upload=" << uploaded->sha256() << "\n";
+  }
+  return kExitOk;
+}
+
+int RunCoredump(const Context& ctx) {
+  const std::string& name = ctx.args.positional[1];
+  uint64_t crash_id = 0;
+  if (auto text = ctx.args.Value("crash-id")) {
+    if (!ParseNumber(*text, &crash_id)) {
+      std::cerr << "pilctl: --crash-id expects a number, got '" << *text
+                << "'\n";
+      return kExitUsage;
+    }
+  }
+  PildClient client(ctx.client_options);
+  std::string bytes;
+  auto info = client.GetCoredump(name, crash_id, &bytes,
+                                 Progress(ctx, "downloading"));
+  if (!info.ok()) return Fail(ctx, info.status());
+  const std::string output = ctx.args.Value("output").value_or(
+      absl::StrCat(name, "-", info->crash_id(), ".core"));
+  if (absl::Status s = WriteFile(output, bytes); !s.ok()) return Fail(ctx, s);
+  if (ctx.json) {
+    JsonWriter json;
+    json.BeginObject();
+    json.Key("name").String(info->name());
+    json.Key("crash_id").Uint(info->crash_id());
+    json.Key("reason").String(info->reason());
+    json.Key("time").String(TimestampText(info->time()));
+    json.Key("size").Uint(info->size());
+    json.Key("sha256").String(info->sha256());
+    json.Key("file").String(output);
+    json.EndObject();
+    std::cout << json.str();
+  } else {
+    std::cout << name << " crash " << info->crash_id() << " ("
+              << info->reason() << ", " << TimestampText(info->time())
+              << "): " << info->size() << " bytes written to " << output
+              << "\nsha256 " << info->sha256() << "\n";
+  }
+  return kExitOk;
+}
+
+int RunHistory(const Context& ctx) {
+  const std::string name =
+      ctx.args.positional.size() > 1 ? ctx.args.positional[1] : "";
+  uint64_t limit = 0;
+  if (auto text = ctx.args.Value("limit")) {
+    if (!ParseNumber(*text, &limit) || limit == 0 || limit > 10000) {
+      std::cerr << "pilctl: --limit expects 1..10000, got '" << *text
+                << "'\n";
+      return kExitUsage;
+    }
+  }
+  PildClient client(ctx.client_options);
+  auto entries = client.GetHistory(name, static_cast<uint32_t>(limit));
+  if (!entries.ok()) return Fail(ctx, entries.status());
+  std::cout << (ctx.json ? HistoryJson(*entries) : HistoryTable(*entries));
+  return kExitOk;
 }
 
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
-      {"list", "", "coprocessors pild manages and their state", 1, 1, RunList},
-      {"status", "NAME", "one coprocessor in detail", 2, 2, RunStatus},
+      {"list",
+       "[--hardware]",
+       "coprocessors pild manages and their state",
+       1,
+       1,
+       RunList,
+       {{"hardware", false}}},
+      {"status",
+       "NAME [--hardware]",
+       "one coprocessor in detail (--hardware: as the platform sees it)",
+       2,
+       2,
+       RunStatus,
+       {{"hardware", false}}},
+      {"start",
+       "NAME [--firmware=NAME|--upload=SHA256|--file=PATH] "
+       "[--ready-timeout=D] [--request-id=ID]",
+       "authenticate, map and reset in one transaction",
+       2,
+       2,
+       RunTransition,
+       {{"firmware", true},
+        {"upload", true},
+        {"file", true},
+        {"ready-timeout", true},
+        {"request-id", true}}},
+      {"stop",
+       "NAME [--stop-timeout=D] [--request-id=ID]",
+       "stop and release everything the coprocessor holds",
+       2,
+       2,
+       RunTransition,
+       {{"stop-timeout", true}, {"request-id", true}}},
+      {"authenticate",
+       "NAME [--firmware=NAME|--upload=SHA256|--file=PATH] [--request-id=ID]",
+       "validate, hand the metadata to the secure world, load the segments",
+       2,
+       2,
+       RunTransition,
+       {{"firmware", true},
+        {"upload", true},
+        {"file", true},
+        {"request-id", true}}},
+      {"map",
+       "NAME [--request-id=ID]",
+       "map the firmware memory to its stream ID (Linux-owned IOMMU)",
+       2,
+       2,
+       RunTransition,
+       {{"request-id", true}}},
+      {"reset",
+       "NAME [--ready-timeout=D] [--request-id=ID]",
+       "bridge, authenticate and release from reset; wait for ready",
+       2,
+       2,
+       RunTransition,
+       {{"ready-timeout", true}, {"request-id", true}}},
+      {"watch",
+       "[NAME] [--count=N] [--for=D] [--changes]",
+       "current states, then every change as it happens",
+       1,
+       2,
+       RunWatch,
+       {{"count", true}, {"for", true}, {"changes", false}}},
+      {"upload", "FILE.mbn|FILE.mdt",
+       "send an image to pild, which validates and keeps it by SHA-256", 2, 2,
+       RunUpload},
+      {"coredump",
+       "NAME [--crash-id=N] [--output=FILE]",
+       "download the ELF coredump of a crash (default: the latest)",
+       2,
+       2,
+       RunCoredump,
+       {{"crash-id", true}, {"output", true}}},
+      {"history",
+       "[NAME] [--limit=N]",
+       "recorded transitions, newest first",
+       1,
+       2,
+       RunHistory,
+       {{"limit", true}}},
       {"devicetree", "FILE.dtb",
        "coprocessors a device tree describes (offline, no server)", 2, 2,
        RunDevicetree},
       {"inspect",
-       "FILE.mbn|FILE.mdt [--carveout=BASE+SIZE]",
-       "validate an image: segments, hash table, signatures (offline)",
-       2,
+       "FILE.mbn|FILE.mdt [--carveout=BASE+SIZE] | "
+       "--firmware=NAME|--upload=SHA256 [--coprocessor=NAME]",
+       "validate an image: segments, hash table, signatures (a local file "
+       "offline, or one pild can read)",
+       1,
        2,
        RunInspect,
-       {{"carveout", true}}},
+       {{"carveout", true},
+        {"firmware", true},
+        {"upload", true},
+        {"coprocessor", true}}},
   };
   return *commands;
 }

@@ -75,4 +75,28 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
   return data;
 }
 
+absl::Status WriteFile(absl::string_view path, absl::string_view data) {
+  const std::string p(path);
+  auto failed = [&](int err) {
+    return Error(absl::StatusCode::kFailedPrecondition, "FILE_UNWRITABLE",
+                 absl::StrCat("cannot write ", path, ": ", std::strerror(err)),
+                 {{"path", p}});
+  };
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return failed(errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return failed(err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0) return failed(errno);
+  return absl::OkStatus();
+}
+
 }  // namespace pil

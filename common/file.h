@@ -1,4 +1,4 @@
-// Whole-file reads.
+// Whole-file reads and writes.
 #ifndef PILD_COMMON_FILE_H_
 #define PILD_COMMON_FILE_H_
 
@@ -15,6 +15,10 @@ namespace pil {
 // larger than `max_size`, other codes (FILE_UNREADABLE) for other failures.
 absl::StatusOr<std::string> ReadFile(absl::string_view path,
                                      size_t max_size = size_t{1} << 30);
+
+// Replaces the file at `path` with `data` (mode 0644 when created).
+// FAILED_PRECONDITION (FILE_UNWRITABLE) naming the path and the error.
+absl::Status WriteFile(absl::string_view path, absl::string_view data);
 
 }  // namespace pil
 

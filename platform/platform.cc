@@ -2,6 +2,15 @@
 
 namespace pil::platform {
 
+std::string IommuPermissions(uint32_t prot) {
+  std::string out;
+  if (prot & kIommuRead) out += 'r';
+  if (prot & kIommuWrite) out += 'w';
+  if (!(prot & kIommuNoExec)) out += 'x';
+  if (prot & kIommuPriv) out += 'p';
+  return out;
+}
+
 const char* SignalName(SignalKind kind) {
   switch (kind) {
     case SignalKind::kReady:

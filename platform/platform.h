@@ -70,6 +70,9 @@ enum IommuProt : uint32_t {
   kIommuPriv = 1u << 5,
 };
 
+// "r", "w", "x" (unless kIommuNoExec), "p": e.g. "rwp".
+std::string IommuPermissions(uint32_t prot);
+
 // The SMMU as the OS programs it: stream-match entries that route a stream
 // ID to a translation context ("domain"), and 4 KiB-granular mappings.
 class Iommu {
@@ -150,6 +153,12 @@ struct HardwareState {
     uint32_t prot = 0;
     std::string owner;  // "os" or "hypervisor"
   };
+  // A stream-match entry routing a stream to a translation context.
+  struct Stream {
+    uint32_t domain = 0;
+    uint32_t sid = 0, mask = 0;
+    std::string owner;  // "os" or "hypervisor"
+  };
   struct Fault {
     uint32_t sid = 0;
     uint64_t iova = 0;
@@ -176,6 +185,7 @@ struct HardwareState {
   };
   bool hypervisor = false;
   std::vector<Bridge> bridges;
+  std::vector<Stream> streams;
   std::vector<Mapping> mappings;
   std::vector<Fault> faults;
   std::vector<Peripheral> peripherals;

@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/endpoint.h"
+#include "common/flags.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "common/log.h"
@@ -36,6 +37,8 @@
 #include "platform/sim/launcher.h"
 #include "platform/sim/remote_platform.h"
 #include "server/engine.h"
+#include "server/firmware_store.h"
+#include "server/history.h"
 #include "server/service.h"
 
 ABSL_FLAG(std::string, platform, "sim",
@@ -62,6 +65,18 @@ ABSL_FLAG(std::string, profile, "",
           "docs/SIM.md)");
 ABSL_FLAG(std::string, pilsim, "",
           "sim only: the pilsim binary (default: beside pild, or on PATH)");
+ABSL_FLAG(std::string, recovery, "restart",
+          "after a crash: 'restart' (coredump, then restart with backoff up "
+          "to --max-restarts times) or 'none' (stay crashed)");
+ABSL_FLAG(uint32_t, max_restarts, 3,
+          "restarts after crashes before a coprocessor is left crashed");
+ABSL_FLAG(absl::Duration, restart_backoff, absl::Milliseconds(100),
+          "delay before the first restart; doubled for each further one");
+ABSL_FLAG(absl::Duration, ready_timeout, absl::Seconds(5),
+          "how long Reset/Start wait for 'ready' when the caller names none");
+ABSL_FLAG(absl::Duration, stop_timeout, absl::Seconds(5),
+          "how long Stop waits for the stop-ack when the caller names none");
+ABSL_FLAG(int32_t, verify_threads, 2, "threads verifying one image");
 
 namespace pil::server {
 namespace {
@@ -80,6 +95,7 @@ struct Config {
   std::string dtb;
   std::vector<std::string> firmware_path;
   std::string listen;
+  EngineOptions engine;
   std::unique_ptr<platform::Platform> hardware;  // the sim's platform
 };
 
@@ -180,6 +196,34 @@ absl::StatusOr<Config> LoadConfig() {
     }
     config.firmware_path.emplace_back(dir);
   }
+  EngineOptions& engine = config.engine;
+  const std::string recovery = absl::GetFlag(FLAGS_recovery);
+  if (recovery != "restart" && recovery != "none") {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+                 absl::StrCat("--recovery must be 'restart' or 'none', got '",
+                              recovery, "'"));
+  }
+  engine.recovery.restart = recovery == "restart";
+  engine.recovery.max_restarts = absl::GetFlag(FLAGS_max_restarts);
+  engine.recovery.initial_backoff = absl::GetFlag(FLAGS_restart_backoff);
+  engine.ready_timeout = absl::GetFlag(FLAGS_ready_timeout);
+  engine.stop_ack_timeout = absl::GetFlag(FLAGS_stop_timeout);
+  engine.verify_threads = absl::GetFlag(FLAGS_verify_threads);
+  for (const auto& [flag, value] :
+       {std::make_pair("--ready-timeout", engine.ready_timeout),
+        std::make_pair("--stop-timeout", engine.stop_ack_timeout),
+        std::make_pair("--restart-backoff", engine.recovery.initial_backoff)}) {
+    if (value <= absl::ZeroDuration() || value > absl::Hours(1)) {
+      return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+                   absl::StrCat(flag, " must be positive and at most 1h, got ",
+                                absl::FormatDuration(value)));
+    }
+  }
+  if (engine.verify_threads < 1 || engine.verify_threads > 64) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+                 absl::StrCat("--verify-threads must be 1..64, got ",
+                              engine.verify_threads));
+  }
   return config;
 }
 
@@ -207,20 +251,6 @@ int Run() {
     return 1;
   }
 
-  std::map<std::string, State> initial_states;
-  if (config->hardware != nullptr) {
-    auto hardware = config->hardware->Observe();
-    if (!hardware.ok()) {
-      PILD_LOG(ERROR) << hardware.status().message();
-      return 1;
-    }
-    for (const auto& core : hardware->cores) {
-      if (core.state == "running")
-        initial_states[core.coprocessor] = State::kRunning;
-      if (core.state == "crashed")
-        initial_states[core.coprocessor] = State::kCrashed;
-    }
-  }
   if (config->platform == "linux") {
     auto remoteprocs =
         linux_platform::ReadRemoteprocs(absl::GetFlag(FLAGS_sysfs));
@@ -229,10 +259,24 @@ int Run() {
       return 1;
     }
     for (const auto& [path, entry] : *remoteprocs) {
-      initial_states[path] = ObservedState(entry.state);
+      config->engine.observed_states[path] = ObservedState(entry.state);
     }
   }
-  LifecycleEngine engine(*board, initial_states);
+  FirmwareStore firmware(config->firmware_path);
+  History history;
+  LifecycleEngine engine(config->hardware.get(), *board, &firmware, &history,
+                         config->engine);
+  // What a previous pild left behind: running cores are adopted, anything
+  // half-done is released.
+  auto adopted = engine.Adopt();
+  if (!adopted.ok()) {
+    PILD_LOG(ERROR) << "reading the hardware state: "
+                    << adopted.status().message();
+    return 1;
+  }
+  for (const std::string& action : *adopted) {
+    PILD_LOG(INFO) << "startup: " << action;
+  }
 
   std::string socket_path;
   if (absl::StartsWith(config->listen, "unix:")) {
@@ -247,7 +291,9 @@ int Run() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  LifecycleService service(&engine);
+  ServiceOptions service_options;
+  service_options.verify_threads = config->engine.verify_threads;
+  LifecycleService service(&engine, &firmware, service_options);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials());
   builder.RegisterService(&service);
@@ -257,6 +303,7 @@ int Run() {
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  service.ReportHealth(server->GetHealthCheckService());
 
   std::vector<std::string> names;
   for (const CoprocessorStatus& c : engine.List()) {
@@ -279,7 +326,9 @@ int Run() {
   sigwait(&signals, &signal);
   PILD_LOG(INFO) << "signal " << signal << ": shutting down";
   server->GetHealthCheckService()->Shutdown();
+  service.ReportHealth(nullptr);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server.reset();
   if (!socket_path.empty()) ::unlink(socket_path.c_str());
   return 0;
 }
@@ -299,6 +348,6 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "pild --platform=sim|linux [--dtb=FILE] [--firmware-path=DIR[:DIR...]] "
       "[--listen=unix:PATH]");
-  absl::ParseCommandLine(argc, argv);
+  pil::ParseFlags(argc, argv);
   return pil::server::Run();
 }

@@ -1,36 +1,28 @@
 #include "server/service.h"
 
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+#include "common/log.h"
 #include "common/rpc_status.h"
-#include "server/devicetree_proto.h"
+#include "platform/image/inspect.h"
+#include "platform/image/signature.h"
+#include "server/image_proto.h"
+#include "server/status_proto.h"
 
 namespace pil::server {
 namespace {
 
-v1::State ToProto(State state) {
-  switch (state) {
-    case State::kOffline:
-      return v1::STATE_OFFLINE;
-    case State::kAuthenticated:
-      return v1::STATE_AUTHENTICATED;
-    case State::kMapped:
-      return v1::STATE_MAPPED;
-    case State::kRunning:
-      return v1::STATE_RUNNING;
-    case State::kStopping:
-      return v1::STATE_STOPPING;
-    case State::kCrashed:
-      return v1::STATE_CRASHED;
-    case State::kRecovering:
-      return v1::STATE_RECOVERING;
-  }
-  return v1::STATE_UNSPECIFIED;
-}
-
-void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(time);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
+constexpr size_t kChunk = size_t{1} << 20;
+constexpr char kHealthPrefix[] = "pil.v1.Lifecycle/";
+constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                  const absl::Status& status) {
@@ -39,38 +31,682 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+absl::Status Invalid(absl::string_view reason, absl::string_view message) {
+  return Error(absl::StatusCode::kInvalidArgument, reason, message);
+}
+
+absl::Status RequireName(const std::string& name) {
+  if (name.empty()) {
+    return Invalid("MISSING_FIELD",
+                   "name is required: the coprocessor to act on (see "
+                   "ListCoprocessors)");
+  }
+  return absl::OkStatus();
+}
+
+// A request's optional timeout: zero when unset; at most an hour.
+absl::StatusOr<absl::Duration> TimeoutOf(
+    bool has, const google::protobuf::Duration& duration,
+    absl::string_view field) {
+  if (!has) return absl::ZeroDuration();
+  const absl::Duration d =
+      absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
+  if (d <= absl::ZeroDuration() || d > kMaxTimeout) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_TIMEOUT",
+                 absl::StrCat(field, " must be positive and at most 1h; got ",
+                              absl::FormatDuration(d)),
+                 {{"field", std::string(field)}});
+  }
+  return d;
+}
+
+bool IsSha256Hex(absl::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
+         });
+}
+
+absl::StatusOr<FirmwareSource> SourceOf(bool has,
+                                        const v1::FirmwareSource& source) {
+  if (!has) return FirmwareSource();
+  switch (source.source_case()) {
+    case v1::FirmwareSource::kFirmwareName:
+      if (absl::Status s = CheckFirmwareName(source.firmware_name()); !s.ok()) {
+        return s;
+      }
+      return FirmwareSource::Named(source.firmware_name());
+    case v1::FirmwareSource::kUploadSha256:
+      if (!IsSha256Hex(source.upload_sha256())) {
+        return Invalid("BAD_SHA256",
+                       absl::StrCat("upload_sha256 must be 64 lower-case hex "
+                                    "digits; got '",
+                                    source.upload_sha256(), "'"));
+      }
+      return FirmwareSource::Upload(source.upload_sha256());
+    case v1::FirmwareSource::SOURCE_NOT_SET:
+      break;
+  }
+  return FirmwareSource();
+}
+
+CallContext ContextOf(grpc::CallbackServerContext* context,
+                      const std::string& request_id) {
+  CallContext ctx;
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    ctx.deadline = absl::FromChrono(deadline);
+  }
+  ctx.cancelled = [context] { return context->IsCancelled(); };
+  ctx.request_id = request_id;
+  ctx.caller = context->peer();
+  return ctx;
+}
+
+absl::Status BadRequestId(const std::string& id) {
+  if (id.size() > 128) {
+    return Invalid("BAD_REQUEST_ID",
+                   absl::StrCat("request_id is ", id.size(),
+                                " bytes; at most 128 expected"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Respond(absl::StatusOr<TransitionResult> result,
+                     v1::TransitionResponse* response) {
+  if (!result.ok()) return result.status();
+  *response = TransitionToProto(*result);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-v1::Coprocessor ToProto(const CoprocessorStatus& status) {
-  v1::Coprocessor out = CoprocessorFromNode(status.node);
-  out.set_state(ToProto(status.state));
-  SetTimestamp(status.state_since, out.mutable_state_since());
-  out.set_crash_count(status.crash_count);
-  if (status.last_error) {
-    v1::ErrorSummary* error = out.mutable_last_error();
-    error->set_reason(status.last_error->reason);
-    error->set_message(status.last_error->message);
-    error->set_operation(status.last_error->operation);
-    SetTimestamp(status.last_error->time, error->mutable_time());
+// ---- Watch ----
+
+class WatchReactor;
+
+// One engine subscription shared by every Watch stream, and the health
+// status per coprocessor.
+class WatchHub {
+ public:
+  WatchHub(LifecycleEngine* engine, size_t queue_limit)
+      : engine_(engine), queue_limit_(queue_limit) {
+    std::vector<StateEvent> initial;
+    id_ = engine_->Subscribe([this](const StateEvent& e) { OnEvent(e); },
+                             &initial);
+    absl::MutexLock lock(&mu_);
+    for (const StateEvent& e : initial) {
+      latest_[e.status.node.name] =
+          std::make_shared<const v1::WatchEvent>(EventToProto(e));
+      order_.push_back(e.status.node.name);
+      running_[e.status.node.name] = e.status.state == State::kRunning;
+    }
   }
-  return out;
+  ~WatchHub() { engine_->Unsubscribe(id_); }
+
+  // Registers `reactor` and queues it the current state of `name` (all
+  // when empty); false when no coprocessor has that name.
+  bool Add(WatchReactor* reactor, const std::string& name);
+  void Remove(WatchReactor* reactor) {
+    absl::MutexLock lock(&mu_);
+    reactors_.erase(reactor);
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return reactors_.size();
+  }
+  size_t queue_limit() const { return queue_limit_; }
+
+  void ReportHealth(grpc::HealthCheckServiceInterface* health) {
+    absl::MutexLock lock(&mu_);
+    health_ = health;
+    if (health_ == nullptr) return;
+    for (const auto& [name, running] : running_) {
+      health_->SetServingStatus(kHealthPrefix + name, running);
+    }
+  }
+
+ private:
+  void OnEvent(const StateEvent& event);
+
+  LifecycleEngine* engine_;
+  const size_t queue_limit_;
+  uint64_t id_ = 0;
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<const v1::WatchEvent>> latest_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, bool> running_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
+  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  WatchReactor(WatchHub* hub, std::string name)
+      : hub_(hub), name_(std::move(name)) {}
+
+  // Starts the stream; false when `name` is unknown.
+  bool Begin() { return hub_->Add(this, name_); }
+
+  // Queues `event` when it concerns this watcher.
+  void Push(std::shared_ptr<const v1::WatchEvent> event) {
+    if (!name_.empty() && event->coprocessor().name() != name_) return;
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    if (queue_.size() >= hub_->queue_limit()) {
+      finished_ = true;
+      queue_.clear();
+      Finish(ToGrpcStatus(Error(
+          absl::StatusCode::kResourceExhausted, "WATCH_TOO_SLOW",
+          absl::StrCat("this watcher fell ", hub_->queue_limit(),
+                       " events behind; watch again to resynchronize"))));
+      return;
+    }
+    queue_.push_back(std::move(event));
+    if (in_flight_ == nullptr) WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    in_flight_ = nullptr;
+    if (!ok) {
+      // The stream broke; OnCancel or OnDone follows.
+      finished_ = true;
+      return;
+    }
+    if (!finished_ && !queue_.empty()) WriteNext();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    queue_.clear();
+    Finish(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    hub_->Remove(this);
+    delete this;
+  }
+
+ private:
+  void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    StartWrite(in_flight_.get());
+  }
+
+  WatchHub* hub_;
+  const std::string name_;
+  absl::Mutex mu_;
+  std::deque<std::shared_ptr<const v1::WatchEvent>> queue_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const v1::WatchEvent> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (!name.empty() && latest_.count(name) == 0) return false;
+  reactors_.insert(reactor);
+  for (const std::string& n : order_) {
+    if (!name.empty() && n != name) continue;
+    auto event = std::make_shared<v1::WatchEvent>(*latest_[n]);
+    event->set_initial(true);
+    event->set_sequence(last_sequence_);
+    event->set_previous_state(event->coprocessor().state());
+    event->clear_reason();
+    reactor->Push(std::move(event));
+  }
+  return true;
+}
+
+void WatchHub::OnEvent(const StateEvent& event) {
+  auto converted = std::make_shared<const v1::WatchEvent>(EventToProto(event));
+  const std::string& name = event.status.node.name;
+  absl::MutexLock lock(&mu_);
+  latest_[name] = converted;
+  last_sequence_ = event.sequence;
+  const bool running = event.status.state == State::kRunning;
+  if (health_ != nullptr && running != running_[name]) {
+    health_->SetServingStatus(kHealthPrefix + name, running);
+  }
+  running_[name] = running;
+  for (WatchReactor* reactor : reactors_) reactor->Push(converted);
+}
+
+// ---- UploadFirmware ----
+
+class LifecycleService::UploadReactor final
+    : public grpc::ServerReadReactor<v1::UploadFirmwareRequest> {
+ public:
+  UploadReactor(LifecycleService* service, grpc::CallbackServerContext* context,
+                v1::UploadFirmwareResponse* response)
+      : service_(service), context_(context), response_(response) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Complete();
+      return;
+    }
+    if (absl::Status s = Take(); !s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Take() {
+    if (!has_header_) {
+      if (!request_.has_header()) {
+        return Invalid("UPLOAD_HEADER_MISSING",
+                       "the first message of an upload must be its header");
+      }
+      header_ = request_.header();
+      has_header_ = true;
+      if (header_.size() == 0) {
+        return Invalid("UPLOAD_EMPTY", "header.size is 0; expected the "
+                                       "image's size in bytes");
+      }
+      if (header_.size() > service_->options_.max_upload_size) {
+        return Error(absl::StatusCode::kResourceExhausted, "UPLOAD_TOO_LARGE",
+                     absl::StrCat("the image is ", header_.size(),
+                                  " bytes; at most ",
+                                  service_->options_.max_upload_size,
+                                  " accepted"));
+      }
+      if (!header_.sha256().empty() && !IsSha256Hex(header_.sha256())) {
+        return Invalid("BAD_SHA256",
+                       absl::StrCat("header.sha256 must be 64 lower-case hex "
+                                    "digits; got '",
+                                    header_.sha256(), "'"));
+      }
+      bytes_.reserve(std::min<uint64_t>(header_.size(), kChunk * 64));
+      return absl::OkStatus();
+    }
+    if (!request_.has_chunk()) {
+      return Invalid("UPLOAD_HEADER_REPEATED",
+                     "only the first message of an upload is a header; "
+                     "expected a chunk");
+    }
+    const std::string& chunk = request_.chunk();
+    if (chunk.size() > kChunk) {
+      return Invalid("UPLOAD_CHUNK_TOO_LARGE",
+                     absl::StrCat("a chunk of ", chunk.size(),
+                                  " bytes; at most 1 MiB expected"));
+    }
+    if (bytes_.size() + chunk.size() > header_.size()) {
+      return Invalid("UPLOAD_SIZE_MISMATCH",
+                     absl::StrCat("received more than the ", header_.size(),
+                                  " bytes the header announced"));
+    }
+    bytes_ += chunk;
+    return absl::OkStatus();
+  }
+
+  // The client finished sending: check and validate on a worker.
+  void Complete() {
+    if (!has_header_) {
+      Finish(ToGrpcStatus(Invalid("UPLOAD_HEADER_MISSING",
+                                  "the upload ended before its header")));
+      return;
+    }
+    if (bytes_.size() != header_.size()) {
+      Finish(ToGrpcStatus(Invalid(
+          "UPLOAD_SIZE_MISMATCH",
+          absl::StrCat("received ", bytes_.size(), " bytes; the header "
+                       "announced ",
+                       header_.size()))));
+      return;
+    }
+    if (!service_->workers_.Run([this] { Finish(ToGrpcStatus(Validate())); })) {
+      Finish(ToGrpcStatus(Error(absl::StatusCode::kResourceExhausted,
+                                "SERVER_BUSY",
+                                "too many calls in progress; retry later")));
+    }
+  }
+
+  absl::Status Validate() {
+    const std::string sha256 = absl::BytesToHexString(
+        image::Digest(image::HashAlgorithm::kSha256, bytes_));
+    if (!header_.sha256().empty() && header_.sha256() != sha256) {
+      return Error(absl::StatusCode::kDataLoss, "UPLOAD_DIGEST_MISMATCH",
+                   absl::StrCat("the received bytes have SHA-256 ", sha256,
+                                "; the header announced ", header_.sha256()),
+                   {{"expected", header_.sha256()}, {"found", sha256}});
+    }
+    const std::string source = absl::StrCat("upload:", sha256);
+    auto image = image::FirmwareImage::FromBytes(source, bytes_);
+    if (!image.ok()) return Annotate(image.status(), header_.name());
+    image::InspectOptions options;
+    options.threads = service_->options_.verify_threads;
+    const image::ImageReport report = image::Inspect(*image, options);
+    if (!report.ok()) {
+      return Annotate(image::ReportStatus(report),
+                      absl::StrCat(header_.name(), " rejected"));
+    }
+    *response_->mutable_report() = ImageReportToProto(report);
+    response_->mutable_report()->set_source(source);
+    response_->set_sha256(sha256);
+    response_->set_size(bytes_.size());
+    service_->firmware_->AddUpload(sha256, std::move(bytes_));
+    PILD_LOG(INFO) << "upload " << header_.name() << " (" << header_.size()
+                   << " bytes) from " << context_->peer() << " accepted as "
+                   << sha256;
+    return absl::OkStatus();
+  }
+
+  LifecycleService* service_;
+  grpc::CallbackServerContext* context_;
+  v1::UploadFirmwareResponse* response_;
+  v1::UploadFirmwareRequest request_;
+  bool has_header_ = false;
+  v1::UploadHeader header_;
+  std::string bytes_;
+};
+
+// ---- GetCoredump ----
+
+namespace {
+
+class CoredumpReactor final
+    : public grpc::ServerWriteReactor<v1::CoredumpChunk> {
+ public:
+  explicit CoredumpReactor(Coredump dump) : dump_(std::move(dump)) {
+    v1::CoredumpInfo* info = chunk_.mutable_info();
+    info->set_name(dump_.coprocessor);
+    info->set_crash_id(dump_.crash_id);
+    info->set_reason(dump_.reason);
+    TimeToProto(dump_.time, info->mutable_time());
+    info->set_size(dump_.bytes.size());
+    info->set_sha256(dump_.sha256);
+    StartWrite(&chunk_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "the client went away"));
+      return;
+    }
+    if (offset_ >= dump_.bytes.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const size_t n = std::min(kChunk, dump_.bytes.size() - offset_);
+    chunk_.set_data(dump_.bytes.substr(offset_, n));
+    offset_ += n;
+    StartWrite(&chunk_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  Coredump dump_;
+  v1::CoredumpChunk chunk_;
+  size_t offset_ = 0;
+};
+
+class ErrorWriter final : public grpc::ServerWriteReactor<v1::CoredumpChunk> {
+ public:
+  explicit ErrorWriter(const absl::Status& status) {
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+class WatchError final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  explicit WatchError(const absl::Status& status) {
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+// ---- the service ----
+
+LifecycleService::LifecycleService(LifecycleEngine* engine,
+                                   FirmwareStore* firmware,
+                                   ServiceOptions options)
+    : engine_(engine),
+      firmware_(firmware),
+      options_(options),
+      hub_(std::make_unique<WatchHub>(engine, options.watch_queue)),
+      workers_(options.max_blocking_calls) {}
+
+LifecycleService::~LifecycleService() = default;
+
+void LifecycleService::ReportHealth(
+    grpc::HealthCheckServiceInterface* health) {
+  hub_->ReportHealth(health);
+}
+
+grpc::ServerUnaryReactor* LifecycleService::Blocking(
+    grpc::CallbackServerContext* context, std::function<absl::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const bool accepted = workers_.Run([reactor, work = std::move(work)] {
+    reactor->Finish(ToGrpcStatus(work()));
+  });
+  if (!accepted) {
+    reactor->Finish(ToGrpcStatus(
+        Error(absl::StatusCode::kResourceExhausted, "SERVER_BUSY",
+              absl::StrCat("more than ", options_.max_blocking_calls,
+                           " calls in progress; retry later"))));
+  }
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* LifecycleService::ListCoprocessors(
-    grpc::CallbackServerContext* context, const v1::ListCoprocessorsRequest*,
+    grpc::CallbackServerContext* context,
+    const v1::ListCoprocessorsRequest* request,
     v1::ListCoprocessorsResponse* response) {
-  for (const CoprocessorStatus& c : engine_->List()) {
-    *response->add_coprocessors() = ToProto(c);
+  auto list = [this, response](bool observe) {
+    for (const CoprocessorStatus& c : engine_->List(observe)) {
+      *response->add_coprocessors() = CoprocessorToProto(c);
+    }
+    return absl::OkStatus();
+  };
+  if (request->observe_hardware()) {
+    return Blocking(context, [list] { return list(true); });
   }
-  return Finish(context, absl::OkStatus());
+  return Finish(context, list(false));
 }
 
 grpc::ServerUnaryReactor* LifecycleService::GetCoprocessor(
     grpc::CallbackServerContext* context,
     const v1::GetCoprocessorRequest* request, v1::Coprocessor* response) {
-  auto status = engine_->Get(request->name());
-  if (status.ok()) *response = ToProto(*status);
-  return Finish(context, status.status());
+  if (absl::Status s = RequireName(request->name()); !s.ok()) {
+    return Finish(context, s);
+  }
+  auto get = [this, request, response](bool observe) {
+    auto status = engine_->Get(request->name(), observe);
+    if (status.ok()) *response = CoprocessorToProto(*status);
+    return status.status();
+  };
+  if (request->observe_hardware()) {
+    return Blocking(context, [get] { return get(true); });
+  }
+  return Finish(context, get(false));
+}
+
+grpc::ServerUnaryReactor* LifecycleService::Authenticate(
+    grpc::CallbackServerContext* context,
+    const v1::AuthenticateRequest* request, v1::TransitionResponse* response) {
+  auto source = SourceOf(request->has_firmware(), request->firmware());
+  absl::Status valid = RequireName(request->name());
+  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = source.status();
+  if (!valid.ok()) return Finish(context, valid);
+  return Blocking(context, [this, context, request, response,
+                            source = *source] {
+    return Respond(engine_->Authenticate(
+                       request->name(), source,
+                       ContextOf(context, request->request_id())),
+                   response);
+  });
+}
+
+grpc::ServerUnaryReactor* LifecycleService::Map(
+    grpc::CallbackServerContext* context, const v1::MapRequest* request,
+    v1::TransitionResponse* response) {
+  absl::Status valid = RequireName(request->name());
+  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (!valid.ok()) return Finish(context, valid);
+  return Blocking(context, [this, context, request, response] {
+    return Respond(engine_->Map(request->name(),
+                                ContextOf(context, request->request_id())),
+                   response);
+  });
+}
+
+grpc::ServerUnaryReactor* LifecycleService::Reset(
+    grpc::CallbackServerContext* context, const v1::ResetRequest* request,
+    v1::TransitionResponse* response) {
+  auto timeout = TimeoutOf(request->has_ready_timeout(),
+                           request->ready_timeout(), "ready_timeout");
+  absl::Status valid = RequireName(request->name());
+  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = timeout.status();
+  if (!valid.ok()) return Finish(context, valid);
+  return Blocking(context, [this, context, request, response,
+                            timeout = *timeout] {
+    return Respond(
+        engine_->Reset(request->name(), timeout,
+                       ContextOf(context, request->request_id())),
+        response);
+  });
+}
+
+grpc::ServerUnaryReactor* LifecycleService::Start(
+    grpc::CallbackServerContext* context, const v1::StartRequest* request,
+    v1::TransitionResponse* response) {
+  auto source = SourceOf(request->has_firmware(), request->firmware());
+  auto timeout = TimeoutOf(request->has_ready_timeout(),
+                           request->ready_timeout(), "ready_timeout");
+  absl::Status valid = RequireName(request->name());
+  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = source.status();
+  if (valid.ok()) valid = timeout.status();
+  if (!valid.ok()) return Finish(context, valid);
+  return Blocking(context, [this, context, request, response,
+                            source = *source, timeout = *timeout] {
+    return Respond(
+        engine_->Start(request->name(), source, timeout,
+                       ContextOf(context, request->request_id())),
+        response);
+  });
+}
+
+grpc::ServerUnaryReactor* LifecycleService::Stop(
+    grpc::CallbackServerContext* context, const v1::StopRequest* request,
+    v1::TransitionResponse* response) {
+  auto timeout = TimeoutOf(request->has_stop_ack_timeout(),
+                           request->stop_ack_timeout(), "stop_ack_timeout");
+  absl::Status valid = RequireName(request->name());
+  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = timeout.status();
+  if (!valid.ok()) return Finish(context, valid);
+  return Blocking(context, [this, context, request, response,
+                            timeout = *timeout] {
+    return Respond(
+        engine_->Stop(request->name(), timeout,
+                      ContextOf(context, request->request_id())),
+        response);
+  });
+}
+
+grpc::ServerWriteReactor<v1::WatchEvent>* LifecycleService::Watch(
+    grpc::CallbackServerContext*, const v1::WatchRequest* request) {
+  auto* reactor = new WatchReactor(hub_.get(), request->name());
+  if (!reactor->Begin()) {
+    delete reactor;
+    return new WatchError(engine_->Get(request->name()).status());
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LifecycleService::InspectImage(
+    grpc::CallbackServerContext* context,
+    const v1::InspectImageRequest* request, v1::ImageReport* response) {
+  auto source = SourceOf(request->has_firmware(), request->firmware());
+  if (!source.ok()) return Finish(context, source.status());
+  return Blocking(context, [this, request, response, source = *source] {
+    FirmwareSource from = source;
+    std::optional<std::pair<uint64_t, uint64_t>> carveout;
+    if (!request->coprocessor().empty()) {
+      auto status = engine_->Get(request->coprocessor());
+      if (!status.ok()) return status.status();
+      if (!status->node.carveouts.empty()) {
+        carveout = std::make_pair(status->node.carveouts[0].base,
+                                  status->node.carveouts[0].size);
+      }
+      if (from.kind == FirmwareSource::Kind::kDefault) {
+        if (status->node.firmware_names.empty()) {
+          return Error(absl::StatusCode::kFailedPrecondition,
+                       "FIRMWARE_NOT_FOUND",
+                       absl::StrCat(request->coprocessor(),
+                                    " has no firmware name; name an image"));
+        }
+        from = FirmwareSource::Named(status->node.firmware_names[0]);
+      }
+    }
+    if (from.kind == FirmwareSource::Kind::kDefault) {
+      return Invalid("MISSING_FIELD",
+                     "firmware is required unless coprocessor is set");
+    }
+    auto image = firmware_->Load(from);
+    if (!image.ok()) return image.status();
+    image::InspectOptions options;
+    options.threads = options_.verify_threads;
+    options.carveout = carveout;
+    options.file_digest = true;
+    *response = ImageReportToProto(image::Inspect(*image, options));
+    response->set_source(from.Describe());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerReadReactor<v1::UploadFirmwareRequest>*
+LifecycleService::UploadFirmware(grpc::CallbackServerContext* context,
+                                 v1::UploadFirmwareResponse* response) {
+  return new UploadReactor(this, context, response);
+}
+
+grpc::ServerWriteReactor<v1::CoredumpChunk>* LifecycleService::GetCoredump(
+    grpc::CallbackServerContext*, const v1::GetCoredumpRequest* request) {
+  if (absl::Status s = RequireName(request->name()); !s.ok()) {
+    return new ErrorWriter(s);
+  }
+  auto dump = engine_->GetCoredump(request->name(), request->crash_id());
+  if (!dump.ok()) return new ErrorWriter(dump.status());
+  return new CoredumpReactor(std::move(*dump));
+}
+
+grpc::ServerUnaryReactor* LifecycleService::GetHistory(
+    grpc::CallbackServerContext* context, const v1::GetHistoryRequest* request,
+    v1::GetHistoryResponse* response) {
+  if (!request->name().empty()) {
+    if (absl::Status s = engine_->Get(request->name()).status(); !s.ok()) {
+      return Finish(context, s);
+    }
+  }
+  const size_t limit =
+      request->limit() == 0
+          ? 100
+          : std::min<size_t>(request->limit(), History::kCapacity);
+  for (const HistoryEntry& entry :
+       engine_->history().Query(request->name(), limit)) {
+    *response->add_entries() = HistoryToProto(entry);
+  }
+  return Finish(context, absl::OkStatus());
 }
 
 }  // namespace pil::server

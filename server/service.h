@@ -1,34 +1,112 @@
 // The gRPC front end: translates pil.v1 messages to and from the lifecycle
-// engine. It holds no lifecycle logic of its own.
+// engine and the firmware store. It holds no lifecycle logic of its own.
+//
+// Transitions, inspections and hardware observations block, so they run on
+// a bounded pool of worker threads, never on gRPC's callback threads; a
+// call that finds the pool full gets RESOURCE_EXHAUSTED (SERVER_BUSY).
+// Watch streams share one engine subscription: each event is converted
+// once and queued to every watcher; a watcher that falls more than
+// `watch_queue` events behind is ended with RESOURCE_EXHAUSTED
+// (WATCH_TOO_SLOW) rather than buffering without bound.
 #ifndef PILD_SERVER_SERVICE_H_
 #define PILD_SERVER_SERVICE_H_
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <cstdint>
+#include <memory>
+
 #include "proto/pil/v1/lifecycle.grpc.pb.h"
 #include "server/engine.h"
+#include "server/firmware_store.h"
+#include "server/workers.h"
 
 namespace pil::server {
 
-// Methods not overridden here answer UNIMPLEMENTED.
+struct ServiceOptions {
+  // Blocking calls (transitions, inspections, uploads' validation) running
+  // or queued at once.
+  size_t max_blocking_calls = 64;
+  // Largest upload accepted.
+  uint64_t max_upload_size = uint64_t{512} << 20;
+  // Events buffered per watcher.
+  size_t watch_queue = 256;
+  // Threads verifying one image.
+  int verify_threads = 2;
+};
+
+class WatchHub;
+
 class LifecycleService final : public v1::Lifecycle::CallbackService {
  public:
-  explicit LifecycleService(LifecycleEngine* engine) : engine_(engine) {}
+  // `engine` and `firmware` outlive the service; the service outlives the
+  // grpc::Server it is registered with.
+  LifecycleService(LifecycleEngine* engine, FirmwareStore* firmware,
+                   ServiceOptions options = {});
+  ~LifecycleService() override;
+
+  // Keeps "pil.v1.Lifecycle/<name>" SERVING exactly while coprocessor
+  // <name> is RUNNING (NOT_SERVING otherwise). Pass nullptr before the
+  // server (which owns `health`) is destroyed.
+  void ReportHealth(grpc::HealthCheckServiceInterface* health);
 
   grpc::ServerUnaryReactor* ListCoprocessors(
       grpc::CallbackServerContext* context,
       const v1::ListCoprocessorsRequest* request,
       v1::ListCoprocessorsResponse* response) override;
-
   grpc::ServerUnaryReactor* GetCoprocessor(
       grpc::CallbackServerContext* context,
       const v1::GetCoprocessorRequest* request,
       v1::Coprocessor* response) override;
+  grpc::ServerUnaryReactor* Authenticate(
+      grpc::CallbackServerContext* context,
+      const v1::AuthenticateRequest* request,
+      v1::TransitionResponse* response) override;
+  grpc::ServerUnaryReactor* Map(grpc::CallbackServerContext* context,
+                                const v1::MapRequest* request,
+                                v1::TransitionResponse* response) override;
+  grpc::ServerUnaryReactor* Reset(grpc::CallbackServerContext* context,
+                                  const v1::ResetRequest* request,
+                                  v1::TransitionResponse* response) override;
+  grpc::ServerUnaryReactor* Start(grpc::CallbackServerContext* context,
+                                  const v1::StartRequest* request,
+                                  v1::TransitionResponse* response) override;
+  grpc::ServerUnaryReactor* Stop(grpc::CallbackServerContext* context,
+                                 const v1::StopRequest* request,
+                                 v1::TransitionResponse* response) override;
+  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(
+      grpc::CallbackServerContext* context,
+      const v1::WatchRequest* request) override;
+  grpc::ServerUnaryReactor* InspectImage(
+      grpc::CallbackServerContext* context,
+      const v1::InspectImageRequest* request,
+      v1::ImageReport* response) override;
+  grpc::ServerReadReactor<v1::UploadFirmwareRequest>* UploadFirmware(
+      grpc::CallbackServerContext* context,
+      v1::UploadFirmwareResponse* response) override;
+  grpc::ServerWriteReactor<v1::CoredumpChunk>* GetCoredump(
+      grpc::CallbackServerContext* context,
+      const v1::GetCoredumpRequest* request) override;
+  grpc::ServerUnaryReactor* GetHistory(
+      grpc::CallbackServerContext* context,
+      const v1::GetHistoryRequest* request,
+      v1::GetHistoryResponse* response) override;
 
  private:
-  LifecycleEngine* engine_;
-};
+  class UploadReactor;
 
-// The API view of a coprocessor snapshot.
-v1::Coprocessor ToProto(const CoprocessorStatus& status);
+  // Runs `work` on a worker and finishes the call with its status.
+  grpc::ServerUnaryReactor* Blocking(grpc::CallbackServerContext* context,
+                                     std::function<absl::Status()> work);
+
+  LifecycleEngine* engine_;
+  FirmwareStore* firmware_;
+  ServiceOptions options_;
+  std::unique_ptr<WatchHub> hub_;
+  // Last: destroyed first, so running work finishes while the rest exists.
+  Workers workers_;
+};
 
 }  // namespace pil::server
 

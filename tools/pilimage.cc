@@ -56,13 +56,6 @@ bool Number(absl::string_view text, uint64_t* out) {
   return absl::SimpleAtoi(text, out);
 }
 
-absl::Status Write(const std::string& path, absl::string_view data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
-
 int Synth(const client::Args& args) {
   SyntheticOptions options;
   uint64_t v = 0;
@@ -114,7 +107,7 @@ int Synth(const client::Args& args) {
     headers.phdrs.push_back(p);
   }
   std::string file = SerializeElfHeaders(headers, 0x1000) + body;
-  absl::Status s = Write(args.positional[1], file);
+  absl::Status s = WriteFile(args.positional[1], file);
   return s.ok() ? 0 : Fail(s);
 }
 
@@ -181,7 +174,7 @@ int Sign(const client::Args& args) {
   if (!chain.ok()) return Fail(chain.status());
   auto mbn = SignImage(*spec, *chain, options);
   if (!mbn.ok()) return Fail(mbn.status());
-  absl::Status s = Write(args.positional[2], *mbn);
+  absl::Status s = WriteFile(args.positional[2], *mbn);
   return s.ok() ? 0 : Fail(s);
 }
 
@@ -194,13 +187,13 @@ int Split(const client::Args& args) {
   std::filesystem::create_directories(dir);
   std::string name = image->name();
   if (name.size() > 4) name = name.substr(0, name.size() - 4);
-  if (absl::Status s = Write(absl::StrCat(dir, "/", name, ".mdt"), files->mdt);
+  if (absl::Status s = WriteFile(absl::StrCat(dir, "/", name, ".mdt"), files->mdt);
       !s.ok()) {
     return Fail(s);
   }
   // Part names depend only on the name without its 3-letter extension.
   for (const auto& [part, data] : files->parts) {
-    if (absl::Status s = Write(absl::StrCat(dir, "/", part), data); !s.ok()) {
+    if (absl::Status s = WriteFile(absl::StrCat(dir, "/", part), data); !s.ok()) {
       return Fail(s);
     }
   }
@@ -214,7 +207,7 @@ int Squash(const client::Args& args) {
   if (!image.ok()) return Fail(image.status());
   auto mbn = image->Squash();
   if (!mbn.ok()) return Fail(mbn.status());
-  absl::Status s = Write(args.positional[2], *mbn);
+  absl::Status s = WriteFile(args.positional[2], *mbn);
   return s.ok() ? 0 : Fail(s);
 }
 

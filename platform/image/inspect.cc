@@ -67,7 +67,7 @@ std::string FindVersion(absl::string_view data) {
 // Hashes `data` and, when `version` is not null, looks for the version
 // string in the same pass, chunk by chunk while the chunk is in cache.
 std::string HashAndFindVersion(HashAlgorithm algorithm, absl::string_view data,
-                               std::string* version) {
+                               std::string* version, uint8_t* copy_to) {
   constexpr size_t kChunk = size_t{128} << 10;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   EVP_DigestInit_ex(
@@ -76,6 +76,7 @@ std::string HashAndFindVersion(HashAlgorithm algorithm, absl::string_view data,
   for (size_t at = 0; at < data.size(); at += kChunk) {
     absl::string_view chunk = data.substr(at, kChunk);
     EVP_DigestUpdate(ctx, chunk.data(), chunk.size());
+    if (copy_to != nullptr) std::memcpy(copy_to + at, chunk.data(), chunk.size());
     if (version != nullptr && version->empty()) {
       // Overlap the previous chunk so a key across the boundary is found.
       const size_t from =
@@ -244,16 +245,43 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
   });
   std::vector<char> matches(phdrs.size(), 0);
   std::vector<std::string> versions(phdrs.size());
+  std::vector<absl::Status> copies(phdrs.size());
+  // Loadable segments without file data (BSS only) are zeroed too.
+  if (options.destination) {
+    for (size_t i = 0; i < phdrs.size(); ++i) {
+      if (phdrs[i].loadable() && image.segment_data(i).empty()) {
+        auto span = options.destination(i);
+        if (span.ok()) {
+          std::memset(span->data(), 0, span->size());
+        } else {
+          copies[i] = span.status();
+        }
+      }
+    }
+  }
   std::string file_digest;
   ParallelFor(order, options.threads, [&](size_t t) {
     const Task& task = tasks[t];
     switch (task.kind) {
       case Task::kSegment: {
         const size_t i = task.index;
-        matches[i] =
-            HashAndFindVersion(hs->algorithm, image.segment_data(i),
-                               phdrs[i].loadable() ? &versions[i] : nullptr) ==
-            hs->Entry(i);
+        const absl::string_view data = image.segment_data(i);
+        uint8_t* copy_to = nullptr;
+        if (options.destination && phdrs[i].loadable()) {
+          auto span = options.destination(i);
+          if (!span.ok()) {
+            copies[i] = span.status();
+          } else if (span->size() < data.size()) {
+            copies[i] = absl::InvalidArgumentError("destination too small");
+          } else {
+            copy_to = span->data();
+            std::memset(copy_to + data.size(), 0, span->size() - data.size());
+          }
+        }
+        matches[i] = HashAndFindVersion(
+                         hs->algorithm, data,
+                         phdrs[i].loadable() ? &versions[i] : nullptr,
+                         copy_to) == hs->Entry(i);
         break;
       }
       case Task::kSigner:
@@ -268,6 +296,13 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
     report.file_sha256 = absl::BytesToHexString(file_digest);
   }
 
+  for (size_t i = 0; i < phdrs.size(); ++i) {
+    if (!copies[i].ok()) {
+      add(ReasonOf(copies[i]).empty() ? "COPY_FAILED" : ReasonOf(copies[i]),
+          absl::StrCat("cannot place segment ", i, ": ", copies[i].message()),
+          static_cast<int>(i));
+    }
+  }
   report.hash_ok = true;
   for (size_t i = 0; i < phdrs.size(); ++i) {
     const bool has_data =

@@ -10,11 +10,14 @@
 #define PILD_PLATFORM_IMAGE_INSPECT_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "platform/image/firmware_image.h"
 #include "platform/image/hash_segment.h"
 #include "platform/image/layout.h"
@@ -87,6 +90,11 @@ struct InspectOptions {
   std::optional<std::pair<uint64_t, uint64_t>> carveout;  // base, size
   // Also compute the SHA-256 of the main file (one more pass over it).
   bool file_digest = false;
+  // When set, every loadable segment is also copied, in the pass that
+  // hashes it, to the span this returns for its program-header index: p_memsz
+  // bytes, the tail past p_filesz zeroed. A failure becomes a problem.
+  std::function<absl::StatusOr<absl::Span<uint8_t>>(size_t index)>
+      destination;
 };
 
 ImageReport Inspect(const FirmwareImage& image,

@@ -17,6 +17,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/flags.h"
 #include "common/file.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
@@ -137,6 +138,6 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   absl::SetProgramUsageMessage(
       "pilsim [--board=NAME | --dtb=FILE] [--profile=FILE] --listen=unix:PATH");
-  absl::ParseCommandLine(argc, argv);
+  pil::ParseFlags(argc, argv);
   return pil::sim::Run();
 }

@@ -193,4 +193,13 @@ std::vector<platform::HardwareState::Mapping> SmmuModel::Mappings() const {
   return out;
 }
 
+std::vector<platform::HardwareState::Stream> SmmuModel::Streams() const {
+  std::vector<platform::HardwareState::Stream> out;
+  for (const auto& [index, bank] : banks_) {
+    out.push_back({index, bank.sid, bank.mask,
+                   bank.owner == Owner::kOs ? "os" : "hypervisor"});
+  }
+  return out;
+}
+
 }  // namespace pil::sim

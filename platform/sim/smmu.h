@@ -50,6 +50,7 @@ class SmmuModel {
   bool Routes(uint32_t sid, Owner* owner = nullptr) const;
 
   std::vector<platform::HardwareState::Mapping> Mappings() const;
+  std::vector<platform::HardwareState::Stream> Streams() const;
   const std::vector<platform::HardwareState::Fault>& faults() const {
     return faults_;
   }

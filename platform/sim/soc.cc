@@ -1079,6 +1079,7 @@ absl::StatusOr<platform::HardwareState> SimSoc::Observe() {
   for (const auto& [handle, b] : bridges_) {
     state.bridges.push_back({handle, b.base, b.size});
   }
+  state.streams = smmu_.Streams();
   state.mappings = smmu_.Mappings();
   state.faults = smmu_.faults();
   for (const auto& [pas_id, p] : peripherals_) {

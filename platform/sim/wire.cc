@@ -55,6 +55,13 @@ v1::HardwareState StateToProto(const platform::HardwareState& s) {
     p->set_base(b.base);
     p->set_size(b.size);
   }
+  for (const auto& x : s.streams) {
+    auto* p = out.add_streams();
+    p->set_domain(x.domain);
+    p->set_sid(x.sid);
+    p->set_mask(x.mask);
+    p->set_owner(x.owner);
+  }
   for (const auto& m : s.mappings) {
     auto* p = out.add_mappings();
     p->set_domain(m.domain);
@@ -102,6 +109,9 @@ platform::HardwareState StateFromProto(const v1::HardwareState& s) {
   out.hypervisor = s.hypervisor();
   for (const auto& b : s.bridges()) {
     out.bridges.push_back({b.handle(), b.base(), b.size()});
+  }
+  for (const auto& x : s.streams()) {
+    out.streams.push_back({x.domain(), x.sid(), x.mask(), x.owner()});
   }
   for (const auto& m : s.mappings()) {
     platform::HardwareState::Mapping x;

@@ -55,21 +55,6 @@ def test_unknown_coprocessor_carries_error_info(sim):
     assert "known: adsp, video, cdsp" in caught.value.message
 
 
-@pytest.mark.parametrize("method,message", [
-    ("Authenticate", pild.pb.AuthenticateRequest(name="adsp")),
-    ("Map", pild.pb.MapRequest(name="adsp")),
-    ("Reset", pild.pb.ResetRequest(name="adsp")),
-    ("Start", pild.pb.StartRequest(name="adsp")),
-    ("Stop", pild.pb.StopRequest(name="adsp")),
-    ("InspectImage", pild.pb.InspectImageRequest(coprocessor="adsp")),
-    ("GetHistory", pild.pb.GetHistoryRequest(name="adsp")),
-])
-def test_lifecycle_methods_not_yet_served_answer_unimplemented(sim, method, message):
-    with sim.client() as client, pytest.raises(pild.PildError) as caught:
-        client.call(method, message)
-    assert caught.value.code == "UNIMPLEMENTED"
-
-
 def test_health_reports_serving(sim):
     with sim.channel() as channel:
         health = health_pb2_grpc.HealthStub(channel)
@@ -159,7 +144,12 @@ def test_linux_platform_reads_live_tree_and_remoteproc_state(tmp_path):
     with running_pild("--platform=linux", "--sysfs=%s" % sysfs) as server, \
             server.client() as client:
         states = {c.name: pild.state_name(c.state) for c in client.list()}
+        # The linux backend reads states; it does not drive transitions yet.
+        with pytest.raises(pild.PildError) as caught:
+            client.start("video")
     assert states == {"mpss": "offline", "adsp": "running", "video": "offline", "cdsp": "crashed"}
+    assert caught.value.code == "UNIMPLEMENTED"
+    assert caught.value.reason == "NOT_SUPPORTED"
 
 
 def test_bad_flags_exit_with_usage_code():

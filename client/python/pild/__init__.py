@@ -14,7 +14,9 @@ google.rpc.{status,error_details}_pb2 on sys.path (bazel-bin and
 bazel-bin/third_party/googleapis after a build).
 """
 
+import hashlib
 import os
+import uuid
 
 import grpc
 
@@ -93,11 +95,125 @@ class Client:
         except grpc.RpcError as error:
             raise PildError.from_rpc_error(error) from None
 
-    def list(self):
-        return list(self.call("ListCoprocessors", pb.ListCoprocessorsRequest()).coprocessors)
+    def list(self, observe_hardware=False):
+        request = pb.ListCoprocessorsRequest(observe_hardware=observe_hardware)
+        return list(self.call("ListCoprocessors", request).coprocessors)
 
-    def get(self, name):
-        return self.call("GetCoprocessor", pb.GetCoprocessorRequest(name=name))
+    def get(self, name, observe_hardware=False):
+        request = pb.GetCoprocessorRequest(name=name, observe_hardware=observe_hardware)
+        return self.call("GetCoprocessor", request)
+
+    # Transitions return a pil.v1.TransitionResponse. `firmware` is a name
+    # relative to pild's firmware directories, `upload` the SHA-256 an
+    # upload returned; neither means the device tree's firmware name. A
+    # fresh request id is made when none is given.
+
+    @staticmethod
+    def _source(firmware, upload):
+        if firmware is not None and upload is not None:
+            raise ValueError("give firmware or upload, not both")
+        if firmware is not None:
+            return pb.FirmwareSource(firmware_name=firmware)
+        if upload is not None:
+            return pb.FirmwareSource(upload_sha256=upload)
+        return None
+
+    @staticmethod
+    def _duration(seconds):
+        if seconds is None:
+            return None
+        from google.protobuf import duration_pb2
+        d = duration_pb2.Duration()
+        d.FromNanoseconds(int(seconds * 1e9))
+        return d
+
+    def authenticate(self, name, firmware=None, upload=None, request_id=None, timeout=None):
+        request = pb.AuthenticateRequest(name=name, request_id=request_id or str(uuid.uuid4()),
+                                         firmware=self._source(firmware, upload))
+        return self.call("Authenticate", request, timeout)
+
+    def map(self, name, request_id=None, timeout=None):
+        request = pb.MapRequest(name=name, request_id=request_id or str(uuid.uuid4()))
+        return self.call("Map", request, timeout)
+
+    def reset(self, name, ready_timeout=None, request_id=None, timeout=None):
+        request = pb.ResetRequest(name=name, request_id=request_id or str(uuid.uuid4()),
+                                  ready_timeout=self._duration(ready_timeout))
+        return self.call("Reset", request, timeout)
+
+    def start(self, name, firmware=None, upload=None, ready_timeout=None, request_id=None,
+              timeout=None):
+        request = pb.StartRequest(name=name, request_id=request_id or str(uuid.uuid4()),
+                                  firmware=self._source(firmware, upload),
+                                  ready_timeout=self._duration(ready_timeout))
+        return self.call("Start", request, timeout)
+
+    def stop(self, name, stop_ack_timeout=None, request_id=None, timeout=None):
+        request = pb.StopRequest(name=name, request_id=request_id or str(uuid.uuid4()),
+                                 stop_ack_timeout=self._duration(stop_ack_timeout))
+        return self.call("Stop", request, timeout)
+
+    def watch(self, name="", timeout=None):
+        """Iterates pil.v1.WatchEvent: the current state first, then changes.
+        Without `timeout` the stream has no deadline; cancel() the returned
+        iterator to end it."""
+        stream = self.stub.Watch(pb.WatchRequest(name=name), timeout=timeout)
+        return _Stream(stream)
+
+    def inspect(self, firmware=None, upload=None, coprocessor=""):
+        request = pb.InspectImageRequest(firmware=self._source(firmware, upload),
+                                         coprocessor=coprocessor)
+        return self.call("InspectImage", request)
+
+    def upload(self, data, name="image.mbn", chunk_size=1 << 20, timeout=None):
+        """Uploads an image (bytes); returns the UploadFirmwareResponse."""
+        def requests():
+            yield pb.UploadFirmwareRequest(header=pb.UploadHeader(
+                name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                request_id=str(uuid.uuid4())))
+            for offset in range(0, len(data), chunk_size):
+                yield pb.UploadFirmwareRequest(chunk=data[offset:offset + chunk_size])
+        try:
+            return self.stub.UploadFirmware(requests(), timeout=timeout or self.timeout)
+        except grpc.RpcError as error:
+            raise PildError.from_rpc_error(error) from None
+
+    def coredump(self, name, crash_id=0):
+        """(CoredumpInfo, bytes) of a captured coredump."""
+        info, parts = None, []
+        try:
+            for chunk in self.stub.GetCoredump(pb.GetCoredumpRequest(name=name, crash_id=crash_id),
+                                               timeout=self.timeout):
+                if chunk.HasField("info"):
+                    info = chunk.info
+                else:
+                    parts.append(chunk.data)
+        except grpc.RpcError as error:
+            raise PildError.from_rpc_error(error) from None
+        return info, b"".join(parts)
+
+    def history(self, name="", limit=0):
+        request = pb.GetHistoryRequest(name=name, limit=limit)
+        return list(self.call("GetHistory", request).entries)
+
+
+class _Stream:
+    """A server stream whose errors are PildErrors."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._stream)
+        except grpc.RpcError as error:
+            raise PildError.from_rpc_error(error) from None
+
+    def cancel(self):
+        self._stream.cancel()
 
 
 def connect(address=None, timeout=10.0):

@@ -1,0 +1,110 @@
+#include "server/firmware_store.h"
+
+#include <sys/stat.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/error.h"
+#include "common/file.h"
+
+namespace pil::server {
+
+std::string FirmwareSource::Describe() const {
+  switch (kind) {
+    case Kind::kUpload:
+      return absl::StrCat("upload:", value);
+    case Kind::kName:
+      return value;
+    case Kind::kDefault:
+      break;
+  }
+  return "(device-tree default)";
+}
+
+absl::Status CheckFirmwareName(absl::string_view name) {
+  auto invalid = [&](absl::string_view why) {
+    return Error(absl::StatusCode::kInvalidArgument, "FIRMWARE_NAME_INVALID",
+                 absl::StrCat("firmware name '", name, "' ", why,
+                              "; expected a path relative to a firmware "
+                              "directory, such as qcom/sm8550/adsp.mbn"),
+                 {{"name", std::string(name)}});
+  };
+  if (name.empty()) return invalid("is empty");
+  if (name.size() > 256) return invalid("is longer than 256 characters");
+  if (name.front() == '/') return invalid("is absolute");
+  if (absl::StrContains(name, '\0')) return invalid("contains NUL");
+  for (absl::string_view part : absl::StrSplit(name, '/')) {
+    if (part.empty() || part == "." || part == "..") {
+      return invalid("has an empty, '.' or '..' component");
+    }
+  }
+  return absl::OkStatus();
+}
+
+FirmwareStore::FirmwareStore(std::vector<std::string> directories,
+                             uint64_t upload_capacity)
+    : directories_(std::move(directories)),
+      upload_capacity_(upload_capacity) {}
+
+absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
+    const FirmwareSource& source) const {
+  if (source.kind == FirmwareSource::Kind::kUpload) {
+    std::shared_ptr<const std::string> bytes;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [sha, data] : uploads_) {
+        if (sha == source.value) bytes = data;
+      }
+    }
+    if (bytes == nullptr) {
+      return Error(absl::StatusCode::kNotFound, "UPLOAD_NOT_FOUND",
+                   absl::StrCat("no uploaded image has SHA-256 ", source.value),
+                   {{"sha256", source.value}});
+    }
+    return image::FirmwareImage::FromBytes(source.Describe(), *bytes);
+  }
+  if (absl::Status s = CheckFirmwareName(source.value); !s.ok()) return s;
+  for (const std::string& dir : directories_) {
+    const std::string path = absl::StrCat(dir, "/", source.value);
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    auto bytes = ReadFile(path, image::FirmwareImage::kMaxFileSize);
+    if (!bytes.ok()) return bytes.status();
+    const size_t slash = path.rfind('/');
+    const std::string parent = path.substr(0, slash);
+    image::FileReader read = [parent](absl::string_view sibling,
+                                      size_t max_size) {
+      return ReadFile(absl::StrCat(parent, "/", sibling), max_size);
+    };
+    return image::FirmwareImage::Load(source.value, std::move(*bytes), read);
+  }
+  return Error(absl::StatusCode::kNotFound, "FIRMWARE_NOT_FOUND",
+               absl::StrCat("firmware '", source.value, "' is in none of ",
+                            directories_.empty()
+                                ? std::string("the firmware directories (none "
+                                              "configured)")
+                                : absl::StrJoin(directories_, ", ")),
+               {{"name", source.value},
+                {"searched", absl::StrJoin(directories_, ":")}});
+}
+
+void FirmwareStore::AddUpload(const std::string& sha256, std::string bytes) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = uploads_.begin(); it != uploads_.end(); ++it) {
+    if (it->first == sha256) {
+      uploads_.splice(uploads_.end(), uploads_, it);
+      return;
+    }
+  }
+  upload_bytes_ += bytes.size();
+  uploads_.emplace_back(sha256,
+                        std::make_shared<const std::string>(std::move(bytes)));
+  while (upload_bytes_ > upload_capacity_ && uploads_.size() > 1) {
+    upload_bytes_ -= uploads_.front().second->size();
+    uploads_.pop_front();
+  }
+}
+
+}  // namespace pil::server

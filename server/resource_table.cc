@@ -1,0 +1,79 @@
+#include "server/resource_table.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+#include "platform/image/bytes.h"
+
+namespace pil::server {
+namespace {
+
+constexpr uint32_t kRscDevmem = 1;
+constexpr size_t kDevmemSize = 4 + 5 * 4 + 32;  // type + fields + name
+
+absl::Status Invalid(std::string message) {
+  return Error(absl::StatusCode::kInvalidArgument, "RESOURCE_TABLE_INVALID",
+               absl::StrCat("resource table from the secure world: ",
+                            message));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<DevMem>> ParseResourceTable(
+    absl::string_view table) {
+  using image::Le32;
+  if (table.size() < 16) {
+    return Invalid(absl::StrCat("is ", table.size(),
+                                " bytes, smaller than its 16-byte header"));
+  }
+  if (Le32(table, 0) != 1) {
+    return Invalid(absl::StrCat("version ", Le32(table, 0), ", expected 1"));
+  }
+  if (Le32(table, 8) != 0 || Le32(table, 12) != 0) {
+    return Invalid("reserved header fields are not zero");
+  }
+  const uint64_t count = Le32(table, 4);
+  if (16 + 4 * count > table.size()) {
+    return Invalid(absl::StrCat(count, " entries do not fit ", table.size(),
+                                " bytes"));
+  }
+  std::vector<DevMem> entries;
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t offset = Le32(table, 16 + 4 * i);
+    if (offset < 16 + 4 * count || offset + 4 > table.size()) {
+      return Invalid(absl::StrCat("entry ", i, " at offset ", offset,
+                                  " is outside the table"));
+    }
+    if (Le32(table, offset) != kRscDevmem) continue;
+    if (offset + kDevmemSize > table.size()) {
+      return Invalid(absl::StrCat("devmem entry ", i, " is truncated"));
+    }
+    DevMem d;
+    d.da = Le32(table, offset + 4);
+    d.pa = Le32(table, offset + 8);
+    d.length = Le32(table, offset + 12);
+    d.flags = Le32(table, offset + 16);
+    if (Le32(table, offset + 20) != 0) {
+      return Invalid(absl::StrCat("devmem entry ", i, " has reserved != 0"));
+    }
+    absl::string_view name = table.substr(offset + 24, 32);
+    d.name = std::string(name.substr(0, name.find('\0')));
+    if (d.da % 4096 || d.pa % 4096 || d.length % 4096 || d.length == 0 ||
+        uint64_t{d.da} + d.length > 0x100000000ull) {
+      return Invalid(absl::StrCat("devmem entry ", i, " ('", d.name,
+                                  "') is not a 4 KiB-aligned, non-empty "
+                                  "range"));
+    }
+    for (const DevMem& other : entries) {
+      if (d.da < other.da + other.length && other.da < d.da + d.length) {
+        return Invalid(absl::StrCat("devmem entries '", other.name, "' and '",
+                                    d.name, "' overlap"));
+      }
+    }
+    entries.push_back(std::move(d));
+  }
+  return entries;
+}
+
+}  // namespace pil::server

@@ -1,0 +1,33 @@
+// The resource table the secure world hands out (PAS_GET_RSCTABLE) when
+// Linux owns the IOMMU: the device memory the firmware needs mapped.
+#ifndef PILD_SERVER_RESOURCE_TABLE_H_
+#define PILD_SERVER_RESOURCE_TABLE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace pil::server {
+
+// An RSC_DEVMEM entry: device address `da` maps to physical `pa`.
+struct DevMem {
+  uint32_t da = 0;
+  uint32_t pa = 0;
+  uint32_t length = 0;
+  uint32_t flags = 0;
+  std::string name;
+};
+
+// Parses a remoteproc resource table: version 1, reserved fields zero,
+// every offset and entry inside the table; RSC_DEVMEM entries with
+// reserved 0, 4 KiB-aligned da/pa/length and IOVA ranges that do not
+// overlap. Other entry types are skipped. INVALID_ARGUMENT
+// (RESOURCE_TABLE_INVALID) naming the entry otherwise.
+absl::StatusOr<std::vector<DevMem>> ParseResourceTable(absl::string_view table);
+
+}  // namespace pil::server
+
+#endif  // PILD_SERVER_RESOURCE_TABLE_H_

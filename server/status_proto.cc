@@ -1,0 +1,139 @@
+#include "server/status_proto.h"
+
+#include "platform/platform.h"
+#include "server/devicetree_proto.h"
+
+namespace pil::server {
+
+v1::State StateToProto(State state) {
+  switch (state) {
+    case State::kOffline:
+      return v1::STATE_OFFLINE;
+    case State::kAuthenticated:
+      return v1::STATE_AUTHENTICATED;
+    case State::kMapped:
+      return v1::STATE_MAPPED;
+    case State::kRunning:
+      return v1::STATE_RUNNING;
+    case State::kStopping:
+      return v1::STATE_STOPPING;
+    case State::kCrashed:
+      return v1::STATE_CRASHED;
+    case State::kRecovering:
+      return v1::STATE_RECOVERING;
+  }
+  return v1::STATE_UNSPECIFIED;
+}
+
+void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(time);
+  int64_t seconds = nanos / 1000000000;
+  int64_t rest = nanos % 1000000000;
+  if (rest < 0) {
+    rest += 1000000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest));
+}
+
+void DurationToProto(absl::Duration duration,
+                     google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(duration);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+v1::Coprocessor CoprocessorToProto(const CoprocessorStatus& status) {
+  v1::Coprocessor out = CoprocessorFromNode(status.node);
+  out.set_state(StateToProto(status.state));
+  TimeToProto(status.state_since, out.mutable_state_since());
+  out.set_crash_count(status.crash_count);
+  if (status.last_error) {
+    v1::ErrorSummary* error = out.mutable_last_error();
+    error->set_reason(status.last_error->reason);
+    error->set_message(status.last_error->message);
+    error->set_operation(status.last_error->operation);
+    TimeToProto(status.last_error->time, error->mutable_time());
+  }
+  if (status.image) {
+    v1::LoadedImage* image = out.mutable_image();
+    image->set_source(status.image->source);
+    image->set_sha256(status.image->sha256);
+    image->set_version(status.image->version);
+    image->set_hash_table_version(status.image->hash_table_version);
+    image->set_sw_id(status.image->sw_id);
+    image->set_anti_rollback_version(status.image->anti_rollback_version);
+  }
+  v1::RecoveryPolicy* recovery = out.mutable_recovery();
+  recovery->set_restart(status.recovery.restart);
+  recovery->set_max_restarts(status.recovery.max_restarts);
+  DurationToProto(status.recovery.initial_backoff,
+                  recovery->mutable_initial_backoff());
+  v1::HardwareView* hardware = out.mutable_hardware();
+  hardware->set_metadata_held(status.hardware.metadata_held);
+  for (const auto& b : status.hardware.bridges) {
+    v1::ShmBridge* bridge = hardware->add_bridges();
+    bridge->set_handle(b.handle);
+    bridge->set_base(b.base);
+    bridge->set_size(b.size);
+  }
+  for (const auto& m : status.hardware.mappings) {
+    v1::Mapping* mapping = hardware->add_mappings();
+    mapping->set_sid(m.sid);
+    mapping->set_iova(m.iova);
+    mapping->set_physical_address(m.pa);
+    mapping->set_size(m.size);
+    mapping->set_permissions(platform::IommuPermissions(m.prot));
+    mapping->set_owner(m.owner);
+  }
+  return out;
+}
+
+v1::TransitionResponse TransitionToProto(const TransitionResult& result) {
+  v1::TransitionResponse out;
+  *out.mutable_coprocessor() = CoprocessorToProto(result.status);
+  for (const Step& s : result.steps) {
+    v1::Step* step = out.add_steps();
+    step->set_name(s.name);
+    step->set_detail(s.detail);
+    DurationToProto(s.duration, step->mutable_duration());
+  }
+  out.set_note(result.note);
+  out.set_replayed(result.replayed);
+  return out;
+}
+
+v1::WatchEvent EventToProto(const StateEvent& event) {
+  v1::WatchEvent out;
+  out.set_sequence(event.sequence);
+  TimeToProto(event.time, out.mutable_time());
+  out.set_initial(event.initial);
+  out.set_previous_state(StateToProto(event.previous));
+  *out.mutable_coprocessor() = CoprocessorToProto(event.status);
+  out.set_reason(event.reason);
+  return out;
+}
+
+v1::HistoryEntry HistoryToProto(const HistoryEntry& entry) {
+  v1::HistoryEntry out;
+  out.set_id(entry.id);
+  TimeToProto(entry.time, out.mutable_time());
+  out.set_name(entry.coprocessor);
+  out.set_operation(entry.operation);
+  out.set_request_id(entry.request_id);
+  v1::Caller* caller = out.mutable_caller();
+  caller->set_uid(-1);
+  caller->set_gid(-1);
+  caller->set_pid(-1);
+  caller->set_peer(entry.caller);
+  out.set_image_sha256(entry.image_sha256);
+  out.set_from_state(StateToProto(entry.from));
+  out.set_to_state(StateToProto(entry.to));
+  out.set_result(entry.result);
+  out.set_message(entry.message);
+  DurationToProto(entry.duration, out.mutable_duration());
+  return out;
+}
+
+}  // namespace pil::server
