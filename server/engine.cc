@@ -507,6 +507,8 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
                       << status.message();
   }
 
+  // What the hardware holds afterwards, as the platform reports it.
+  absl::StatusOr<platform::HardwareState> observed = platform_->Observe();
   absl::MutexLock lock(&mu_);
   if (!status.ok()) {
     slot->last_error = ErrorRecord{ReasonOf(status), std::string(status.message()),
@@ -537,7 +539,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     result = status;
   } else {
     TransitionResult ok;
-    ok.status = Snapshot(*slot, nullptr);
+    ok.status = Snapshot(*slot, observed.ok() ? &*observed : nullptr);
     ok.steps = std::move(tx.steps());
     ok.note = tx.note();
     result = std::move(ok);

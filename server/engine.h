@@ -89,6 +89,7 @@ struct Step {
 };
 
 struct TransitionResult {
+  // After the transition; the hardware view as the platform reports it.
   CoprocessorStatus status;
   std::vector<Step> steps;
   std::string note;

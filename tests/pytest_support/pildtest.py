@@ -4,12 +4,15 @@ Tests run under Bazel from the runfiles tree (cwd = <runfiles>/pild).
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
+import types
 
 import grpc
 import pytest
@@ -71,16 +74,134 @@ def pilctl_json(*args, check=0):
     return json.loads(pilctl("--json", *args, check=check).stdout)
 
 
+def _sim_modules():
+    """pil.sim.v1 generated modules. They live under platform/sim/proto,
+    whose top-level name clashes with Python's own `platform` module, so the
+    package path is registered by hand."""
+    if "platform.sim.proto.sim_pb2_grpc" in sys.modules:
+        return sys.modules["platform.sim.proto.sim_pb2"], \
+            sys.modules["platform.sim.proto.sim_pb2_grpc"]
+    import platform  # noqa: F401  (the standard module stays as it is)
+    base = runfile("platform/sim")
+    for name, path in [("platform.sim", base), ("platform.sim.proto", base + "/proto")]:
+        module = types.ModuleType(name)
+        module.__path__ = [path]
+        sys.modules[name] = module
+    loaded = []
+    for name in ["profile_pb2", "sim_pb2", "sim_pb2_grpc"]:
+        full = "platform.sim.proto." + name
+        spec = importlib.util.spec_from_file_location(full, "%s/proto/%s.py" % (base, name))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)
+        loaded.append(module)
+    return loaded[1], loaded[2]
+
+
+class Sim:
+    """A client of the pilsim behind a pild: what the hardware holds, and
+    fault injection."""
+
+    def __init__(self, address):
+        self.pb, grpc_module = _sim_modules()
+        self.channel = grpc.insecure_channel(address)
+        self.stub = grpc_module.SimSocStub(self.channel)
+
+    def observe(self):
+        return self.stub.Observe(self.pb.ObserveRequest(), timeout=10)
+
+    def inject(self, **fault):
+        """inject(coprocessor="cdsp", watchdog_after_ms=10)"""
+        self.stub.InjectFault(self.pb.Fault(**fault), timeout=10)
+
+    def leftovers(self, coprocessor):
+        """What the hardware still holds for a pil.v1.Coprocessor: a list of
+        descriptions, empty when clean."""
+        hw = self.observe()
+        pas_ids = {coprocessor.pas_id}
+        if coprocessor.HasField("dtb_pas_id"):
+            pas_ids.add(coprocessor.dtb_pas_id)
+        regions = [(c.base, c.size) for c in coprocessor.carveouts]
+
+        def overlaps(base, size):
+            return any(base < b + s and b < base + size for b, s in regions)
+
+        found = []
+        for p in hw.peripherals:
+            if p.pas_id in pas_ids and (p.state != "idle" or p.metadata_held):
+                found.append("PAS %d %s%s" % (p.pas_id, p.state,
+                                              ", metadata held" if p.metadata_held else ""))
+        for b in hw.bridges:
+            if overlaps(b.base, b.size):
+                found.append("bridge 0x%x over 0x%x+0x%x" % (b.handle, b.base, b.size))
+        for m in hw.mappings:
+            ours = coprocessor.HasField("firmware_sid") and m.sid == coprocessor.firmware_sid
+            if ours or overlaps(m.pa, m.size):
+                found.append("%s mapping sid 0x%x iova 0x%x" % (m.owner, m.sid, m.iova))
+        for st in hw.streams:
+            if coprocessor.HasField("firmware_sid") and st.sid == coprocessor.firmware_sid:
+                found.append("%s stream 0x%x" % (st.owner, st.sid))
+        for c in hw.cores:
+            if c.coprocessor == coprocessor.node_path and c.state not in ("off", "stopped"):
+                found.append("core " + c.state)
+        return found
+
+    def close(self):
+        self.channel.close()
+
+
+def make_signed(path, base, size, sw_id, version=6, seed=1, chain="rsa"):
+    """A test-signed image for a carveout at `path` (pilimage synth+sign)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    elf = path + ".elf"
+    subprocess.run([binary("tools/pilimage"), "synth", "--base=0x%x" % base,
+                    "--size=0x%x" % size, "--seed=%d" % seed, elf],
+                   check=True, capture_output=True)
+    subprocess.run([binary("tools/pilimage"), "sign", "--version=%d" % version,
+                    "--chain=" + chain, "--keys=" + runfile("platform/image/testkeys"),
+                    "--sw-id=0x%x" % sw_id, elf, path],
+                   check=True, capture_output=True)
+    os.unlink(elf)
+    return path
+
+
+# Image types the simulated secure world expects per PAS id (docs/SIM.md).
+SW_ID = {1: 0x4, 4: 0x2, 9: 0xE, 12: 0x18, 18: 0x17, 30: 0x44, 36: 0x53, 37: 0x52, 38: 0x51}
+
+
+def signed_firmware_for(directory, coprocessors, span=0x200000):
+    """Test-signed images under `directory` for every coprocessor's firmware
+    names (main, then DTB), each placed at its carveout."""
+    for c in coprocessors:
+        pas_ids = [c.pas_id] + ([c.dtb_pas_id] if c.HasField("dtb_pas_id") else [])
+        for i, name in enumerate(c.firmware_names):
+            if i >= len(c.carveouts) or i >= len(pas_ids):
+                break
+            region = c.carveouts[i]
+            make_signed(os.path.join(directory, name), region.base,
+                        min(span, region.size), SW_ID[pas_ids[i]], seed=i + 1)
+    return directory
+
+
 class Pild:
     """A pild process on a private Unix socket."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, profile=None):
         self.dir = tempfile.mkdtemp(prefix="pild-test-")
         self.socket = os.path.join(self.dir, "pild.sock")
         self.address = "unix:" + self.socket
         self.log_path = os.path.join(self.dir, "pild.log")
         self.args = [binary("server/pild"), "--listen=" + self.address, *args]
+        if profile is not None:
+            profile_path = os.path.join(self.dir, "profile.textproto")
+            with open(profile_path, "w") as f:
+                f.write(profile)
+            self.args.append("--profile=" + profile_path)
         self.process = None
+
+    def sim(self):
+        """A Sim client of the pilsim this pild uses (started beside it)."""
+        return Sim("unix:" + os.path.join(self.dir, "pilsim.sock"))
 
     def start(self, timeout=20):
         self.log = open(self.log_path, "w")
@@ -153,8 +274,8 @@ class Pild:
 
 
 @contextlib.contextmanager
-def running_pild(*args):
-    server = Pild(*args)
+def running_pild(*args, profile=None):
+    server = Pild(*args, profile=profile)
     server.start()
     try:
         yield server
