@@ -302,12 +302,13 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
     const v1::RecoveryPolicy& r = c.recovery();
     rows.emplace_back(
         "recovery",
-        r.restart() ? absl::StrCat("restart up to ", r.max_restarts(),
-                                   " times, first after ",
-                                   absl::FormatDuration(
-                                       absl::Seconds(r.initial_backoff().seconds()) +
-                                       absl::Nanoseconds(r.initial_backoff().nanos())))
-                    : "none: stays crashed");
+        r.restart()
+            ? absl::StrCat("restart up to ", r.max_restarts(),
+                           " times, first after ",
+                           absl::FormatDuration(
+                               absl::Seconds(r.initial_backoff().seconds()) +
+                               absl::Nanoseconds(r.initial_backoff().nanos())))
+            : "none: stays crashed");
   }
   if (c.has_image()) {
     const v1::LoadedImage& image = c.image();

@@ -19,6 +19,13 @@ double Milliseconds(const google::protobuf::Duration& d) {
   return absl::ToDoubleMilliseconds(FromProto(d));
 }
 
+std::string CallerText(const v1::Caller& caller) {
+  if (caller.uid() >= 0) {
+    return absl::StrCat("uid ", caller.uid(), " pid ", caller.pid());
+  }
+  return caller.peer().empty() ? "-" : caller.peer();
+}
+
 }  // namespace
 
 std::string DurationText(const google::protobuf::Duration& d) {
@@ -35,19 +42,18 @@ std::string DurationText(const google::protobuf::Duration& d) {
 std::string TransitionText(const std::string& operation,
                            const v1::TransitionResponse& response) {
   const v1::Coprocessor& c = response.coprocessor();
-  std::string out = absl::StrCat(c.name(), ": ", StateName(c.state()), " (",
-                                 operation,
-                                 response.replayed() ? ", replayed" : "",
-                                 ")\n");
+  std::string out =
+      absl::StrCat(c.name(), ": ", StateName(c.state()), " (", operation,
+                   response.replayed() ? ", replayed" : "", ")\n");
   if (!response.steps().empty()) {
     Table table({"STEP", "TIME", "DETAIL"});
     for (const v1::Step& step : response.steps()) {
-      table.AddRow({step.name(), DurationText(step.duration()),
-                    step.detail()});
+      table.AddRow({step.name(), DurationText(step.duration()), step.detail()});
     }
     absl::StrAppend(&out, table.Render());
   }
-  if (!response.note().empty()) absl::StrAppend(&out, "note: ", response.note(), "\n");
+  if (!response.note().empty())
+    absl::StrAppend(&out, "note: ", response.note(), "\n");
   absl::StrAppend(&out, HardwareLines(c.hardware()));
   return out;
 }
@@ -126,12 +132,11 @@ std::string HistoryTable(const std::vector<v1::HistoryEntry>& entries) {
   Table table({"ID", "TIME", "NAME", "OPERATION", "TRANSITION", "RESULT",
                "DURATION", "CALLER"});
   for (const v1::HistoryEntry& e : entries) {
-    table.AddRow({absl::StrCat(e.id()), TimestampText(e.time()), e.name(),
-                  e.operation(),
-                  absl::StrCat(StateName(e.from_state()), " -> ",
-                               StateName(e.to_state())),
-                  e.result(), DurationText(e.duration()),
-                  e.caller().peer().empty() ? "-" : e.caller().peer()});
+    table.AddRow(
+        {absl::StrCat(e.id()), TimestampText(e.time()), e.name(), e.operation(),
+         absl::StrCat(StateName(e.from_state()), " -> ",
+                      StateName(e.to_state())),
+         e.result(), DurationText(e.duration()), CallerText(e.caller())});
   }
   return table.Render();
 }
@@ -146,7 +151,12 @@ std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries) {
     json.Key("name").String(e.name());
     json.Key("operation").String(e.operation());
     json.Key("request_id").String(e.request_id());
-    json.Key("caller").String(e.caller().peer());
+    json.Key("caller").BeginObject();
+    json.Key("uid").Int(e.caller().uid());
+    json.Key("gid").Int(e.caller().gid());
+    json.Key("pid").Int(e.caller().pid());
+    json.Key("peer").String(e.caller().peer());
+    json.EndObject();
     json.Key("image_sha256").String(e.image_sha256());
     json.Key("from_state").String(StateName(e.from_state()));
     json.Key("to_state").String(StateName(e.to_state()));
@@ -166,11 +176,10 @@ std::string ProgressBar(uint64_t done, uint64_t total, int width) {
       total == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total);
   const int filled = static_cast<int>(fraction * width);
   const double mib = 1024.0 * 1024.0;
-  return absl::StrFormat("[%s%s] %3d%%  %.1f/%.1f MiB",
-                         std::string(filled, '#'),
-                         std::string(width - filled, '.'),
-                         static_cast<int>(fraction * 100), done / mib,
-                         total / mib);
+  return absl::StrFormat(
+      "[%s%s] %3d%%  %.1f/%.1f MiB", std::string(filled, '#'),
+      std::string(width - filled, '.'), static_cast<int>(fraction * 100),
+      done / mib, total / mib);
 }
 
 }  // namespace pil::client

@@ -38,7 +38,8 @@ std::string WatchEventJson(const v1::WatchEvent& event);
 std::string HistoryTable(const std::vector<v1::HistoryEntry>& entries);
 
 // A JSON list. Keys: id, time, name, operation, request_id, caller,
-// image_sha256, from_state, to_state, result, message, duration_us.
+// image_sha256, from_state, to_state, result, message, duration_us;
+// caller is {uid, gid, pid, peer} (-1 when unknown).
 std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries);
 
 // "[#########.........]  45%  1.2/2.7 MiB" of `width` bar cells.

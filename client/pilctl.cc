@@ -224,8 +224,8 @@ absl::StatusOr<v1::UploadFirmwareResponse> UploadFile(const Context& ctx,
 }
 
 absl::StatusOr<Firmware> FirmwareOf(const Context& ctx, PildClient& client) {
-  const int given = ctx.args.Has("firmware") + ctx.args.Has("upload") +
-                    ctx.args.Has("file");
+  const int given =
+      ctx.args.Has("firmware") + ctx.args.Has("upload") + ctx.args.Has("file");
   if (given > 1) {
     return Error(absl::StatusCode::kInvalidArgument, "USAGE",
                  "give one of --firmware, --upload and --file");
@@ -324,8 +324,7 @@ int RunWatch(const Context& ctx) {
                   << std::endl;
         return count == 0 || ++seen < count;
       },
-      *duration > absl::ZeroDuration() ? *duration
-                                       : absl::InfiniteDuration());
+      *duration > absl::ZeroDuration() ? *duration : absl::InfiniteDuration());
   if (!status.ok()) return Fail(ctx, status);
   return kExitOk;
 }
@@ -365,8 +364,8 @@ int RunCoredump(const Context& ctx) {
   }
   PildClient client(ctx.client_options);
   std::string bytes;
-  auto info = client.GetCoredump(name, crash_id, &bytes,
-                                 Progress(ctx, "downloading"));
+  auto info =
+      client.GetCoredump(name, crash_id, &bytes, Progress(ctx, "downloading"));
   if (!info.ok()) return Fail(ctx, info.status());
   const std::string output = ctx.args.Value("output").value_or(
       absl::StrCat(name, "-", info->crash_id(), ".core"));
@@ -384,10 +383,10 @@ int RunCoredump(const Context& ctx) {
     json.EndObject();
     std::cout << json.str();
   } else {
-    std::cout << name << " crash " << info->crash_id() << " ("
-              << info->reason() << ", " << TimestampText(info->time())
-              << "): " << info->size() << " bytes written to " << output
-              << "\nsha256 " << info->sha256() << "\n";
+    std::cout << name << " crash " << info->crash_id() << " (" << info->reason()
+              << ", " << TimestampText(info->time()) << "): " << info->size()
+              << " bytes written to " << output << "\nsha256 " << info->sha256()
+              << "\n";
   }
   return kExitOk;
 }
@@ -398,8 +397,7 @@ int RunHistory(const Context& ctx) {
   uint64_t limit = 0;
   if (auto text = ctx.args.Value("limit")) {
     if (!ParseNumber(*text, &limit) || limit == 0 || limit > 10000) {
-      std::cerr << "pilctl: --limit expects 1..10000, got '" << *text
-                << "'\n";
+      std::cerr << "pilctl: --limit expects 1..10000, got '" << *text << "'\n";
       return kExitUsage;
     }
   }

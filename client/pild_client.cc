@@ -49,10 +49,9 @@ std::string Sha256Hex(absl::string_view bytes) {
 std::string NewRequestId() {
   static thread_local std::mt19937_64 random(std::random_device{}());
   const uint64_t hi = random(), lo = random();
-  return absl::StrFormat("%08x-%04x-4%03x-%04x-%012x", hi >> 32,
-                         (hi >> 16) & 0xffff, hi & 0xfff,
-                         0x8000 | ((lo >> 48) & 0x3fff),
-                         lo & 0xffffffffffffULL);
+  return absl::StrFormat(
+      "%08x-%04x-4%03x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xfff,
+      0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffffULL);
 }
 
 PildClient::PildClient(const Options& options)

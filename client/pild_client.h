@@ -77,7 +77,8 @@ class PildClient {
   absl::StatusOr<v1::TransitionResponse> Map(absl::string_view name,
                                              std::string request_id = "");
   absl::StatusOr<v1::TransitionResponse> Reset(
-      absl::string_view name, absl::Duration ready_timeout = absl::ZeroDuration(),
+      absl::string_view name,
+      absl::Duration ready_timeout = absl::ZeroDuration(),
       std::string request_id = "");
   absl::StatusOr<v1::TransitionResponse> Start(
       absl::string_view name, const Firmware& firmware = Firmware::Default(),

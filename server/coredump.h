@@ -18,14 +18,13 @@ struct CoredumpSegment {
   uint64_t size = 0;
 };
 
-// An ELF32 core (ET_CORE) for `machine`: a PT_NOTE ("PILD", type 1)
-// holding `note`, then one PT_LOAD per segment with the bytes read from
-// `memory`.
-absl::StatusOr<std::string> WriteCoredump(platform::PhysicalMemory& memory,
-                                          uint16_t machine,
-                                          const std::vector<CoredumpSegment>&
-                                              segments,
-                                          const std::string& note);
+// An ELF core file (ET_CORE) for `machine`: a PT_NOTE (owner "PILD",
+// type 1) holding `note`, then one PT_LOAD per segment (p_paddr = p_vaddr =
+// its physical address) with the bytes read from `memory`. ELF32, or ELF64
+// when an address or offset needs more than 32 bits.
+absl::StatusOr<std::string> WriteCoredump(
+    platform::PhysicalMemory& memory, uint16_t machine,
+    const std::vector<CoredumpSegment>& segments, const std::string& note);
 
 struct Coredump {
   uint64_t crash_id = 0;

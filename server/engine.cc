@@ -126,10 +126,10 @@ class LifecycleEngine::Transaction {
                                 " was rolled back to offline"));
     }
     if (absl::Now() >= ctx_.deadline) {
-      return Error(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXCEEDED",
-                   absl::StrCat("the caller's deadline passed; ",
-                                slot_->node.name,
-                                " was rolled back to offline"));
+      return Error(
+          absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXCEEDED",
+          absl::StrCat("the caller's deadline passed; ", slot_->node.name,
+                       " was rolled back to offline"));
     }
     return absl::OkStatus();
   }
@@ -379,9 +379,9 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     absl::string_view name, const std::string& operation,
     const CallContext& ctx, std::vector<State> from, Body body) {
   if (platform_ == nullptr) {
-    return Error(absl::StatusCode::kUnimplemented, "NOT_SUPPORTED",
-                 absl::StrCat(operation,
-                              " is not supported by this platform backend"));
+    return Error(
+        absl::StatusCode::kUnimplemented, "NOT_SUPPORTED",
+        absl::StrCat(operation, " is not supported by this platform backend"));
   }
   std::shared_ptr<RequestRecord> record;
   if (!ctx.request_id.empty()) {
@@ -391,16 +391,17 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     }
     if (record != nullptr) {
       if (record->operation != operation || record->name != name) {
-        return Error(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED",
-                     absl::StrCat("request id ", ctx.request_id, " was used for ",
-                                  record->operation, " ", record->name),
-                     {{"request_id", ctx.request_id}});
+        return Error(
+            absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED",
+            absl::StrCat("request id ", ctx.request_id, " was used for ",
+                         record->operation, " ", record->name),
+            {{"request_id", ctx.request_id}});
       }
       mu_.AwaitWithDeadline(absl::Condition(&record->done), ctx.deadline);
       if (!record->done) {
-        return Error(absl::StatusCode::kDeadlineExceeded, "BUSY",
-                     absl::StrCat("request ", ctx.request_id,
-                                  " is still in progress"));
+        return Error(
+            absl::StatusCode::kDeadlineExceeded, "BUSY",
+            absl::StrCat("request ", ctx.request_id, " is still in progress"));
       }
       if (!record->result.ok()) return record->result.status();
       TransitionResult replay = *record->result;
@@ -461,20 +462,19 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
                                    name, " was in progress"),
                       {{"coprocessor", std::string(name)}});
     } else if (slot->busy) {
-      refused = Error(
-          absl::StatusCode::kDeadlineExceeded, "BUSY",
-          absl::StrCat("another transition of ", name,
-                       " is in progress (state ", StateName(slot->state),
-                       ") and did not end before the deadline"),
-          {{"coprocessor", std::string(name)}});
+      refused =
+          Error(absl::StatusCode::kDeadlineExceeded, "BUSY",
+                absl::StrCat("another transition of ", name,
+                             " is in progress (state ", StateName(slot->state),
+                             ") and did not end before the deadline"),
+                {{"coprocessor", std::string(name)}});
     } else if (std::find(from.begin(), from.end(), slot->state) == from.end()) {
       std::vector<std::string> expected;
       for (State s : from) expected.push_back(StateName(s));
       refused = Error(
           absl::StatusCode::kFailedPrecondition, "WRONG_STATE",
-          absl::StrCat(operation, " ", name, ": it is ",
-                       StateName(slot->state), "; expected ",
-                       absl::StrJoin(expected, " or ")),
+          absl::StrCat(operation, " ", name, ": it is ", StateName(slot->state),
+                       "; expected ", absl::StrJoin(expected, " or ")),
           {{"coprocessor", std::string(name)},
            {"state", StateName(slot->state)},
            {"expected", absl::StrJoin(expected, ",")}});
@@ -503,16 +503,17 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
   absl::Status status = body(*slot, tx);
   if (!status.ok()) {
     Teardown(*slot, tx);
-    PILD_LOG(WARNING) << operation << " " << name << " failed: "
-                      << status.message();
+    PILD_LOG(WARNING) << operation << " " << name
+                      << " failed: " << status.message();
   }
 
   // What the hardware holds afterwards, as the platform reports it.
   absl::StatusOr<platform::HardwareState> observed = platform_->Observe();
   absl::MutexLock lock(&mu_);
   if (!status.ok()) {
-    slot->last_error = ErrorRecord{ReasonOf(status), std::string(status.message()),
-                                   operation, absl::Now()};
+    slot->last_error =
+        ErrorRecord{ReasonOf(status), std::string(status.message()), operation,
+                    absl::Now()};
     slot->image.reset();
     SetState(*slot, State::kOffline,
              absl::StrCat(operation, " failed: ", ReasonOf(status)));
@@ -566,19 +567,22 @@ absl::Status LifecycleEngine::DoAuthenticate(Slot& slot,
   platform::Platform& p = *platform_;
 
   // Loads, verifies and copies one image into its carveout.
-  auto load = [&](const FirmwareSource& from, const devicetree::CarveoutRange& c,
-                  const std::string& what,
+  auto load = [&](const FirmwareSource& from,
+                  const devicetree::CarveoutRange& c, const std::string& what,
                   std::optional<image::FirmwareImage>* out,
                   image::ImageReport* report) -> absl::Status {
-    if (absl::Status s = tx.Step(absl::StrCat("load", what), [&](std::string* d) {
-          auto image = firmware_->Load(from);
-          if (!image.ok()) return image.status();
-          *d = absl::StrCat(from.Describe(), ": ", image->file_size(),
-                            " bytes", image->split() ? " (split)" : "", ", ",
-                            image->segments().size(), " program headers");
-          out->emplace(std::move(*image));
-          return absl::OkStatus();
-        });
+    if (absl::Status s =
+            tx.Step(absl::StrCat("load", what),
+                    [&](std::string* d) {
+                      auto image = firmware_->Load(from);
+                      if (!image.ok()) return image.status();
+                      *d = absl::StrCat(
+                          from.Describe(), ": ", image->file_size(), " bytes",
+                          image->split() ? " (split)" : "", ", ",
+                          image->segments().size(), " program headers");
+                      out->emplace(std::move(*image));
+                      return absl::OkStatus();
+                    });
         !s.ok()) {
       return s;
     }
@@ -613,18 +617,18 @@ absl::Status LifecycleEngine::DoAuthenticate(Slot& slot,
           h.machine = image.header().machine;
         }
       });
-      *d = absl::StrCat("hash table v", report->version, " ",
-                        image::HashAlgorithmName(report->algorithm),
-                        ": every segment matches; ",
-                        report->signers.empty()
-                            ? ""
-                            : absl::StrCat(
-                                  image::SchemeName(report->signers[0].scheme),
-                                  " signature and chain verify (root ",
-                                  report->signers[0].root_sha256.substr(0, 16),
-                                  "…); "),
-                        layout->loadable.size(), " segments copied to ",
-                        Hex(c.base), " (span ", Hex(layout->span()), ")");
+      *d = absl::StrCat(
+          "hash table v", report->version, " ",
+          image::HashAlgorithmName(report->algorithm),
+          ": every segment matches; ",
+          report->signers.empty()
+              ? ""
+              : absl::StrCat(image::SchemeName(report->signers[0].scheme),
+                             " signature and chain verify (root ",
+                             report->signers[0].root_sha256.substr(0, 16),
+                             "…); "),
+          layout->loadable.size(), " segments copied to ", Hex(c.base),
+          " (span ", Hex(layout->span()), ")");
       return absl::OkStatus();
     });
   };
@@ -632,18 +636,21 @@ absl::Status LifecycleEngine::DoAuthenticate(Slot& slot,
   // Hands an image's metadata to the secure world.
   auto init = [&](uint32_t pas_id, const image::FirmwareImage& image,
                   const devicetree::CarveoutRange& c, bool dtb) {
-    if (absl::Status s = tx.Step("pas_init_image", [&](std::string* d) {
-          const std::string metadata = image.Metadata();
-          *d = absl::StrCat("PAS id ", pas_id, ", metadata ", metadata.size(),
-                            " bytes (headers + hash segment)");
-          absl::Status st = p.secure_world().PasInitImage(pas_id, metadata);
-          if (st.ok()) {
-            tx.Update([&](Hold& h) {
-              (dtb ? h.metadata_dtb : h.metadata_main) = true;
+    if (absl::Status s = tx.Step(
+            "pas_init_image",
+            [&](std::string* d) {
+              const std::string metadata = image.Metadata();
+              *d = absl::StrCat("PAS id ", pas_id, ", metadata ",
+                                metadata.size(),
+                                " bytes (headers + hash segment)");
+              absl::Status st = p.secure_world().PasInitImage(pas_id, metadata);
+              if (st.ok()) {
+                tx.Update([&](Hold& h) {
+                  (dtb ? h.metadata_dtb : h.metadata_main) = true;
+                });
+              }
+              return st;
             });
-          }
-          return st;
-        });
         !s.ok()) {
       return s;
     }
@@ -712,15 +719,17 @@ absl::Status LifecycleEngine::DoMap(Slot& slot, Transaction& tx) {
   platform::Platform& p = *platform_;
   const devicetree::StreamId& stream = *node.firmware_stream;
   uint32_t domain = 0;
-  if (absl::Status s = tx.Step("iommu_attach", [&](std::string* d) {
-        auto attached = p.iommu().Attach(stream.sid, stream.mask);
-        if (!attached.ok()) return attached.status();
-        domain = *attached;
-        tx.Update([&](Hold& h) { h.domain = domain; });
-        *d = absl::StrCat("stream ", Hex(stream.sid), "/", Hex(stream.mask),
-                          " -> translation context ", domain);
-        return absl::OkStatus();
-      });
+  if (absl::Status s = tx.Step(
+          "iommu_attach",
+          [&](std::string* d) {
+            auto attached = p.iommu().Attach(stream.sid, stream.mask);
+            if (!attached.ok()) return attached.status();
+            domain = *attached;
+            tx.Update([&](Hold& h) { h.domain = domain; });
+            *d = absl::StrCat("stream ", Hex(stream.sid), "/", Hex(stream.mask),
+                              " -> translation context ", domain);
+            return absl::OkStatus();
+          });
       !s.ok()) {
     return s;
   }
@@ -728,11 +737,13 @@ absl::Status LifecycleEngine::DoMap(Slot& slot, Transaction& tx) {
                  const std::string& what) {
     return tx.Step("smmu_map", [&](std::string* d) {
       *d = absl::StrCat(what, ": iova ", Hex(iova), " -> ", Hex(pa), " +",
-                        Hex(size), " ", platform::IommuPermissions(prot), " on stream ",
-                        Hex(stream.sid));
+                        Hex(size), " ", platform::IommuPermissions(prot),
+                        " on stream ", Hex(stream.sid));
       absl::Status st = p.iommu().Map(domain, iova, pa, size, prot);
       if (st.ok()) {
-        tx.Update([&](Hold& h) { h.mappings.push_back({iova, pa, size, prot}); });
+        tx.Update([&](Hold& h) {
+          h.mappings.push_back({iova, pa, size, prot});
+        });
       }
       return st;
     });
@@ -756,22 +767,24 @@ absl::Status LifecycleEngine::DoMap(Slot& slot, Transaction& tx) {
     }
   }
   std::vector<DevMem> devmem;
-  if (absl::Status s = tx.Step("pas_get_rsctable", [&](std::string* d) {
-        auto table = p.secure_world().PasGetResourceTable(*node.pas_id, "");
-        if (!table.ok()) {
-          if (ReasonOf(table.status()) == "SCM_CALL_UNAVAILABLE") {
-            *d = "not available: no resource table";
+  if (absl::Status s = tx.Step(
+          "pas_get_rsctable",
+          [&](std::string* d) {
+            auto table = p.secure_world().PasGetResourceTable(*node.pas_id, "");
+            if (!table.ok()) {
+              if (ReasonOf(table.status()) == "SCM_CALL_UNAVAILABLE") {
+                *d = "not available: no resource table";
+                return absl::OkStatus();
+              }
+              return table.status();
+            }
+            auto parsed = ParseResourceTable(*table);
+            if (!parsed.ok()) return parsed.status();
+            devmem = std::move(*parsed);
+            *d = absl::StrCat(devmem.size(), " device-memory entr",
+                              devmem.size() == 1 ? "y" : "ies");
             return absl::OkStatus();
-          }
-          return table.status();
-        }
-        auto parsed = ParseResourceTable(*table);
-        if (!parsed.ok()) return parsed.status();
-        devmem = std::move(*parsed);
-        *d = absl::StrCat(devmem.size(), " device-memory entr",
-                          devmem.size() == 1 ? "y" : "ies");
-        return absl::OkStatus();
-      });
+          });
       !s.ok()) {
     return s;
   }
@@ -795,26 +808,33 @@ absl::Status LifecycleEngine::DoReset(Slot& slot, absl::Duration ready_timeout,
     // Without a hypervisor the secure world reads the carveout through an
     // SHM bridge the OS registers.
     if (os_owns_iommu_) {
-      if (absl::Status s = tx.Step("shm_bridge_create", [&](std::string* d) {
-            auto handle = p.secure_world().ShmBridgeCreate(c.base, c.size);
-            if (!handle.ok()) return handle.status();
-            bridge = *handle;
-            *d = absl::StrCat(Hex(c.base), " +", Hex(c.size), " -> bridge ",
-                              Hex(*handle));
-            return absl::OkStatus();
-          });
+      if (absl::Status s = tx.Step(
+              "shm_bridge_create",
+              [&](std::string* d) {
+                auto handle = p.secure_world().ShmBridgeCreate(c.base, c.size);
+                if (!handle.ok()) return handle.status();
+                bridge = *handle;
+                *d = absl::StrCat(Hex(c.base), " +", Hex(c.size), " -> bridge ",
+                                  Hex(*handle));
+                return absl::OkStatus();
+              });
           !s.ok()) {
         return s;
       }
     }
-    absl::Status status = tx.Step("pas_auth_and_reset", [&](std::string* d) {
-      *d = absl::StrCat("PAS id ", pas_id, dtb ? " (DTB image)" : "");
-      absl::Status st = p.secure_world().PasAuthAndReset(pas_id);
-      if (st.ok()) {
-        tx.Update([&](Hold& h) { (dtb ? h.running_dtb : h.running_main) = true; });
-      }
-      return st;
-    }, /*even_if_interrupted=*/false);
+    absl::Status status = tx.Step(
+        "pas_auth_and_reset",
+        [&](std::string* d) {
+          *d = absl::StrCat("PAS id ", pas_id, dtb ? " (DTB image)" : "");
+          absl::Status st = p.secure_world().PasAuthAndReset(pas_id);
+          if (st.ok()) {
+            tx.Update([&](Hold& h) {
+              (dtb ? h.running_dtb : h.running_main) = true;
+            });
+          }
+          return st;
+        },
+        /*even_if_interrupted=*/false);
     if (bridge) {
       // The bridge exists only while the secure world authenticates.
       absl::Status deleted = tx.Step(
@@ -830,7 +850,8 @@ absl::Status LifecycleEngine::DoReset(Slot& slot, absl::Duration ready_timeout,
   };
 
   if (slot.dtb_pas) {
-    if (absl::Status s = auth(*slot.dtb_pas, node.carveouts[1], true); !s.ok()) {
+    if (absl::Status s = auth(*slot.dtb_pas, node.carveouts[1], true);
+        !s.ok()) {
       return s;
     }
   }
@@ -842,72 +863,82 @@ absl::Status LifecycleEngine::DoReset(Slot& slot, absl::Duration ready_timeout,
     return s;
   }
 
-  const absl::Duration timeout =
-      ready_timeout > absl::ZeroDuration() ? ready_timeout
-                                           : options_.ready_timeout;
-  if (absl::Status s = tx.Step("wait_ready", [&](std::string* d) {
-        const absl::Time until = std::min(absl::Now() + timeout,
-                                          tx.ctx().deadline);
-        const absl::Time start = absl::Now();
-        absl::MutexLock lock(&mu_);
-        while (true) {
-          while (!slot.signals.empty()) {
-            platform::Signal signal = std::move(slot.signals.front());
-            slot.signals.pop_front();
-            if (signal.kind == SignalKind::kReady) {
-              *d = absl::StrCat("ready after ",
-                                absl::FormatDuration(absl::Now() - start));
-              return absl::OkStatus();
+  const absl::Duration timeout = ready_timeout > absl::ZeroDuration()
+                                     ? ready_timeout
+                                     : options_.ready_timeout;
+  if (absl::Status s = tx.Step(
+          "wait_ready",
+          [&](std::string* d) {
+            const absl::Time until =
+                std::min(absl::Now() + timeout, tx.ctx().deadline);
+            const absl::Time start = absl::Now();
+            absl::MutexLock lock(&mu_);
+            while (true) {
+              while (!slot.signals.empty()) {
+                platform::Signal signal = std::move(slot.signals.front());
+                slot.signals.pop_front();
+                if (signal.kind == SignalKind::kReady) {
+                  *d = absl::StrCat("ready after ",
+                                    absl::FormatDuration(absl::Now() - start));
+                  return absl::OkStatus();
+                }
+                if (IsCrash(signal.kind)) return CrashStatus(node.name, signal);
+              }
+              if (tx.ctx().cancelled && tx.ctx().cancelled()) {
+                mu_.Unlock();
+                absl::Status st = tx.Interrupted();
+                mu_.Lock();
+                return st;
+              }
+              if (absl::Now() >= until) {
+                if (absl::Now() >= tx.ctx().deadline) {
+                  mu_.Unlock();
+                  absl::Status st = tx.Interrupted();
+                  mu_.Lock();
+                  return st;
+                }
+                return Error(
+                    absl::StatusCode::kDeadlineExceeded, "READY_TIMEOUT",
+                    absl::StrCat(node.name, " did not raise 'ready' within ",
+                                 absl::FormatDuration(timeout),
+                                 "; PAS shutdown issued, mappings removed"),
+                    {{"coprocessor", node.name},
+                     {"timeout_ms",
+                      absl::StrCat(absl::ToInt64Milliseconds(timeout))}});
+              }
+              mu_.AwaitWithDeadline(
+                  absl::Condition(
+                      +[](std::deque<platform::Signal>* q) {
+                        return !q->empty();
+                      },
+                      &slot.signals),
+                  std::min(until, absl::Now() + absl::Milliseconds(50)));
             }
-            if (IsCrash(signal.kind)) return CrashStatus(node.name, signal);
-          }
-          if (tx.ctx().cancelled && tx.ctx().cancelled()) {
-            mu_.Unlock();
-            absl::Status st = tx.Interrupted();
-            mu_.Lock();
-            return st;
-          }
-          if (absl::Now() >= until) {
-            if (absl::Now() >= tx.ctx().deadline) {
-              mu_.Unlock();
-              absl::Status st = tx.Interrupted();
-              mu_.Lock();
-              return st;
-            }
-            return Error(
-                absl::StatusCode::kDeadlineExceeded, "READY_TIMEOUT",
-                absl::StrCat(node.name, " did not raise 'ready' within ",
-                             absl::FormatDuration(timeout),
-                             "; PAS shutdown issued, mappings removed"),
-                {{"coprocessor", node.name},
-                 {"timeout_ms", absl::StrCat(absl::ToInt64Milliseconds(timeout))}});
-          }
-          mu_.AwaitWithDeadline(
-              absl::Condition(
-                  +[](std::deque<platform::Signal>* q) { return !q->empty(); },
-                  &slot.signals),
-              std::min(until, absl::Now() + absl::Milliseconds(50)));
-        }
-      });
+          });
       !s.ok()) {
     return s;
   }
-  return tx.Step("release_metadata", [&](std::string* d) {
-    absl::Status status = p.secure_world().ReleaseMetadata(*node.pas_id);
-    if (slot.dtb_pas) {
-      absl::Status dtb = p.secure_world().ReleaseMetadata(*slot.dtb_pas);
-      if (status.ok()) status = dtb;
-    }
-    if (status.ok()) {
-      tx.Update([](Hold& h) { h.metadata_main = h.metadata_dtb = false; });
-    }
-    *d = absl::StrCat("PAS id ", *node.pas_id,
-                      slot.dtb_pas ? absl::StrCat(" and ", *slot.dtb_pas) : "");
-    return status;
-  }, /*even_if_interrupted=*/true);
+  return tx.Step(
+      "release_metadata",
+      [&](std::string* d) {
+        absl::Status status = p.secure_world().ReleaseMetadata(*node.pas_id);
+        if (slot.dtb_pas) {
+          absl::Status dtb = p.secure_world().ReleaseMetadata(*slot.dtb_pas);
+          if (status.ok()) status = dtb;
+        }
+        if (status.ok()) {
+          tx.Update([](Hold& h) { h.metadata_main = h.metadata_dtb = false; });
+        }
+        *d = absl::StrCat(
+            "PAS id ", *node.pas_id,
+            slot.dtb_pas ? absl::StrCat(" and ", *slot.dtb_pas) : "");
+        return status;
+      },
+      /*even_if_interrupted=*/true);
 }
 
-absl::Status LifecycleEngine::DoStop(Slot& slot, absl::Duration stop_ack_timeout,
+absl::Status LifecycleEngine::DoStop(Slot& slot,
+                                     absl::Duration stop_ack_timeout,
                                      Transaction& tx) {
   platform::Platform& p = *platform_;
   bool running;
@@ -949,13 +980,12 @@ absl::Status LifecycleEngine::DoStop(Slot& slot, absl::Duration stop_ack_timeout
                   return absl::OkStatus();
                 }
               }
-              mu_.AwaitWithDeadline(
-                  absl::Condition(
-                      +[](std::deque<platform::Signal>* q) {
-                        return !q->empty();
-                      },
-                      &slot.signals),
-                  until);
+              mu_.AwaitWithDeadline(absl::Condition(
+                                        +[](std::deque<platform::Signal>* q) {
+                                          return !q->empty();
+                                        },
+                                        &slot.signals),
+                                    until);
             }
             tx.AddNote(absl::StrCat("no stop-ack within ",
                                     absl::FormatDuration(timeout),
@@ -1101,14 +1131,14 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Stop(
   // once begun.
   CallContext patient = ctx;
   patient.cancelled = nullptr;
-  return Run(name, "stop", patient,
-             {State::kRunning, State::kCrashed, State::kAuthenticated,
-              State::kMapped},
-             [&](Slot& slot, Transaction& tx) {
-               absl::Status s = DoStop(slot, stop_ack_timeout, tx);
-               if (s.ok()) tx.Enter(State::kOffline, "stop");
-               return s;
-             });
+  return Run(
+      name, "stop", patient,
+      {State::kRunning, State::kCrashed, State::kAuthenticated, State::kMapped},
+      [&](Slot& slot, Transaction& tx) {
+        absl::Status s = DoStop(slot, stop_ack_timeout, tx);
+        if (s.ok()) tx.Enter(State::kOffline, "stop");
+        return s;
+      });
 }
 
 // ---- crashes and recovery ----
@@ -1127,9 +1157,8 @@ void LifecycleEngine::OnSignal(const platform::Signal& signal) {
   if (slot->state != State::kRunning || !IsCrash(signal.kind)) return;
   ++slot->crash_count;
   const absl::Status crash = CrashStatus(slot->node.name, signal);
-  slot->last_error =
-      ErrorRecord{ReasonOf(crash), std::string(crash.message()), "crash",
-                  absl::Now()};
+  slot->last_error = ErrorRecord{ReasonOf(crash), std::string(crash.message()),
+                                 "crash", absl::Now()};
   SetState(*slot, State::kCrashed, CrashReason(signal.kind));
   // The coredump and the recovery need the slot for a while: not on the
   // platform's delivery thread.
@@ -1162,9 +1191,8 @@ void LifecycleEngine::Recover(Slot* slot) {
   }
   // Coredump of the carveout the firmware occupied, before anything else.
   Coredump dump;
-  auto bytes = WriteCoredump(
-      platform_->memory(), hold.machine, hold.placed,
-      absl::StrCat(name, " crashed: ", reason));
+  auto bytes = WriteCoredump(platform_->memory(), hold.machine, hold.placed,
+                             absl::StrCat(name, " crashed: ", reason));
   {
     absl::MutexLock lock(&mu_);
     if (bytes.ok()) {
@@ -1191,15 +1219,14 @@ void LifecycleEngine::Recover(Slot* slot) {
     if (slot->image) entry.image_sha256 = slot->image->sha256;
     history_->Add(std::move(entry));
     const RecoveryPolicy& policy = options_.recovery;
-    if (!policy.restart || slot->restarts >= policy.max_restarts ||
-        stopping_) {
+    if (!policy.restart || slot->restarts >= policy.max_restarts || stopping_) {
       slot->busy = false;
       return;
     }
     ++slot->restarts;
-    SetState(*slot, State::kRecovering,
-             absl::StrCat("restart ", slot->restarts, " of ",
-                          policy.max_restarts));
+    SetState(
+        *slot, State::kRecovering,
+        absl::StrCat("restart ", slot->restarts, " of ", policy.max_restarts));
   }
   // Backoff doubles with every restart; interrupted when pild stops.
   const absl::Duration backoff =
@@ -1213,7 +1240,7 @@ void LifecycleEngine::Recover(Slot* slot) {
     }
   }
   CallContext ctx;
-  ctx.caller = "recovery";
+  ctx.caller.peer = "recovery";
   Transaction tx(this, slot, ctx);
   const absl::Time start = absl::Now();
   Teardown(*slot, tx);
@@ -1231,13 +1258,14 @@ void LifecycleEngine::Recover(Slot* slot) {
   entry.time = start;
   entry.coprocessor = name;
   entry.operation = "recover";
-  entry.caller = "recovery";
+  entry.caller.peer = "recovery";
   entry.from = State::kRecovering;
   if (status.ok()) {
     SetState(*slot, State::kRunning, "recovered");
   } else {
-    slot->last_error = ErrorRecord{ReasonOf(status), std::string(status.message()),
-                                   "recover", absl::Now()};
+    slot->last_error =
+        ErrorRecord{ReasonOf(status), std::string(status.message()), "recover",
+                    absl::Now()};
     SetState(*slot, State::kCrashed,
              absl::StrCat("recovery failed: ", ReasonOf(status)));
   }
@@ -1289,7 +1317,7 @@ absl::StatusOr<std::vector<std::string>> LifecycleEngine::Adopt() {
     const bool alive = hold.running_main &&
                        (core_state == "running" || core_state == "crashed");
     CallContext ctx;
-    ctx.caller = "adopt";
+    ctx.caller.peer = "adopt";
     Transaction tx(this, &slot, ctx);
     {
       absl::MutexLock lock(&mu_);
@@ -1317,8 +1345,8 @@ absl::StatusOr<std::vector<std::string>> LifecycleEngine::Adopt() {
       for (const auto& c : slot.node.carveouts) {
         if (b.base < c.base + c.size && c.base < b.base + b.size) {
           (void)p.secure_world().ShmBridgeDelete(b.handle);
-          actions.push_back(absl::StrCat(slot.node.name, ": deleted bridge ",
-                                         Hex(b.handle)));
+          actions.push_back(
+              absl::StrCat(slot.node.name, ": deleted bridge ", Hex(b.handle)));
         }
       }
     }
@@ -1328,8 +1356,8 @@ absl::StatusOr<std::vector<std::string>> LifecycleEngine::Adopt() {
     if (leftovers) {
       Teardown(slot, tx);
       for (const Step& step : tx.steps()) {
-        actions.push_back(absl::StrCat(slot.node.name, ": ", step.name, " ",
-                                       step.detail));
+        actions.push_back(
+            absl::StrCat(slot.node.name, ": ", step.name, " ", step.detail));
       }
     }
   }

@@ -102,7 +102,7 @@ struct CallContext {
   // True once the caller gave up (gRPC cancellation); may be empty.
   std::function<bool()> cancelled;
   std::string request_id;
-  std::string caller;
+  Caller caller;
 };
 
 // A state change, as Watch reports it.

@@ -45,8 +45,7 @@ absl::Status CheckFirmwareName(absl::string_view name) {
 
 FirmwareStore::FirmwareStore(std::vector<std::string> directories,
                              uint64_t upload_capacity)
-    : directories_(std::move(directories)),
-      upload_capacity_(upload_capacity) {}
+    : directories_(std::move(directories)), upload_capacity_(upload_capacity) {}
 
 absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
     const FirmwareSource& source) const {
@@ -80,14 +79,14 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
     };
     return image::FirmwareImage::Load(source.value, std::move(*bytes), read);
   }
-  return Error(absl::StatusCode::kNotFound, "FIRMWARE_NOT_FOUND",
-               absl::StrCat("firmware '", source.value, "' is in none of ",
-                            directories_.empty()
-                                ? std::string("the firmware directories (none "
-                                              "configured)")
-                                : absl::StrJoin(directories_, ", ")),
-               {{"name", source.value},
-                {"searched", absl::StrJoin(directories_, ":")}});
+  return Error(
+      absl::StatusCode::kNotFound, "FIRMWARE_NOT_FOUND",
+      absl::StrCat("firmware '", source.value, "' is in none of ",
+                   directories_.empty()
+                       ? std::string("the firmware directories (none "
+                                     "configured)")
+                       : absl::StrJoin(directories_, ", ")),
+      {{"name", source.value}, {"searched", absl::StrJoin(directories_, ":")}});
 }
 
 void FirmwareStore::AddUpload(const std::string& sha256, std::string bytes) {

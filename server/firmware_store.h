@@ -59,8 +59,8 @@ class FirmwareStore {
   uint64_t upload_capacity_;
   mutable absl::Mutex mu_;
   // Newest last.
-  std::list<std::pair<std::string, std::shared_ptr<const std::string>>>
-      uploads_ ABSL_GUARDED_BY(mu_);
+  std::list<std::pair<std::string, std::shared_ptr<const std::string>>> uploads_
+      ABSL_GUARDED_BY(mu_);
   uint64_t upload_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

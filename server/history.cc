@@ -1,6 +1,13 @@
 #include "server/history.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace pil::server {
+
+std::string Caller::Describe() const {
+  if (uid < 0) return peer;
+  return absl::StrCat("uid ", uid, " pid ", pid);
+}
 
 const char* StateName(State state) {
   switch (state) {

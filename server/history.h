@@ -14,13 +14,23 @@
 
 namespace pil::server {
 
+// Who made a call: the peer credentials of a Unix-socket caller (-1 when
+// unknown) and the gRPC peer; or pild itself ("recovery", "adopt").
+struct Caller {
+  int64_t uid = -1, gid = -1, pid = -1;
+  std::string peer;
+  // "uid 1000 pid 4242", else the peer.
+  std::string Describe() const;
+};
+
 struct HistoryEntry {
   uint64_t id = 0;  // assigned by History::Add
   absl::Time time;
   std::string coprocessor;
-  std::string operation;  // authenticate, map, reset, start, stop, crash, recover
+  std::string
+      operation;  // authenticate, map, reset, start, stop, crash, recover
   std::string request_id;
-  std::string caller;  // gRPC peer
+  Caller caller;
   std::string image_sha256;
   State from = State::kOffline;
   State to = State::kOffline;

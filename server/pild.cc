@@ -26,9 +26,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/endpoint.h"
-#include "common/flags.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/flags.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
 #include "platform/devicetree/discovery.h"
@@ -40,6 +40,7 @@
 #include "server/firmware_store.h"
 #include "server/history.h"
 #include "server/service.h"
+#include "server/unix_listener.h"
 
 ABSL_FLAG(std::string, platform, "sim",
           "backend: 'sim' (software model of the SoC) or 'linux' (remoteproc "
@@ -278,30 +279,39 @@ int Run() {
     PILD_LOG(INFO) << "startup: " << action;
   }
 
-  std::string socket_path;
-  if (absl::StartsWith(config->listen, "unix:")) {
-    socket_path = config->listen.substr(5);
-    if (absl::StartsWith(socket_path, "//"))
-      socket_path = socket_path.substr(2);
-    if (absl::Status s = PrepareUnixSocket(socket_path); !s.ok()) {
-      PILD_LOG(ERROR) << s.message();
+  // A Unix socket is pild's own, so that it knows who connects.
+  std::unique_ptr<UnixListener> listener;
+  const std::string socket_path = UnixSocketPath(config->listen);
+  if (!socket_path.empty()) {
+    auto listening = UnixListener::Listen(socket_path);
+    if (!listening.ok()) {
+      PILD_LOG(ERROR) << listening.status().message();
       return 1;
     }
+    listener = std::move(*listening);
   }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ServiceOptions service_options;
   service_options.verify_threads = config->engine.verify_threads;
+  if (listener != nullptr) {
+    service_options.identify = [&listener](const std::string& peer) {
+      return listener->CallerOf(peer);
+    };
+  }
   LifecycleService service(&engine, &firmware, service_options);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials());
+  if (listener == nullptr) {
+    builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials());
+  }
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     PILD_LOG(ERROR) << "cannot listen on " << config->listen;
     return 1;
   }
+  if (listener != nullptr) listener->Start(server.get());
   server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   service.ReportHealth(server->GetHealthCheckService());
 
@@ -325,11 +335,12 @@ int Run() {
   int signal = 0;
   sigwait(&signals, &signal);
   PILD_LOG(INFO) << "signal " << signal << ": shutting down";
+  if (listener != nullptr) listener->Stop();
   server->GetHealthCheckService()->Shutdown();
   service.ReportHealth(nullptr);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server.reset();
-  if (!socket_path.empty()) ::unlink(socket_path.c_str());
+  listener.reset();  // removes the socket file
   return 0;
 }
 

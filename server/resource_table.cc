@@ -14,8 +14,7 @@ constexpr size_t kDevmemSize = 4 + 5 * 4 + 32;  // type + fields + name
 
 absl::Status Invalid(std::string message) {
   return Error(absl::StatusCode::kInvalidArgument, "RESOURCE_TABLE_INVALID",
-               absl::StrCat("resource table from the secure world: ",
-                            message));
+               absl::StrCat("resource table from the secure world: ", message));
 }
 
 }  // namespace
@@ -35,8 +34,8 @@ absl::StatusOr<std::vector<DevMem>> ParseResourceTable(
   }
   const uint64_t count = Le32(table, 4);
   if (16 + 4 * count > table.size()) {
-    return Invalid(absl::StrCat(count, " entries do not fit ", table.size(),
-                                " bytes"));
+    return Invalid(
+        absl::StrCat(count, " entries do not fit ", table.size(), " bytes"));
   }
   std::vector<DevMem> entries;
   for (uint64_t i = 0; i < count; ++i) {

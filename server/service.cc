@@ -15,6 +15,7 @@
 #include "platform/image/inspect.h"
 #include "platform/image/signature.h"
 #include "server/image_proto.h"
+#include "server/requests.h"
 #include "server/status_proto.h"
 
 namespace pil::server {
@@ -22,7 +23,6 @@ namespace {
 
 constexpr size_t kChunk = size_t{1} << 20;
 constexpr char kHealthPrefix[] = "pil.v1.Lifecycle/";
-constexpr absl::Duration kMaxTimeout = absl::Hours(1);
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                  const absl::Status& status) {
@@ -33,82 +33,6 @@ grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 
 absl::Status Invalid(absl::string_view reason, absl::string_view message) {
   return Error(absl::StatusCode::kInvalidArgument, reason, message);
-}
-
-absl::Status RequireName(const std::string& name) {
-  if (name.empty()) {
-    return Invalid("MISSING_FIELD",
-                   "name is required: the coprocessor to act on (see "
-                   "ListCoprocessors)");
-  }
-  return absl::OkStatus();
-}
-
-// A request's optional timeout: zero when unset; at most an hour.
-absl::StatusOr<absl::Duration> TimeoutOf(
-    bool has, const google::protobuf::Duration& duration,
-    absl::string_view field) {
-  if (!has) return absl::ZeroDuration();
-  const absl::Duration d =
-      absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
-  if (d <= absl::ZeroDuration() || d > kMaxTimeout) {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_TIMEOUT",
-                 absl::StrCat(field, " must be positive and at most 1h; got ",
-                              absl::FormatDuration(d)),
-                 {{"field", std::string(field)}});
-  }
-  return d;
-}
-
-bool IsSha256Hex(absl::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
-         });
-}
-
-absl::StatusOr<FirmwareSource> SourceOf(bool has,
-                                        const v1::FirmwareSource& source) {
-  if (!has) return FirmwareSource();
-  switch (source.source_case()) {
-    case v1::FirmwareSource::kFirmwareName:
-      if (absl::Status s = CheckFirmwareName(source.firmware_name()); !s.ok()) {
-        return s;
-      }
-      return FirmwareSource::Named(source.firmware_name());
-    case v1::FirmwareSource::kUploadSha256:
-      if (!IsSha256Hex(source.upload_sha256())) {
-        return Invalid("BAD_SHA256",
-                       absl::StrCat("upload_sha256 must be 64 lower-case hex "
-                                    "digits; got '",
-                                    source.upload_sha256(), "'"));
-      }
-      return FirmwareSource::Upload(source.upload_sha256());
-    case v1::FirmwareSource::SOURCE_NOT_SET:
-      break;
-  }
-  return FirmwareSource();
-}
-
-CallContext ContextOf(grpc::CallbackServerContext* context,
-                      const std::string& request_id) {
-  CallContext ctx;
-  const auto deadline = context->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) {
-    ctx.deadline = absl::FromChrono(deadline);
-  }
-  ctx.cancelled = [context] { return context->IsCancelled(); };
-  ctx.request_id = request_id;
-  ctx.caller = context->peer();
-  return ctx;
-}
-
-absl::Status BadRequestId(const std::string& id) {
-  if (id.size() > 128) {
-    return Invalid("BAD_REQUEST_ID",
-                   absl::StrCat("request_id is ", id.size(),
-                                " bytes; at most 128 expected"));
-  }
-  return absl::OkStatus();
 }
 
 absl::Status Respond(absl::StatusOr<TransitionResult> result,
@@ -197,10 +121,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
     if (queue_.size() >= hub_->queue_limit()) {
       finished_ = true;
       queue_.clear();
-      Finish(ToGrpcStatus(Error(
-          absl::StatusCode::kResourceExhausted, "WATCH_TOO_SLOW",
-          absl::StrCat("this watcher fell ", hub_->queue_limit(),
-                       " events behind; watch again to resynchronize"))));
+      Finish(ToGrpcStatus(
+          Error(absl::StatusCode::kResourceExhausted, "WATCH_TOO_SLOW",
+                absl::StrCat("this watcher fell ", hub_->queue_limit(),
+                             " events behind; watch again to resynchronize"))));
       return;
     }
     queue_.push_back(std::move(event));
@@ -311,15 +235,15 @@ class LifecycleService::UploadReactor final
       header_ = request_.header();
       has_header_ = true;
       if (header_.size() == 0) {
-        return Invalid("UPLOAD_EMPTY", "header.size is 0; expected the "
-                                       "image's size in bytes");
+        return Invalid("UPLOAD_EMPTY",
+                       "header.size is 0; expected the "
+                       "image's size in bytes");
       }
       if (header_.size() > service_->options_.max_upload_size) {
-        return Error(absl::StatusCode::kResourceExhausted, "UPLOAD_TOO_LARGE",
-                     absl::StrCat("the image is ", header_.size(),
-                                  " bytes; at most ",
-                                  service_->options_.max_upload_size,
-                                  " accepted"));
+        return Error(
+            absl::StatusCode::kResourceExhausted, "UPLOAD_TOO_LARGE",
+            absl::StrCat("the image is ", header_.size(), " bytes; at most ",
+                         service_->options_.max_upload_size, " accepted"));
       }
       if (!header_.sha256().empty() && !IsSha256Hex(header_.sha256())) {
         return Invalid("BAD_SHA256",
@@ -358,11 +282,11 @@ class LifecycleService::UploadReactor final
       return;
     }
     if (bytes_.size() != header_.size()) {
-      Finish(ToGrpcStatus(Invalid(
-          "UPLOAD_SIZE_MISMATCH",
-          absl::StrCat("received ", bytes_.size(), " bytes; the header "
-                       "announced ",
-                       header_.size()))));
+      Finish(ToGrpcStatus(Invalid("UPLOAD_SIZE_MISMATCH",
+                                  absl::StrCat("received ", bytes_.size(),
+                                               " bytes; the header "
+                                               "announced ",
+                                               header_.size()))));
       return;
     }
     if (!service_->workers_.Run([this] { Finish(ToGrpcStatus(Validate())); })) {
@@ -373,26 +297,12 @@ class LifecycleService::UploadReactor final
   }
 
   absl::Status Validate() {
-    const std::string sha256 = absl::BytesToHexString(
-        image::Digest(image::HashAlgorithm::kSha256, bytes_));
-    if (!header_.sha256().empty() && header_.sha256() != sha256) {
-      return Error(absl::StatusCode::kDataLoss, "UPLOAD_DIGEST_MISMATCH",
-                   absl::StrCat("the received bytes have SHA-256 ", sha256,
-                                "; the header announced ", header_.sha256()),
-                   {{"expected", header_.sha256()}, {"found", sha256}});
-    }
-    const std::string source = absl::StrCat("upload:", sha256);
-    auto image = image::FirmwareImage::FromBytes(source, bytes_);
-    if (!image.ok()) return Annotate(image.status(), header_.name());
-    image::InspectOptions options;
-    options.threads = service_->options_.verify_threads;
-    const image::ImageReport report = image::Inspect(*image, options);
-    if (!report.ok()) {
-      return Annotate(image::ReportStatus(report),
-                      absl::StrCat(header_.name(), " rejected"));
-    }
-    *response_->mutable_report() = ImageReportToProto(report);
-    response_->mutable_report()->set_source(source);
+    auto valid =
+        ValidateUpload(header_, bytes_, service_->options_.verify_threads);
+    if (!valid.ok()) return valid.status();
+    const std::string sha256 = valid->sha256;
+    *response_->mutable_report() = ImageReportToProto(valid->report);
+    response_->mutable_report()->set_source("upload:" + sha256);
     response_->set_sha256(sha256);
     response_->set_size(bytes_.size());
     service_->firmware_->AddUpload(sha256, std::move(bytes_));
@@ -431,8 +341,8 @@ class CoredumpReactor final
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "the client went away"));
+      Finish(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "the client went away"));
       return;
     }
     if (offset_ >= dump_.bytes.size()) {
@@ -484,8 +394,7 @@ LifecycleService::LifecycleService(LifecycleEngine* engine,
 
 LifecycleService::~LifecycleService() = default;
 
-void LifecycleService::ReportHealth(
-    grpc::HealthCheckServiceInterface* health) {
+void LifecycleService::ReportHealth(grpc::HealthCheckServiceInterface* health) {
   hub_->ReportHealth(health);
 }
 
@@ -502,6 +411,23 @@ grpc::ServerUnaryReactor* LifecycleService::Blocking(
                            " calls in progress; retry later"))));
   }
   return reactor;
+}
+
+CallContext LifecycleService::ContextOf(grpc::CallbackServerContext* context,
+                                        const std::string& request_id) const {
+  CallContext ctx;
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    ctx.deadline = absl::FromChrono(deadline);
+  }
+  ctx.cancelled = [context] { return context->IsCancelled(); };
+  ctx.request_id = request_id;
+  if (options_.identify) {
+    ctx.caller = options_.identify(context->peer());
+  } else {
+    ctx.caller.peer = context->peer();
+  }
+  return ctx;
 }
 
 grpc::ServerUnaryReactor* LifecycleService::ListCoprocessors(
@@ -542,23 +468,23 @@ grpc::ServerUnaryReactor* LifecycleService::Authenticate(
     const v1::AuthenticateRequest* request, v1::TransitionResponse* response) {
   auto source = SourceOf(request->has_firmware(), request->firmware());
   absl::Status valid = RequireName(request->name());
-  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = CheckRequestId(request->request_id());
   if (valid.ok()) valid = source.status();
   if (!valid.ok()) return Finish(context, valid);
-  return Blocking(context, [this, context, request, response,
-                            source = *source] {
-    return Respond(engine_->Authenticate(
-                       request->name(), source,
-                       ContextOf(context, request->request_id())),
-                   response);
-  });
+  return Blocking(
+      context, [this, context, request, response, source = *source] {
+        return Respond(
+            engine_->Authenticate(request->name(), source,
+                                  ContextOf(context, request->request_id())),
+            response);
+      });
 }
 
 grpc::ServerUnaryReactor* LifecycleService::Map(
     grpc::CallbackServerContext* context, const v1::MapRequest* request,
     v1::TransitionResponse* response) {
   absl::Status valid = RequireName(request->name());
-  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = CheckRequestId(request->request_id());
   if (!valid.ok()) return Finish(context, valid);
   return Blocking(context, [this, context, request, response] {
     return Respond(engine_->Map(request->name(),
@@ -573,15 +499,14 @@ grpc::ServerUnaryReactor* LifecycleService::Reset(
   auto timeout = TimeoutOf(request->has_ready_timeout(),
                            request->ready_timeout(), "ready_timeout");
   absl::Status valid = RequireName(request->name());
-  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = CheckRequestId(request->request_id());
   if (valid.ok()) valid = timeout.status();
   if (!valid.ok()) return Finish(context, valid);
   return Blocking(context, [this, context, request, response,
                             timeout = *timeout] {
-    return Respond(
-        engine_->Reset(request->name(), timeout,
-                       ContextOf(context, request->request_id())),
-        response);
+    return Respond(engine_->Reset(request->name(), timeout,
+                                  ContextOf(context, request->request_id())),
+                   response);
   });
 }
 
@@ -592,16 +517,15 @@ grpc::ServerUnaryReactor* LifecycleService::Start(
   auto timeout = TimeoutOf(request->has_ready_timeout(),
                            request->ready_timeout(), "ready_timeout");
   absl::Status valid = RequireName(request->name());
-  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = CheckRequestId(request->request_id());
   if (valid.ok()) valid = source.status();
   if (valid.ok()) valid = timeout.status();
   if (!valid.ok()) return Finish(context, valid);
-  return Blocking(context, [this, context, request, response,
-                            source = *source, timeout = *timeout] {
-    return Respond(
-        engine_->Start(request->name(), source, timeout,
-                       ContextOf(context, request->request_id())),
-        response);
+  return Blocking(context, [this, context, request, response, source = *source,
+                            timeout = *timeout] {
+    return Respond(engine_->Start(request->name(), source, timeout,
+                                  ContextOf(context, request->request_id())),
+                   response);
   });
 }
 
@@ -611,16 +535,15 @@ grpc::ServerUnaryReactor* LifecycleService::Stop(
   auto timeout = TimeoutOf(request->has_stop_ack_timeout(),
                            request->stop_ack_timeout(), "stop_ack_timeout");
   absl::Status valid = RequireName(request->name());
-  if (valid.ok()) valid = BadRequestId(request->request_id());
+  if (valid.ok()) valid = CheckRequestId(request->request_id());
   if (valid.ok()) valid = timeout.status();
   if (!valid.ok()) return Finish(context, valid);
-  return Blocking(context, [this, context, request, response,
-                            timeout = *timeout] {
-    return Respond(
-        engine_->Stop(request->name(), timeout,
-                      ContextOf(context, request->request_id())),
-        response);
-  });
+  return Blocking(
+      context, [this, context, request, response, timeout = *timeout] {
+        return Respond(engine_->Stop(request->name(), timeout,
+                                     ContextOf(context, request->request_id())),
+                       response);
+      });
 }
 
 grpc::ServerWriteReactor<v1::WatchEvent>* LifecycleService::Watch(

@@ -15,7 +15,9 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "proto/pil/v1/lifecycle.grpc.pb.h"
 #include "server/engine.h"
@@ -34,6 +36,9 @@ struct ServiceOptions {
   size_t watch_queue = 256;
   // Threads verifying one image.
   int verify_threads = 2;
+  // Who is behind a gRPC peer string (UnixListener::CallerOf); when
+  // empty, only the peer string is known.
+  std::function<Caller(const std::string& peer)> identify;
 };
 
 class WatchHub;
@@ -78,10 +83,9 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
   grpc::ServerWriteReactor<v1::WatchEvent>* Watch(
       grpc::CallbackServerContext* context,
       const v1::WatchRequest* request) override;
-  grpc::ServerUnaryReactor* InspectImage(
-      grpc::CallbackServerContext* context,
-      const v1::InspectImageRequest* request,
-      v1::ImageReport* response) override;
+  grpc::ServerUnaryReactor* InspectImage(grpc::CallbackServerContext* context,
+                                         const v1::InspectImageRequest* request,
+                                         v1::ImageReport* response) override;
   grpc::ServerReadReactor<v1::UploadFirmwareRequest>* UploadFirmware(
       grpc::CallbackServerContext* context,
       v1::UploadFirmwareResponse* response) override;
@@ -99,6 +103,9 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
   // Runs `work` on a worker and finishes the call with its status.
   grpc::ServerUnaryReactor* Blocking(grpc::CallbackServerContext* context,
                                      std::function<absl::Status()> work);
+  // The engine's view of a call: deadline, cancellation, request id, caller.
+  CallContext ContextOf(grpc::CallbackServerContext* context,
+                        const std::string& request_id) const;
 
   LifecycleEngine* engine_;
   FirmwareStore* firmware_;

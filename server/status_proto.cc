@@ -37,8 +37,7 @@ void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(rest));
 }
 
-void DurationToProto(absl::Duration duration,
-                     google::protobuf::Duration* out) {
+void DurationToProto(absl::Duration duration, google::protobuf::Duration* out) {
   const int64_t nanos = absl::ToInt64Nanoseconds(duration);
   out->set_seconds(nanos / 1000000000);
   out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
@@ -123,10 +122,10 @@ v1::HistoryEntry HistoryToProto(const HistoryEntry& entry) {
   out.set_operation(entry.operation);
   out.set_request_id(entry.request_id);
   v1::Caller* caller = out.mutable_caller();
-  caller->set_uid(-1);
-  caller->set_gid(-1);
-  caller->set_pid(-1);
-  caller->set_peer(entry.caller);
+  caller->set_uid(entry.caller.uid);
+  caller->set_gid(entry.caller.gid);
+  caller->set_pid(entry.caller.pid);
+  caller->set_peer(entry.caller.peer);
   out.set_image_sha256(entry.image_sha256);
   out.set_from_state(StateToProto(entry.from));
   out.set_to_state(StateToProto(entry.to));

@@ -183,10 +183,9 @@ absl::Status SimSoc::Setup(absl::string_view dtb, const v1::Profile& profile,
   boot_time_ = ms(profile.timings().boot_ms(), 20);
   handover_time_ = ms(profile.timings().handover_ms(), 5);
   stop_ack_time_ = ms(profile.timings().stop_ack_ms(), 10);
-  fault_plan_.assign(profile.faults().begin(), profile.faults().end());
-
   std::vector<std::pair<uint64_t, uint64_t>> carveouts;
   absl::MutexLock lock(&mu_);
+  fault_plan_.assign(profile.faults().begin(), profile.faults().end());
   for (const auto& node : board_.coprocessors) {
     if (!node.enabled() || !node.pas_id || node.carveouts.empty()) continue;
     auto core = std::make_unique<Core>();
@@ -208,7 +207,8 @@ absl::Status SimSoc::Setup(absl::string_view dtb, const v1::Profile& profile,
     if (settings) {
       core->devmem.assign(settings->devmem().begin(), settings->devmem().end());
     }
-    auto add = [&](uint32_t pas_id, bool dtb_image, size_t carveout) {
+    auto add = [&](uint32_t pas_id, bool dtb_image,
+                   size_t carveout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       auto p = std::make_unique<Peripheral>();
       p->pas_id = pas_id;
       p->core = core.get();
@@ -334,7 +334,7 @@ absl::Status SimSoc::PasInitImage(uint32_t pas_id, absl::string_view metadata) {
                                      : ""),
             {{"state", p->state}}));
   }
-  auto invalid = [&](absl::Status cause) {
+  auto invalid = [&](absl::Status cause) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return Log("pas_init_image", pas_id, detail,
                Scm(absl::StatusCode::kInvalidArgument, "METADATA_INVALID",
                    kScmInvalidArgument,
@@ -367,16 +367,17 @@ absl::Status SimSoc::PasInitImage(uint32_t pas_id, absl::string_view metadata) {
   if (!layout.ok()) return invalid(layout.status());
 
   // Authenticate the hash table: signature, chain, fused root, identity.
-  auto rejected = [&](absl::string_view reason, std::string message,
-                      ErrorMetadata meta = {}) {
-    meta["pas_id"] = absl::StrCat(pas_id);
-    return Log(
-        "pas_init_image", pas_id, detail,
-        Scm(absl::StatusCode::kPermissionDenied, reason, kScmError,
-            absl::StrCat("the secure world rejects the image for PAS id ",
-                         pas_id, ": ", message),
-            std::move(meta)));
-  };
+  auto rejected =
+      [&](absl::string_view reason, std::string message,
+          ErrorMetadata meta = {}) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        meta["pas_id"] = absl::StrCat(pas_id);
+        return Log(
+            "pas_init_image", pas_id, detail,
+            Scm(absl::StatusCode::kPermissionDenied, reason, kScmError,
+                absl::StrCat("the secure world rejects the image for PAS id ",
+                             pas_id, ": ", message),
+                std::move(meta)));
+      };
   if (hs->signers.empty()) {
     return rejected("SIGNATURE_MISSING", "it is not signed");
   }

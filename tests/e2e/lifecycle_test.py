@@ -520,3 +520,17 @@ def test_every_real_board_starts_and_stops_each_bootable_coprocessor(board, tmp_
             assert state_name(started.coprocessor.state) == "running", c.name
             client.stop(c.name)
             assert_clean(server, client, c.name)
+
+
+def test_history_names_the_caller_by_its_credentials():
+    with running_pild(dtb("sdm845-db845c"), real_firmware()) as server, \
+            server.client() as client:
+        client.start("video", request_id="who-started-it")
+        entry = client.history("video")[0]
+        assert (entry.caller.uid, entry.caller.gid, entry.caller.pid) == \
+            (os.getuid(), os.getgid(), os.getpid())
+        assert entry.request_id == "who-started-it"
+        assert entry.image_sha256 == client.get("video").image.sha256
+        text = pilctl("--server=" + server.address, "history", "video", check=0).stdout
+        assert "uid %d pid %d" % (os.getuid(), os.getpid()) in text
+        client.stop("video")

@@ -1,0 +1,52 @@
+// Validation of what clients send, before it reaches the engine: names,
+// request ids, timeouts, firmware sources and uploaded images. Every
+// failure is INVALID_ARGUMENT (or what the image library reports for an
+// image) naming the field, what was expected and what was found.
+#ifndef PILD_SERVER_REQUESTS_H_
+#define PILD_SERVER_REQUESTS_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "platform/image/inspect.h"
+#include "proto/pil/v1/lifecycle.pb.h"
+#include "server/firmware_store.h"
+
+namespace pil::server {
+
+// MISSING_FIELD when `name` is empty.
+absl::Status RequireName(const std::string& name);
+
+// BAD_REQUEST_ID when longer than 128 bytes.
+absl::Status CheckRequestId(const std::string& request_id);
+
+// Zero when unset; BAD_TIMEOUT unless in (0, 1 h].
+absl::StatusOr<absl::Duration> TimeoutOf(
+    bool has, const google::protobuf::Duration& duration,
+    absl::string_view field);
+
+// The default source when unset; a checked firmware name; an upload digest
+// of 64 lower-case hex digits (BAD_SHA256).
+absl::StatusOr<FirmwareSource> SourceOf(bool has,
+                                        const v1::FirmwareSource& source);
+
+bool IsSha256Hex(absl::string_view text);
+
+// An upload that passed validation.
+struct ValidatedUpload {
+  std::string sha256;  // hex, of the bytes
+  image::ImageReport report;
+};
+
+// Checks an uploaded image: its SHA-256 against header.sha256 when set
+// (DATA_LOSS, UPLOAD_DIGEST_MISMATCH), then that it loads as a monolithic
+// image and verifies completely (the image library's reason otherwise).
+absl::StatusOr<ValidatedUpload> ValidateUpload(const v1::UploadHeader& header,
+                                               absl::string_view bytes,
+                                               int verify_threads);
+
+}  // namespace pil::server
+
+#endif  // PILD_SERVER_REQUESTS_H_

@@ -1,0 +1,118 @@
+#include "server/unix_listener.h"
+
+#include <fcntl.h>
+#include <grpcpp/server_posix.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/unix_socket.h"
+
+namespace pil::server {
+
+absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
+    const std::string& path) {
+  if (absl::Status s = PrepareUnixSocket(path); !s.ok()) return s;
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return Error(absl::StatusCode::kInternal, "LISTEN_FAILED",
+                 absl::StrCat("socket: ", std::strerror(errno)));
+  }
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Error(
+        absl::StatusCode::kFailedPrecondition, "LISTEN_FAILED",
+        absl::StrCat("cannot listen on ", path, ": ", std::strerror(err)),
+        {{"path", path}});
+  }
+  auto listener = std::unique_ptr<UnixListener>(new UnixListener(path, fd));
+  if (::pipe2(listener->wake_, O_CLOEXEC) != 0) {
+    return Error(absl::StatusCode::kInternal, "LISTEN_FAILED",
+                 absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  return listener;
+}
+
+UnixListener::~UnixListener() {
+  Stop();
+  if (fd_ >= 0) ::close(fd_);
+  for (int fd : wake_) {
+    if (fd >= 0) ::close(fd);
+  }
+  ::unlink(path_.c_str());
+}
+
+void UnixListener::Start(grpc::Server* server) {
+  thread_ = std::thread([this, server] { Accept(server); });
+}
+
+void UnixListener::Stop() {
+  if (!thread_.joinable()) return;
+  const char byte = 0;
+  (void)!::write(wake_[1], &byte, 1);
+  thread_.join();
+}
+
+void UnixListener::Accept(grpc::Server* server) {
+  pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+  while (true) {
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      PILD_LOG(ERROR) << "poll on " << path_ << ": " << std::strerror(errno);
+      return;
+    }
+    if (fds[1].revents != 0) return;
+    const int connection = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (connection < 0) {
+      if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+        PILD_LOG(WARNING) << "accept on " << path_ << ": "
+                          << std::strerror(errno);
+      }
+      continue;
+    }
+    ucred credentials{};
+    socklen_t size = sizeof(credentials);
+    Caller caller;
+    caller.peer = absl::StrCat("fd:", connection);
+    if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &credentials,
+                     &size) == 0) {
+      caller.uid = credentials.uid;
+      caller.gid = credentials.gid;
+      caller.pid = credentials.pid;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      peers_[connection] = caller;
+    }
+    grpc::AddInsecureChannelFromFd(server, connection);
+  }
+}
+
+Caller UnixListener::CallerOf(const std::string& peer) const {
+  absl::string_view rest = peer;
+  int fd = -1;
+  if (absl::ConsumePrefix(&rest, "fd:") && absl::SimpleAtoi(rest, &fd)) {
+    absl::MutexLock lock(&mu_);
+    auto it = peers_.find(fd);
+    if (it != peers_.end()) return it->second;
+  }
+  Caller caller;
+  caller.peer = peer;
+  return caller;
+}
+
+}  // namespace pil::server
