@@ -1,8 +1,14 @@
 #include "bench/bench_util.h"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace pil::bench {
 
@@ -24,6 +30,42 @@ std::string RealData(const std::string& relative) {
                "tools/fetch-realdata.sh.\n",
                relative.c_str());
   std::exit(2);
+}
+
+void OpensslDgstCommand(benchmark::State& state, const std::string& path,
+                        const std::string& algorithm) {
+  const std::string flag = "-" + algorithm;
+  for (auto _ : state) {
+    pid_t pid = 0;
+    const char* argv[] = {"openssl", "dgst", flag.c_str(), path.c_str(),
+                          nullptr};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    const int failed = posix_spawnp(&pid, "openssl", &actions, nullptr,
+                                    const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (failed != 0) {
+      state.SkipWithError("cannot run openssl");
+      break;
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+  }
+}
+
+long ResidentKib(int pid) {
+  std::ifstream status(pid == 0 ? std::string("/proc/self/status")
+                                : "/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmRSS:") {
+      long kib = -1;
+      status >> kib;
+      return kib;
+    }
+  }
+  return -1;
 }
 
 void MedianReporter::ReportRuns(const std::vector<Run>& runs) {

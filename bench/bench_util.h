@@ -16,6 +16,15 @@ namespace pil::bench {
 // $PILD_REALDATA); exits with a loud message when the data is absent.
 std::string RealData(const std::string& relative);
 
+// Runs `openssl dgst -ALGORITHM PATH` (output discarded) once per
+// iteration, as a user would; ALGORITHM is "sha256" or "sha384".
+void OpensslDgstCommand(benchmark::State& state, const std::string& path,
+                        const std::string& algorithm);
+
+// The resident set size of process `pid` (0: this one) in KiB, from
+// /proc/PID/status; -1 when unreadable.
+long ResidentKib(int pid = 0);
+
 // Console output plus the median real time (ns) of every benchmark run
 // with repetitions, by name (without the "_median" suffix).
 class MedianReporter : public benchmark::ConsoleReporter {

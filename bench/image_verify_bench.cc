@@ -11,11 +11,7 @@
 // computes, without process start-up or file I/O), and the `openssl dgst`
 // command itself on the file. Prints the medians and the ratios verify /
 // baseline; below 1.0 beats the baseline.
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
@@ -98,25 +94,8 @@ void OpenSslDigest(benchmark::State& state, size_t index) {
 // `openssl dgst -sha256|-sha384 FILE`, as a user would run it.
 void OpenSslCommand(benchmark::State& state, size_t index) {
   const Subject& s = Subjects()[index];
-  const std::string path = RealData(s.path);
-  const std::string algorithm =
-      std::string("-") + (s.md == EVP_sha384() ? "sha384" : "sha256");
-  for (auto _ : state) {
-    pid_t pid = 0;
-    const char* argv[] = {"openssl", "dgst", algorithm.c_str(), path.c_str(),
-                          nullptr};
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    if (posix_spawnp(&pid, "openssl", &actions, nullptr,
-                     const_cast<char* const*>(argv), environ) != 0) {
-      state.SkipWithError("cannot run openssl");
-      break;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    int status = 0;
-    waitpid(pid, &status, 0);
-  }
+  OpensslDgstCommand(state, RealData(s.path),
+                     s.md == EVP_sha384() ? "sha384" : "sha256");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -51,10 +52,26 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
                               max_size),
                  {{"path", p}});
   }
-  data.reserve(static_cast<size_t>(st.st_size));
-  char buffer[1 << 16];
+  // Read straight into the string: once for regular files, in steps for
+  // files whose size is not known in advance.
+  size_t used = 0;
+  data.resize(std::min(
+      max_size, std::max<size_t>(static_cast<size_t>(st.st_size), 1 << 16)));
   while (true) {
-    ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (used == data.size()) {
+      if (data.size() >= max_size) {
+        char probe;
+        ssize_t extra = ::read(fd, &probe, 1);
+        if (extra == 0) break;
+        ::close(fd);
+        return Error(absl::StatusCode::kFailedPrecondition, "FILE_TOO_LARGE",
+                     absl::StrCat(path, " is larger than the limit of ",
+                                  max_size, " bytes"),
+                     {{"path", p}});
+      }
+      data.resize(std::min(max_size, data.size() * 2));
+    }
+    ssize_t n = ::read(fd, data.data() + used, data.size() - used);
     if (n < 0) {
       if (errno == EINTR) continue;
       int err = errno;
@@ -62,15 +79,9 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
       return ErrnoError("read", path, err);
     }
     if (n == 0) break;
-    if (data.size() + static_cast<size_t>(n) > max_size) {
-      ::close(fd);
-      return Error(absl::StatusCode::kFailedPrecondition, "FILE_TOO_LARGE",
-                   absl::StrCat(path, " is larger than the limit of ", max_size,
-                                " bytes"),
-                   {{"path", p}});
-    }
-    data.append(buffer, static_cast<size_t>(n));
+    used += static_cast<size_t>(n);
   }
+  data.resize(used);
   ::close(fd);
   return data;
 }

@@ -255,7 +255,7 @@ void LifecycleEngine::SetState(Slot& slot, State state, std::string reason) {
 CoprocessorStatus LifecycleEngine::Snapshot(
     const Slot& slot, const platform::HardwareState* observed) const {
   CoprocessorStatus out;
-  out.node = slot.node;
+  out.node = &slot.node;
   out.state = slot.state;
   out.state_since = slot.since;
   out.crash_count = slot.crash_count;

@@ -72,7 +72,8 @@ struct HardwareView {
 
 // A consistent snapshot of one coprocessor.
 struct CoprocessorStatus {
-  devicetree::CoprocessorNode node;
+  // The device-tree node; owned by the engine, valid while it lives.
+  const devicetree::CoprocessorNode* node = nullptr;
   State state = State::kOffline;
   absl::Time state_since;
   uint32_t crash_count = 0;

@@ -317,7 +317,7 @@ int Run() {
 
   std::vector<std::string> names;
   for (const CoprocessorStatus& c : engine.List()) {
-    names.push_back(c.node.name);
+    names.push_back(c.node->name);
   }
   PILD_LOG(INFO) << "platform " << config->platform << ", "
                  << (board->model.empty() ? "(no model)" : board->model)

@@ -59,10 +59,10 @@ class WatchHub {
                              &initial);
     absl::MutexLock lock(&mu_);
     for (const StateEvent& e : initial) {
-      latest_[e.status.node.name] =
+      latest_[e.status.node->name] =
           std::make_shared<const v1::WatchEvent>(EventToProto(e));
-      order_.push_back(e.status.node.name);
-      running_[e.status.node.name] = e.status.state == State::kRunning;
+      order_.push_back(e.status.node->name);
+      running_[e.status.node->name] = e.status.state == State::kRunning;
     }
   }
   ~WatchHub() { engine_->Unsubscribe(id_); }
@@ -188,7 +188,7 @@ bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {
 
 void WatchHub::OnEvent(const StateEvent& event) {
   auto converted = std::make_shared<const v1::WatchEvent>(EventToProto(event));
-  const std::string& name = event.status.node.name;
+  const std::string& name = event.status.node->name;
   absl::MutexLock lock(&mu_);
   latest_[name] = converted;
   last_sequence_ = event.sequence;
@@ -567,18 +567,18 @@ grpc::ServerUnaryReactor* LifecycleService::InspectImage(
     if (!request->coprocessor().empty()) {
       auto status = engine_->Get(request->coprocessor());
       if (!status.ok()) return status.status();
-      if (!status->node.carveouts.empty()) {
-        carveout = std::make_pair(status->node.carveouts[0].base,
-                                  status->node.carveouts[0].size);
+      if (!status->node->carveouts.empty()) {
+        carveout = std::make_pair(status->node->carveouts[0].base,
+                                  status->node->carveouts[0].size);
       }
       if (from.kind == FirmwareSource::Kind::kDefault) {
-        if (status->node.firmware_names.empty()) {
+        if (status->node->firmware_names.empty()) {
           return Error(absl::StatusCode::kFailedPrecondition,
                        "FIRMWARE_NOT_FOUND",
                        absl::StrCat(request->coprocessor(),
                                     " has no firmware name; name an image"));
         }
-        from = FirmwareSource::Named(status->node.firmware_names[0]);
+        from = FirmwareSource::Named(status->node->firmware_names[0]);
       }
     }
     if (from.kind == FirmwareSource::Kind::kDefault) {

@@ -76,7 +76,8 @@ void UnixListener::Accept(grpc::Server* server) {
       return;
     }
     if (fds[1].revents != 0) return;
-    const int connection = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const int connection =
+        ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (connection < 0) {
       if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
         PILD_LOG(WARNING) << "accept on " << path_ << ": "

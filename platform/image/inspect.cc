@@ -218,7 +218,7 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
     checks.push_back(std::make_unique<SignerCheck>(blobs, hs->signed_region));
   }
   struct Task {
-    enum Kind { kSegment, kSigner, kFile } kind;
+    enum Kind { kSegment, kZero, kSigner, kFile } kind;
     size_t index;
     size_t step;
     double cost;  // ~ KiB hashed
@@ -228,6 +228,9 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
     const size_t size = image.segment_data(i).size();
     if (i != image.hash_index() && size != 0) {
       tasks.push_back({Task::kSegment, i, 0, size / 1024.0});
+    } else if (options.destination && phdrs[i].loadable() && size == 0) {
+      // BSS only: zeroed (about ten times cheaper than hashing).
+      tasks.push_back({Task::kZero, i, 0, phdrs[i].memsz / 10240.0});
     }
   }
   for (size_t c = 0; c < checks.size(); ++c) {
@@ -246,19 +249,6 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
   std::vector<char> matches(phdrs.size(), 0);
   std::vector<std::string> versions(phdrs.size());
   std::vector<absl::Status> copies(phdrs.size());
-  // Loadable segments without file data (BSS only) are zeroed too.
-  if (options.destination) {
-    for (size_t i = 0; i < phdrs.size(); ++i) {
-      if (phdrs[i].loadable() && image.segment_data(i).empty()) {
-        auto span = options.destination(i);
-        if (span.ok()) {
-          std::memset(span->data(), 0, span->size());
-        } else {
-          copies[i] = span.status();
-        }
-      }
-    }
-  }
   std::string file_digest;
   ParallelFor(order, options.threads, [&](size_t t) {
     const Task& task = tasks[t];
@@ -282,6 +272,15 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
                          hs->algorithm, data,
                          phdrs[i].loadable() ? &versions[i] : nullptr,
                          copy_to) == hs->Entry(i);
+        break;
+      }
+      case Task::kZero: {
+        auto span = options.destination(task.index);
+        if (span.ok()) {
+          std::memset(span->data(), 0, span->size());
+        } else {
+          copies[task.index] = span.status();
+        }
         break;
       }
       case Task::kSigner:

@@ -44,6 +44,26 @@ TEST(ReadFile, LimitIsEnforced) {
   EXPECT_TRUE(ReadFile(path, 100).ok());
 }
 
+TEST(ReadFile, PseudoFilesWithoutASizeAreReadToTheEnd) {
+  // /proc files report size 0, like sysfs attributes.
+  auto read = ReadFile("/proc/self/status");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_NE(read->find("VmRSS:"), std::string::npos);
+  EXPECT_EQ(read->back(), '\n');
+  EXPECT_EQ(ReasonOf(ReadFile("/proc/self/status", 10).status()),
+            "FILE_TOO_LARGE");
+}
+
+TEST(WriteFile, ReplacesTheFileAndNamesFailures) {
+  const std::string path = TempPath("written");
+  ASSERT_TRUE(WriteFile(path, std::string(100000, 'a')).ok());
+  ASSERT_TRUE(WriteFile(path, "short").ok());
+  EXPECT_EQ(*ReadFile(path), "short");
+  absl::Status s = WriteFile(TempPath("no/such/dir/file"), "x");
+  EXPECT_EQ(ReasonOf(s), "FILE_UNWRITABLE");
+  EXPECT_NE(s.message().find("No such file or directory"), std::string::npos);
+}
+
 TEST(ReadFile, DirectoryIsRefused) {
   auto read = ReadFile(std::getenv("TEST_TMPDIR"));
   EXPECT_EQ(ReasonOf(read.status()), "FILE_UNREADABLE");

@@ -41,7 +41,7 @@ void CheckOfflineAreClean(pil::sim::SimSoc& soc,
   if (!hw.ok()) std::abort();
   for (const pil::server::CoprocessorStatus& c : engine.List()) {
     if (c.state != State::kOffline) continue;
-    const auto& node = c.node;
+    const auto& node = *c.node;
     for (const auto& p : hw->peripherals) {
       if ((p.pas_id == *node.pas_id ||
            (node.dtb_pas_id && p.pas_id == *node.dtb_pas_id)) &&

@@ -47,7 +47,7 @@ TEST(Engine, ManagesEnabledCoprocessorsInDeviceTreeOrder) {
   SimEngine sim;
   std::vector<std::string> names;
   for (const CoprocessorStatus& c : sim.engine().List()) {
-    names.push_back(c.node.name);
+    names.push_back(c.node->name);
     EXPECT_EQ(c.state, State::kOffline);
     EXPECT_GT(c.state_since, absl::UnixEpoch());
   }
@@ -505,7 +505,7 @@ TEST(Engine, CrashIsRecoveredAfterACoredump) {
   std::vector<std::pair<State, std::string>> seen;
   const uint64_t id = sim.engine().Subscribe(
       [&](const StateEvent& e) {
-        if (e.status.node.name != "cdsp") return;
+        if (e.status.node->name != "cdsp") return;
         absl::MutexLock lock(&mu);
         seen.emplace_back(e.status.state, e.reason);
       },

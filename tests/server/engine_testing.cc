@@ -77,7 +77,7 @@ void SimEngine::ExpectClean(const std::string& name) {
   auto status = engine_->Get(name);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(status->state, State::kOffline) << name;
-  const devicetree::CoprocessorNode& node = status->node;
+  const devicetree::CoprocessorNode& node = *status->node;
   auto hw = soc_->Observe();
   ASSERT_TRUE(hw.ok());
   for (const auto& p : hw->peripherals) {

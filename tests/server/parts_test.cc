@@ -24,9 +24,8 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string TempDir(const std::string& name) {
-  const std::string dir =
-      absl::StrCat(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp",
-                   "/", name);
+  const std::string dir = absl::StrCat(
+      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/", name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
@@ -54,9 +53,9 @@ TEST(FirmwareStore, SearchesDirectoriesInOrderAndLoadsSplitImages) {
                     second = TempDir("store-second");
   auto image = sim::testing::SignedFor(0x9bb00000, 0x200000, 0xe);
   std::filesystem::create_directories(second + "/qcom");
-  ASSERT_TRUE(WriteFile(second + "/qcom/video.mbn",
-                        std::string(image.main_file()))
-                  .ok());
+  ASSERT_TRUE(
+      WriteFile(second + "/qcom/video.mbn", std::string(image.main_file()))
+          .ok());
   auto split = image.Split();
   ASSERT_TRUE(split.ok());
   ASSERT_TRUE(WriteFile(first + "/video.mdt", split->mdt).ok());
@@ -192,9 +191,9 @@ TEST(Coredump, ElfCoreWithANoteAndTheSegmentBytes) {
   FakeMemory memory;
   memory.base_ = 0x9c900000;
   for (int i = 0; i < 0x3000; ++i) memory.bytes_ += static_cast<char>(i * 7);
-  auto core = WriteCoredump(memory, 164,
-                            {{0x9c900000, 0x1000}, {0x9c902000, 0x800}},
-                            "cdsp crashed: WATCHDOG");
+  auto core =
+      WriteCoredump(memory, 164, {{0x9c900000, 0x1000}, {0x9c902000, 0x800}},
+                    "cdsp crashed: WATCHDOG");
   ASSERT_TRUE(core.ok()) << core.status();
   auto elf = image::ParseElfHeaders(*core);
   ASSERT_TRUE(elf.ok()) << elf.status();
@@ -230,9 +229,9 @@ TEST(Coredump, HighAddressesMakeAnElf64Core) {
 TEST(Coredump, SegmentOutsideMemoryIsAnError) {
   FakeMemory memory;
   memory.bytes_ = std::string(0x1000, 'x');
-  EXPECT_EQ(ReasonOf(WriteCoredump(memory, 164, {{0x2000, 0x1000}}, "n")
-                         .status()),
-            "OUTSIDE_CARVEOUT");
+  EXPECT_EQ(
+      ReasonOf(WriteCoredump(memory, 164, {{0x2000, 0x1000}}, "n").status()),
+      "OUTSIDE_CARVEOUT");
 }
 
 // ---- history ----
