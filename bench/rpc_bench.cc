@@ -33,6 +33,7 @@
 #include "bench/proto/echo.grpc.pb.h"
 #include "benchmark/benchmark.h"
 #include "common/file.h"
+#include "common/grpc_runtime.h"
 #include "platform/devicetree/discovery.h"
 #include "platform/sim/soc.h"
 #include "proto/pil/v1/lifecycle.grpc.pb.h"
@@ -316,6 +317,7 @@ void WatchStreams(benchmark::State& state) {
 
 int main(int argc, char** argv) {
   using namespace pil::bench;
+  pil::KeepGrpcRuntime();
   benchmark::RegisterBenchmark("get_coprocessor", GetCoprocessor)
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);

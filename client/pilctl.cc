@@ -25,6 +25,7 @@
 #include "common/endpoint.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/grpc_runtime.h"
 #include "platform/devicetree/discovery.h"
 #include "platform/image/firmware_image.h"
 #include "platform/image/inspect.h"
@@ -587,4 +588,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace pil::client
 
-int main(int argc, char** argv) { return pil::client::Main(argc, argv); }
+int main(int argc, char** argv) {
+  pil::KeepGrpcRuntime();
+  return pil::client::Main(argc, argv);
+}

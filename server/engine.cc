@@ -120,6 +120,11 @@ class LifecycleEngine::Transaction {
 
   // OK, or why the caller gave up.
   absl::Status Interrupted() const {
+    if (engine_->stopping_) {
+      return Error(absl::StatusCode::kAborted, "SHUTTING_DOWN",
+                   absl::StrCat("pild is shutting down; ", slot_->node.name,
+                                " was rolled back to offline"));
+    }
     if (ctx_.cancelled && ctx_.cancelled()) {
       return Error(absl::StatusCode::kCancelled, "CANCELLED",
                    absl::StrCat("the caller cancelled; ", slot_->node.name,
@@ -213,14 +218,14 @@ LifecycleEngine::LifecycleEngine(platform::Platform* platform,
 }
 
 LifecycleEngine::~LifecycleEngine() {
-  if (platform_ != nullptr) platform_->signals().Subscribe(nullptr);
   std::vector<Recovery> recoveries;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);  // waiters re-check when it is released
     stopping_ = true;
     recoveries.swap(recoveries_);
   }
   for (Recovery& r : recoveries) r.thread.join();
+  if (platform_ != nullptr) platform_->signals().Subscribe(nullptr);
 }
 
 LifecycleEngine::Slot* LifecycleEngine::Find(absl::string_view name) const {
@@ -533,7 +538,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
   entry.message = std::string(status.message());
   entry.duration = absl::Now() - start;
   history_->Add(std::move(entry));
-  slot->busy = false;
+  Release(*slot);
 
   absl::StatusOr<TransitionResult> result = absl::UnknownError("");
   if (!status.ok()) {
@@ -884,19 +889,9 @@ absl::Status LifecycleEngine::DoReset(Slot& slot, absl::Duration ready_timeout,
                 }
                 if (IsCrash(signal.kind)) return CrashStatus(node.name, signal);
               }
-              if (tx.ctx().cancelled && tx.ctx().cancelled()) {
-                mu_.Unlock();
-                absl::Status st = tx.Interrupted();
-                mu_.Lock();
-                return st;
-              }
+              // Cancelled, past the caller's deadline, or shutting down.
+              if (absl::Status st = tx.Interrupted(); !st.ok()) return st;
               if (absl::Now() >= until) {
-                if (absl::Now() >= tx.ctx().deadline) {
-                  mu_.Unlock();
-                  absl::Status st = tx.Interrupted();
-                  mu_.Lock();
-                  return st;
-                }
                 return Error(
                     absl::StatusCode::kDeadlineExceeded, "READY_TIMEOUT",
                     absl::StrCat(node.name, " did not raise 'ready' within ",
@@ -967,7 +962,7 @@ absl::Status LifecycleEngine::DoStop(Slot& slot,
           [&](std::string* d) {
             const absl::Time until = absl::Now() + timeout;
             absl::MutexLock lock(&mu_);
-            while (absl::Now() < until) {
+            while (absl::Now() < until && !stopping_) {
               while (!slot.signals.empty()) {
                 const SignalKind kind = slot.signals.front().kind;
                 slot.signals.pop_front();
@@ -980,12 +975,13 @@ absl::Status LifecycleEngine::DoStop(Slot& slot,
                   return absl::OkStatus();
                 }
               }
-              mu_.AwaitWithDeadline(absl::Condition(
-                                        +[](std::deque<platform::Signal>* q) {
-                                          return !q->empty();
-                                        },
-                                        &slot.signals),
-                                    until);
+              mu_.AwaitWithDeadline(
+                  absl::Condition(
+                      +[](std::deque<platform::Signal>* q) {
+                        return !q->empty();
+                      },
+                      &slot.signals),
+                  std::min(until, absl::Now() + absl::Milliseconds(50)));
             }
             tx.AddNote(absl::StrCat("no stop-ack within ",
                                     absl::FormatDuration(timeout),
@@ -1151,18 +1147,36 @@ void LifecycleEngine::OnSignal(const platform::Signal& signal) {
   }
   if (slot == nullptr || stopping_) return;
   if (slot->busy) {
+    // The transition in progress reads it, or Release() handles it.
     slot->signals.push_back(signal);
     return;
   }
-  if (slot->state != State::kRunning || !IsCrash(signal.kind)) return;
-  ++slot->crash_count;
-  const absl::Status crash = CrashStatus(slot->node.name, signal);
-  slot->last_error = ErrorRecord{ReasonOf(crash), std::string(crash.message()),
-                                 "crash", absl::Now()};
-  SetState(*slot, State::kCrashed, CrashReason(signal.kind));
+  HandleCrash(*slot, signal);
+}
+
+void LifecycleEngine::Release(Slot& slot) {
+  slot.busy = false;
+  std::deque<platform::Signal> pending;
+  pending.swap(slot.signals);
+  for (const platform::Signal& signal : pending) {
+    if (slot.busy) break;
+    HandleCrash(slot, signal);
+  }
+}
+
+void LifecycleEngine::HandleCrash(Slot& slot, const platform::Signal& signal) {
+  if (stopping_ || slot.state != State::kRunning || !IsCrash(signal.kind)) {
+    return;
+  }
+  Slot* const target = &slot;
+  ++slot.crash_count;
+  const absl::Status crash = CrashStatus(slot.node.name, signal);
+  slot.last_error = ErrorRecord{ReasonOf(crash), std::string(crash.message()),
+                                "crash", absl::Now()};
+  SetState(slot, State::kCrashed, CrashReason(signal.kind));
   // The coredump and the recovery need the slot for a while: not on the
   // platform's delivery thread.
-  slot->busy = true;
+  slot.busy = true;
   // Reap the recoveries that ended.
   for (auto it = recoveries_.begin(); it != recoveries_.end();) {
     if (it->done->load()) {
@@ -1173,8 +1187,8 @@ void LifecycleEngine::OnSignal(const platform::Signal& signal) {
     }
   }
   auto done = std::make_shared<std::atomic<bool>>(false);
-  recoveries_.push_back({std::thread([this, slot, done] {
-                           Recover(slot);
+  recoveries_.push_back({std::thread([this, target, done] {
+                           Recover(target);
                            done->store(true);
                          }),
                          done});
@@ -1220,7 +1234,7 @@ void LifecycleEngine::Recover(Slot* slot) {
     history_->Add(std::move(entry));
     const RecoveryPolicy& policy = options_.recovery;
     if (!policy.restart || slot->restarts >= policy.max_restarts || stopping_) {
-      slot->busy = false;
+      Release(*slot);
       return;
     }
     ++slot->restarts;
@@ -1233,9 +1247,13 @@ void LifecycleEngine::Recover(Slot* slot) {
       options_.recovery.initial_backoff * (1 << (slot->restarts - 1));
   {
     absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::atomic<bool>* stopping) { return stopping->load(); },
+            &stopping_),
+        backoff);
     if (stopping_) {
-      slot->busy = false;
+      Release(*slot);
       return;
     }
   }
@@ -1275,7 +1293,7 @@ void LifecycleEngine::Recover(Slot* slot) {
   entry.duration = absl::Now() - start;
   if (slot->image) entry.image_sha256 = slot->image->sha256;
   history_->Add(std::move(entry));
-  slot->busy = false;
+  Release(*slot);
 }
 
 absl::StatusOr<std::vector<std::string>> LifecycleEngine::Adopt() {

@@ -217,6 +217,13 @@ class LifecycleEngine {
   void Teardown(Slot& slot, Transaction& tx);
 
   void OnSignal(const platform::Signal& signal);
+  // A crash of a RUNNING coprocessor no transition holds: CRASHED, then a
+  // coredump and the recovery policy on a thread of their own.
+  void HandleCrash(Slot& slot, const platform::Signal& signal)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends a transition's hold on `slot` and handles the crashes that came
+  // while it ran.
+  void Release(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Recover(Slot* slot);
 
   platform::Platform* platform_;
@@ -234,7 +241,8 @@ class LifecycleEngine {
   uint64_t next_listener_ ABSL_GUARDED_BY(mu_) = 1;
   std::list<std::shared_ptr<RequestRecord>> requests_ ABSL_GUARDED_BY(mu_);
   uint64_t next_crash_ ABSL_GUARDED_BY(mu_) = 1;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once the engine is being destroyed: waits end, recoveries give up.
+  std::atomic<bool> stopping_{false};
   struct Recovery {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;

@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/flags.h"
+#include "common/grpc_runtime.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
 #include "platform/devicetree/discovery.h"
@@ -360,5 +361,6 @@ int main(int argc, char** argv) {
       "pild --platform=sim|linux [--dtb=FILE] [--firmware-path=DIR[:DIR...]] "
       "[--listen=unix:PATH]");
   pil::ParseFlags(argc, argv);
+  pil::KeepGrpcRuntime();
   return pil::server::Run();
 }

@@ -134,12 +134,17 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     in_flight_ = nullptr;
+    if (finished_) return;
     if (!ok) {
-      // The stream broke; OnCancel or OnDone follows.
+      // The stream broke. Every call must still be finished, and OnCancel
+      // may have come first or may never come.
       finished_ = true;
+      queue_.clear();
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "the watch stream broke"));
       return;
     }
-    if (!finished_ && !queue_.empty()) WriteNext();
+    if (!queue_.empty()) WriteNext();
   }
 
   void OnCancel() override {
@@ -167,7 +172,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
   absl::Mutex mu_;
   std::deque<std::shared_ptr<const v1::WatchEvent>> queue_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::WatchEvent> in_flight_ ABSL_GUARDED_BY(mu_);
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called
 };
 
 bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {

@@ -4,6 +4,7 @@
 #include <grpcpp/server_posix.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,8 +31,10 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // Owner and group only; set before listen() so that no connection is
+  // accepted under wider permissions.
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(fd, SOMAXCONN) != 0) {
+      ::chmod(path.c_str(), 0660) != 0 || ::listen(fd, SOMAXCONN) != 0) {
     const int err = errno;
     ::close(fd);
     return Error(

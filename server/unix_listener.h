@@ -25,8 +25,8 @@ namespace pil::server {
 
 class UnixListener {
  public:
-  // Binds and listens at `path` (see PrepareUnixSocket: a stale socket is
-  // replaced, a live one is ADDRESS_IN_USE).
+  // Binds and listens at `path`, mode 0660 (see PrepareUnixSocket: a stale
+  // socket is replaced, a live one is ADDRESS_IN_USE).
   static absl::StatusOr<std::unique_ptr<UnixListener>> Listen(
       const std::string& path);
   // Stops accepting and removes the socket file.

@@ -17,8 +17,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "common/flags.h"
 #include "common/file.h"
+#include "common/flags.h"
+#include "common/grpc_runtime.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
 #include "google/protobuf/text_format.h"
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  pil::KeepGrpcRuntime();
   absl::SetProgramUsageMessage(
       "pilsim [--board=NAME | --dtb=FILE] [--profile=FILE] --listen=unix:PATH");
   pil::ParseFlags(argc, argv);

@@ -387,8 +387,10 @@ TEST(Engine, ResourceTableDeviceMemoryIsMappedAndUnmapped) {
   SimEngine sim("sm8550-el2-sim", profile);
   auto started = sim.engine().Start("cdsp", {}, absl::ZeroDuration(), {});
   ASSERT_TRUE(started.ok()) << started.status();
+  auto view = sim.engine().Get("cdsp", true);
+  ASSERT_TRUE(view.ok()) << view.status();
   bool found = false;
-  for (const auto& m : sim.engine().Get("cdsp", true)->hardware.mappings) {
+  for (const auto& m : view->hardware.mappings) {
     if (m.iova == 0x20000000) {
       found = true;
       EXPECT_EQ(m.pa, 0x0a000000u);
@@ -512,8 +514,16 @@ TEST(Engine, CrashIsRecoveredAfterACoredump) {
       &initial);
   ASSERT_TRUE(sim.engine().Start("cdsp", {}, absl::ZeroDuration(), {}).ok());
   // The fault fires once: the restart comes up and stays up.
-  ASSERT_TRUE(WaitFor(sim.engine(), "cdsp", State::kCrashed));
-  ASSERT_TRUE(WaitFor(sim.engine(), "cdsp", State::kRunning));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(mu.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::vector<std::pair<State, std::string>>* seen) {
+              return !seen->empty() && seen->back().second == "recovered";
+            },
+            &seen),
+        absl::Seconds(10)));
+  }
   sim.engine().Unsubscribe(id);
   {
     absl::MutexLock lock(&mu);

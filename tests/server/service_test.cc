@@ -3,6 +3,7 @@
 // SoC, called through PildClient as a HAL would.
 #include "server/service.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/pild_client.h"
 #include "common/error.h"
+#include "common/grpc_runtime.h"
 #include "common/rpc_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -37,6 +39,7 @@ class Served {
   explicit Served(const sim::v1::Profile& profile = Fast(),
                   ServiceOptions options = {})
       : sim_("sm8550-el2-sim", profile) {
+    KeepGrpcRuntime();
     // (TEST_TMPDIR is too deep for a socket address.)
     socket_ = absl::StrCat("/tmp/pild-service-test-", getpid(), "-", counter_++,
                            ".sock");
@@ -64,6 +67,7 @@ class Served {
     return client::PildClient(options);
   }
   SimEngine& sim() { return sim_; }
+  const std::string& socket() const { return socket_; }
   std::string address() const { return "unix:" + socket_; }
 
  private:
@@ -101,6 +105,14 @@ TEST(Service, ClientLibraryDrivesAWholeLifecycle) {
   EXPECT_EQ((*history)[0].caller().pid(), static_cast<int64_t>(getpid()));
   EXPECT_EQ((*history)[3].operation(), "authenticate");
   EXPECT_EQ((*history)[3].request_id().size(), 36u);  // a fresh UUID
+}
+
+TEST(Service, TheSocketIsForOwnerAndGroupOnly) {
+  Served served;
+  struct stat st {};
+  ASSERT_EQ(::stat(served.socket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
 }
 
 TEST(Service, RequestsAreValidatedBeforeTheEngine) {
