@@ -21,6 +21,8 @@ using platform::SignalKind;
 
 constexpr uint64_t kPage = 4096;
 constexpr size_t kRequestMemory = 4096;
+// How often a wait for a signal looks at cancellation and shutdown.
+constexpr absl::Duration kSignalPoll = absl::Milliseconds(50);
 
 std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 uint64_t PageAlign(uint64_t v) { return (v + kPage - 1) / kPage * kPage; }
@@ -901,13 +903,7 @@ absl::Status LifecycleEngine::DoReset(Slot& slot, absl::Duration ready_timeout,
                      {"timeout_ms",
                       absl::StrCat(absl::ToInt64Milliseconds(timeout))}});
               }
-              mu_.AwaitWithDeadline(
-                  absl::Condition(
-                      +[](std::deque<platform::Signal>* q) {
-                        return !q->empty();
-                      },
-                      &slot.signals),
-                  std::min(until, absl::Now() + absl::Milliseconds(50)));
+              AwaitSignal(slot, until);
             }
           });
       !s.ok()) {
@@ -975,13 +971,7 @@ absl::Status LifecycleEngine::DoStop(Slot& slot,
                   return absl::OkStatus();
                 }
               }
-              mu_.AwaitWithDeadline(
-                  absl::Condition(
-                      +[](std::deque<platform::Signal>* q) {
-                        return !q->empty();
-                      },
-                      &slot.signals),
-                  std::min(until, absl::Now() + absl::Milliseconds(50)));
+              AwaitSignal(slot, until);
             }
             tx.AddNote(absl::StrCat("no stop-ack within ",
                                     absl::FormatDuration(timeout),
@@ -1162,6 +1152,14 @@ void LifecycleEngine::Release(Slot& slot) {
     if (slot.busy) break;
     HandleCrash(slot, signal);
   }
+}
+
+void LifecycleEngine::AwaitSignal(Slot& slot, absl::Time until) {
+  mu_.AwaitWithDeadline(
+      absl::Condition(
+          +[](std::deque<platform::Signal>* q) { return !q->empty(); },
+          &slot.signals),
+      std::min(until, absl::Now() + kSignalPoll));
 }
 
 void LifecycleEngine::HandleCrash(Slot& slot, const platform::Signal& signal) {

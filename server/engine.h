@@ -224,6 +224,10 @@ class LifecycleEngine {
   // Ends a transition's hold on `slot` and handles the crashes that came
   // while it ran.
   void Release(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits until a signal is queued for `slot`, `until` passes, or a short
+  // poll interval ends (callers re-check cancellation and shutdown).
+  void AwaitSignal(Slot& slot, absl::Time until)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Recover(Slot* slot);
 
   platform::Platform* platform_;
