@@ -1166,7 +1166,6 @@ void LifecycleEngine::HandleCrash(Slot& slot, const platform::Signal& signal) {
   if (stopping_ || slot.state != State::kRunning || !IsCrash(signal.kind)) {
     return;
   }
-  Slot* const target = &slot;
   ++slot.crash_count;
   const absl::Status crash = CrashStatus(slot.node.name, signal);
   slot.last_error = ErrorRecord{ReasonOf(crash), std::string(crash.message()),
@@ -1185,7 +1184,7 @@ void LifecycleEngine::HandleCrash(Slot& slot, const platform::Signal& signal) {
     }
   }
   auto done = std::make_shared<std::atomic<bool>>(false);
-  recoveries_.push_back({std::thread([this, target, done] {
+  recoveries_.push_back({std::thread([this, target = &slot, done] {
                            Recover(target);
                            done->store(true);
                          }),

@@ -187,13 +187,15 @@ int Split(const client::Args& args) {
   std::filesystem::create_directories(dir);
   std::string name = image->name();
   if (name.size() > 4) name = name.substr(0, name.size() - 4);
-  if (absl::Status s = WriteFile(absl::StrCat(dir, "/", name, ".mdt"), files->mdt);
+  if (absl::Status s =
+          WriteFile(absl::StrCat(dir, "/", name, ".mdt"), files->mdt);
       !s.ok()) {
     return Fail(s);
   }
   // Part names depend only on the name without its 3-letter extension.
   for (const auto& [part, data] : files->parts) {
-    if (absl::Status s = WriteFile(absl::StrCat(dir, "/", part), data); !s.ok()) {
+    if (absl::Status s = WriteFile(absl::StrCat(dir, "/", part), data);
+        !s.ok()) {
       return Fail(s);
     }
   }

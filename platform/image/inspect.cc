@@ -76,7 +76,8 @@ std::string HashAndFindVersion(HashAlgorithm algorithm, absl::string_view data,
   for (size_t at = 0; at < data.size(); at += kChunk) {
     absl::string_view chunk = data.substr(at, kChunk);
     EVP_DigestUpdate(ctx, chunk.data(), chunk.size());
-    if (copy_to != nullptr) std::memcpy(copy_to + at, chunk.data(), chunk.size());
+    if (copy_to != nullptr)
+      std::memcpy(copy_to + at, chunk.data(), chunk.size());
     if (version != nullptr && version->empty()) {
       // Overlap the previous chunk so a key across the boundary is found.
       const size_t from =
@@ -268,10 +269,10 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
             std::memset(copy_to + data.size(), 0, span->size() - data.size());
           }
         }
-        matches[i] = HashAndFindVersion(
-                         hs->algorithm, data,
-                         phdrs[i].loadable() ? &versions[i] : nullptr,
-                         copy_to) == hs->Entry(i);
+        matches[i] =
+            HashAndFindVersion(hs->algorithm, data,
+                               phdrs[i].loadable() ? &versions[i] : nullptr,
+                               copy_to) == hs->Entry(i);
         break;
       }
       case Task::kZero: {

@@ -93,8 +93,7 @@ struct InspectOptions {
   // When set, every loadable segment is also copied, in the pass that
   // hashes it, to the span this returns for its program-header index: p_memsz
   // bytes, the tail past p_filesz zeroed. A failure becomes a problem.
-  std::function<absl::StatusOr<absl::Span<uint8_t>>(size_t index)>
-      destination;
+  std::function<absl::StatusOr<absl::Span<uint8_t>>(size_t index)> destination;
 };
 
 ImageReport Inspect(const FirmwareImage& image,

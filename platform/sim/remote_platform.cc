@@ -104,28 +104,24 @@ absl::Status RemotePlatform::PasMemSetup(uint32_t pas_id, uint64_t address,
   return FromGrpcStatus(stub_->PasMemSetup(context.get(), request, &empty));
 }
 
-absl::Status RemotePlatform::PasAuthAndReset(uint32_t pas_id) {
+absl::Status RemotePlatform::CallPas(PasCall call, uint32_t pas_id) {
   auto context = Context();
   v1::PasRequest request;
   request.set_pas_id(pas_id);
   v1::Empty empty;
-  return FromGrpcStatus(stub_->PasAuthAndReset(context.get(), request, &empty));
+  return FromGrpcStatus(((*stub_).*call)(context.get(), request, &empty));
+}
+
+absl::Status RemotePlatform::PasAuthAndReset(uint32_t pas_id) {
+  return CallPas(&v1::SimSoc::Stub::PasAuthAndReset, pas_id);
 }
 
 absl::Status RemotePlatform::PasShutdown(uint32_t pas_id) {
-  auto context = Context();
-  v1::PasRequest request;
-  request.set_pas_id(pas_id);
-  v1::Empty empty;
-  return FromGrpcStatus(stub_->PasShutdown(context.get(), request, &empty));
+  return CallPas(&v1::SimSoc::Stub::PasShutdown, pas_id);
 }
 
 absl::Status RemotePlatform::ReleaseMetadata(uint32_t pas_id) {
-  auto context = Context();
-  v1::PasRequest request;
-  request.set_pas_id(pas_id);
-  v1::Empty empty;
-  return FromGrpcStatus(stub_->ReleaseMetadata(context.get(), request, &empty));
+  return CallPas(&v1::SimSoc::Stub::ReleaseMetadata, pas_id);
 }
 
 absl::StatusOr<std::string> RemotePlatform::PasGetResourceTable(

@@ -72,6 +72,12 @@ class RemotePlatform : public platform::Platform,
   void StopWatching();
   void WatchLoop();
 
+  // A secure-world call that takes a PAS id and returns nothing.
+  using PasCall = grpc::Status (v1::SimSoc::Stub::*)(grpc::ClientContext*,
+                                                     const v1::PasRequest&,
+                                                     v1::Empty*);
+  absl::Status CallPas(PasCall call, uint32_t pas_id);
+
   std::unique_ptr<v1::SimSoc::Stub> stub_;
   v1::Board board_;
   std::unique_ptr<SimMemory> memory_;
