@@ -127,16 +127,17 @@ class LifecycleEngine::Transaction {
                    absl::StrCat("pild is shutting down; ", slot_->node.name,
                                 " was rolled back to offline"));
     }
-    if (ctx_.cancelled && ctx_.cancelled()) {
-      return Error(absl::StatusCode::kCancelled, "CANCELLED",
-                   absl::StrCat("the caller cancelled; ", slot_->node.name,
-                                " was rolled back to offline"));
-    }
+    // (gRPC cancels a call whose deadline passed: the deadline comes first.)
     if (absl::Now() >= ctx_.deadline) {
       return Error(
           absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXCEEDED",
           absl::StrCat("the caller's deadline passed; ", slot_->node.name,
                        " was rolled back to offline"));
+    }
+    if (ctx_.cancelled && ctx_.cancelled()) {
+      return Error(absl::StatusCode::kCancelled, "CANCELLED",
+                   absl::StrCat("the caller cancelled; ", slot_->node.name,
+                                " was rolled back to offline"));
     }
     return absl::OkStatus();
   }
