@@ -3,11 +3,17 @@
 For pil_fuzz_target(name = "x_fuzzer", ...):
   :x_fuzzer       with --config=fuzz, a libFuzzer binary (ASan + UBSan);
                   otherwise the same code with a main that replays inputs
-  :x_fuzzer_test  replays `corpus` (files or filegroups) in `bazel test`
+  :x_fuzzer_test  replays `corpus` (files or filegroups) in `bazel test`,
+                  and `realdata_corpus` (folders of @realdata, such as "dtb")
 tools/fuzz.sh runs the libFuzzer binaries.
+
+Real data is named by folder, not by filegroup, so that the test still
+builds where @realdata is empty; there it fails with "REAL DATA MISSING".
 """
 
-def pil_fuzz_target(name, srcs, deps, corpus, copts = []):
+_REALDATA_FOLDERS = {"dtb": "@realdata//:dtbs", "firmware": "@realdata//:firmware"}
+
+def pil_fuzz_target(name, srcs, deps, corpus, realdata_corpus = [], copts = []):
     native.cc_binary(
         name = name,
         testonly = True,
@@ -26,7 +32,13 @@ def pil_fuzz_target(name, srcs, deps, corpus, copts = []):
         name = name + "_test",
         srcs = srcs,
         copts = copts,
-        args = ["$(rootpaths {})".format(c) for c in corpus],
-        data = corpus,
+        args = ["$(rootpaths {})".format(c) for c in corpus] + [
+            "--realdata=$(rootpath @realdata//:STATUS):" + folder
+            for folder in realdata_corpus
+        ],
+        data = corpus + (["@realdata//:STATUS"] if realdata_corpus else []) + [
+            _REALDATA_FOLDERS[folder]
+            for folder in realdata_corpus
+        ],
         deps = deps + ["//tests/fuzz:replay_main"],
     )

@@ -7,5 +7,7 @@ runfiles="${TEST_SRCDIR:?run me through bazel test}"
 export PYTHONPATH="$runfiles/pild:$runfiles/pild/third_party/googleapis:$runfiles/pild/client/python:$runfiles/pild/tests/pytest_support${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
 cd "$runfiles/pild"
+# Scratch files stay in Bazel's per-test directory (pytest's tmp_path too).
+export TMPDIR="${TEST_TMPDIR:?}"
 exec /usr/bin/python3 -m pytest -p no:cacheprovider -v \
-  --junitxml="${XML_OUTPUT_FILE:-/dev/null}" "$@"
+  --basetemp="$TEST_TMPDIR/pytest" --junitxml="${XML_OUTPUT_FILE:-/dev/null}" "$@"

@@ -71,11 +71,9 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     auto bytes = ReadFile(path, image::FirmwareImage::kMaxFileSize);
     if (!bytes.ok()) return bytes.status();
-    const size_t slash = path.rfind('/');
-    const std::string parent = path.substr(0, slash);
-    image::FileReader read = [parent](absl::string_view sibling,
-                                      size_t max_size) {
-      return ReadFile(absl::StrCat(parent, "/", sibling), max_size);
+    // Parts are named like the image, relative to the same directory.
+    image::FileReader read = [&dir](absl::string_view part, size_t max_size) {
+      return ReadFile(absl::StrCat(dir, "/", part), max_size);
     };
     return image::FirmwareImage::Load(source.value, std::move(*bytes), read);
   }

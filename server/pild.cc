@@ -32,6 +32,8 @@
 #include "common/grpc_runtime.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
+#include "google/rpc/error_details.pb.h"
+#include "grpc/health/v1/health.pb.h"
 #include "platform/devicetree/discovery.h"
 #include "platform/linux/remoteproc_sysfs.h"
 #include "platform/sim/boards.h"
@@ -84,6 +86,16 @@ namespace pil::server {
 namespace {
 
 constexpr char kServiceName[] = "pil.v1.Lifecycle";
+
+// Server reflection answers from the descriptors linked into pild. gRPC's
+// health service and the ErrorInfo in error details have none of their own
+// there (gRPC implements health without generated code), so that clients
+// that learn the schema from reflection alone can call health and decode
+// errors, their generated descriptors are linked in here.
+void LinkReflectedDescriptors() {
+  grpc::health::v1::HealthCheckRequest::descriptor();
+  google::rpc::ErrorInfo::descriptor();
+}
 
 bool IsLoopback(absl::string_view address) {
   return absl::StartsWith(address, "127.") ||
@@ -293,6 +305,7 @@ int Run() {
   }
 
   grpc::EnableDefaultHealthCheckService(true);
+  LinkReflectedDescriptors();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ServiceOptions service_options;
   service_options.verify_threads = config->engine.verify_threads;

@@ -5,34 +5,71 @@
 #   tools/fetch-realdata.sh [DEST]     (default: realdata/ in the workspace,
 #                                       where the build looks for it)
 #
-# Every file is taken unmodified from the Debian package named below and
-# checked against tools/realdata.sha256. Needs curl, xz and dpkg-deb. The
-# firmware is under Qualcomm's redistribution licence (Debian's
-# non-free-firmware component).
+# The archive is the one this machine's apt is configured with (its
+# sources), fetched through apt's own downloader (apt-helper), so that it
+# works wherever apt works: mirrors, proxies and apt.conf settings included.
+# DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR override what apt names. Every
+# file is taken unmodified from the Debian package named below, the package
+# checked against the archive's index and the files against
+# tools/realdata.sha256. The firmware is under Qualcomm's redistribution
+# licence (Debian's non-free-firmware component).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="${1:-$root/realdata}"
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-security="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
+helper=/usr/lib/apt/apt-helper
+[[ -x $helper ]] || { echo "fetch-realdata: needs apt ($helper)" >&2; exit 1; }
 
-# suites (first that has it wins) | component | arch | package | version | files (basename=dest)
+# The archive and security URIs of the sources apt has configured.
+apt_uri() {  # apt_uri security|archive
+  apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Created-By: Packages' 2>/dev/null |
+    awk -v want="$1" '{ sec = ($2 ~ /-security$/) }
+      (want == "security") == sec { sub(/\/$/, "", $1); print $1; exit }'
+}
+mirror="${DEBIAN_MIRROR:-$(apt_uri archive)}"
+security="${DEBIAN_SECURITY_MIRROR:-$(apt_uri security)}"
+if [[ -z $mirror ]]; then
+  echo "fetch-realdata: apt names no Debian archive in its sources" \
+    "(apt-get indextargets); set DEBIAN_MIRROR=http://your.mirror/debian" >&2
+  exit 1
+fi
+echo "fetch-realdata: archive $mirror, security ${security:-(none configured)}" >&2
+
+# suites (first that has it wins) | component | arch | package | version | files (member=dest)
 packages=(
-  "bookworm|non-free-firmware|amd64|firmware-qcom-soc|20230210-5|venus-5.2/venus.mbn=firmware/qcom/venus-5.2/venus.mbn sdm845/cdsp.mbn=firmware/qcom/sdm845/cdsp.mbn sm8250/cdsp.mbn=firmware/qcom/sm8250/cdsp.mbn"
-  "sid|non-free-firmware|amd64|firmware-qcom-soc|20260916-1|vpu/vpu30_p4.mbn=firmware/qcom/vpu/vpu30_p4.mbn"
+  "bookworm|non-free-firmware|amd64|firmware-qcom-soc|20230210-5|venus-5.2/venus.mbn=firmware/qcom/venus-5.2/venus.mbn sdm845/cdsp.mbn=firmware/qcom/sdm845/cdsp.mbn sm8250/cdsp.mbn=firmware/qcom/sm8250/cdsp.mbn sm8250/adsp.mbn=firmware/qcom/sm8250/adsp.mbn"
+  "sid|non-free-firmware|amd64|firmware-qcom-soc|20260916-1|vpu/vpu30_p4.mbn=firmware/qcom/vpu/vpu30_p4.mbn venus-1.8/venus.mbn=firmware/qcom/venus-1.8/venus.mbn apq8016/wcnss.mbn=firmware/qcom/apq8016/wcnss.mbn venus-5.4/venus.mbn=firmware/qcom/venus-5.4/venus.mbn"
   "bookworm bookworm-updates bookworm-security|main|arm64|linux-image-6.1.0-56-arm64||qcom/qrb5165-rb5.dtb=dtb/qrb5165-rb5.dtb qcom/sdm845-db845c.dtb=dtb/sdm845-db845c.dtb"
-  "sid|main|arm64|linux-base-7.2.13+deb14-arm64|7.2.13-1|qcom/sm8550-qrd.dtb=dtb/sm8550-qrd.dtb qcom/x1e80100-crd.dtb=dtb/x1e80100-crd.dtb qcom/x1e80100-crd-el2.dtb=dtb/x1e80100-crd-el2.dtb"
+  "sid|main|arm64|linux-base-7.2.13+deb14-arm64|7.2.13-1|qcom/sm8550-qrd.dtb=dtb/sm8550-qrd.dtb qcom/x1e80100-crd.dtb=dtb/x1e80100-crd.dtb qcom/x1e80100-crd-el2.dtb=dtb/x1e80100-crd-el2.dtb qcom/apq8016-sbc.dtb=dtb/apq8016-sbc.dtb qcom/sc7180-trogdor-lazor-r3.dtb=dtb/sc7180-trogdor-lazor-r3.dtb qcom/sc7280-herobrine-crd.dtb=dtb/sc7280-herobrine-crd.dtb"
 )
 
 work="$(mktemp -d /tmp/pild-realdata.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
+download() {  # download URI FILE [SHA256]: through apt's acquire system
+  "$helper" -o APT::Sandbox::User=root -o quiet=1 download-file "$1" "$2" \
+    ${3:+"SHA256:$3"} >"$work/download.log" 2>&1 || {
+    echo "fetch-realdata: cannot download $1:" >&2
+    cat "$work/download.log" >&2
+    return 1
+  }
+}
+
+base_of() {  # the archive a suite lives in
+  if [[ $1 == *-security ]]; then echo "$security"; else echo "$mirror"; fi
+}
+
 index() {  # suite component arch -> path of the uncompressed Packages file
-  local suite=$1 component=$2 arch=$3 base=$mirror
-  [[ $suite == *-security ]] && base=$security
+  local suite=$1 component=$2 arch=$3 base
+  base="$(base_of "$suite")"
   local file="$work/Packages-$suite-$component-$arch"
   if [[ ! -f $file ]]; then
-    curl -fsSL "$base/dists/$suite/$component/binary-$arch/Packages.xz" | xz -d >"$file"
+    if [[ -z $base ]]; then
+      : >"$file"
+    else
+      download "$base/dists/$suite/$component/binary-$arch/Packages.xz" "$file.xz"
+      "$helper" cat-file "$file.xz" >"$file"
+    fi
   fi
   echo "$file"
 }
@@ -55,21 +92,18 @@ for entry in "${packages[@]}"; do
     filename="$(stanza_field "$packages_file" "$package" "$version" Filename)"
     if [[ -n $filename ]]; then
       sha="$(stanza_field "$packages_file" "$package" "$version" SHA256)"
-      base=$mirror
-      [[ $suite == *-security ]] && base=$security
       found="$suite"
       break
     fi
   done
   if [[ -z $found ]]; then
-    echo "fetch-realdata: $package ${version:-(any version)} is not in $suites any more;" \
-      "get the files listed in tools/realdata.sha256 another way" >&2
+    echo "fetch-realdata: $package ${version:-(any version)} is not in $suites" \
+      "at $mirror any more; get the files listed in tools/realdata.sha256 another way" >&2
     exit 1
   fi
   echo "fetch-realdata: $package from $found ($filename)" >&2
   deb="$work/$(basename "$filename")"
-  curl -fsSL -o "$deb" "$base/$filename"
-  echo "$sha  $deb" | sha256sum -c --quiet -
+  download "$(base_of "$found")/$filename" "$deb" "$sha"
   unpacked="$work/unpacked-$package"
   dpkg-deb -x "$deb" "$unpacked"
   for pair in $files; do

@@ -61,8 +61,8 @@ absl::StatusOr<FirmwareImage> FirmwareImage::LoadFile(absl::string_view path) {
       slash == absl::string_view::npos ? "." : path.substr(0, slash));
   auto bytes = ReadFile(path, kMaxFileSize);
   if (!bytes.ok()) return bytes.status();
-  FileReader read = [&dir](absl::string_view sibling, size_t max_size) {
-    return ReadFile(absl::StrCat(dir, "/", sibling), max_size);
+  FileReader read = [&dir](absl::string_view part, size_t max_size) {
+    return ReadFile(absl::StrCat(dir, "/", part), max_size);
   };
   const std::string name(
       slash == absl::string_view::npos ? path : path.substr(slash + 1));

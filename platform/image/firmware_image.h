@@ -28,8 +28,10 @@
 
 namespace pil::image {
 
-// Reads the file `name` (a sibling such as "adsp.b05"); NOT_FOUND when it
-// does not exist. `max_size` bounds what it may return.
+// Reads the part `name`: the image's own name with its last three
+// characters replaced ("qcom/sdm845/adsp.mdt" -> "qcom/sdm845/adsp.b05"),
+// to be resolved exactly as the image's name was. NOT_FOUND when it does
+// not exist. `max_size` bounds what it may return.
 using FileReader = std::function<absl::StatusOr<std::string>(
     absl::string_view name, size_t max_size)>;
 

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import struct
+import subprocess
 import threading
 import time
 
@@ -15,7 +16,7 @@ import grpc
 import pytest
 
 import pild
-from pildtest import (REAL_DTBS, health_pb2, health_pb2_grpc, pilctl, pilctl_json,
+from pildtest import (REAL_DTBS, binary, health_pb2, health_pb2_grpc, pilctl, pilctl_json,
                       realdata, running_pild, signed_firmware_for, make_signed, wait_until)
 
 state_name = pild.state_name
@@ -82,6 +83,39 @@ def test_real_firmware_full_lifecycle(board, name, firmware, version):
         assert_clean(server, client, name)
         history = client.history(name)
         assert [(h.operation, h.result) for h in history] == [("stop", "OK"), ("start", "OK")]
+
+
+def test_real_split_firmware_in_a_subdirectory_starts_by_its_device_tree_name(tmp_path):
+    """Real split firmware lives in subdirectories (qcom/sdm845/...): the
+    .bNN parts are found beside the image, whatever name it is started by."""
+    firmware = tmp_path / "fw"
+    subdir = firmware / "qcom" / "sdm845"
+    subprocess.run([binary("tools/pilimage"), "split",
+                    realdata("firmware/qcom/sdm845/cdsp.mbn"), str(subdir)],
+                   check=True, capture_output=True)
+    parts = sorted(p.name for p in subdir.iterdir() if p.name != "cdsp.mdt")
+    assert len(parts) >= 2 and all(p.startswith("cdsp.b") for p in parts), parts
+    # The kernel's loader accepts a split image under the device tree's
+    # .mbn name: the parts are named from the stem either way.
+    shutil.copy(subdir / "cdsp.mdt", subdir / "cdsp.mbn")
+    with running_pild(dtb("sdm845-db845c"), "--firmware-path=" + str(firmware)) as server, \
+            server.client() as client:
+        with open(realdata("firmware/qcom/sdm845/cdsp.mbn"), "rb") as f:
+            monolithic = client.upload(f.read(), name="cdsp.mbn").report
+        assert not monolithic.split
+        for name in (None, "qcom/sdm845/cdsp.mdt"):
+            report = client.inspect(firmware=name or "qcom/sdm845/cdsp.mbn",
+                                    coprocessor="cdsp")
+            assert report.ok and report.split, report.problems
+            assert report.metadata_sha256 == monolithic.metadata_sha256
+            started = client.start("cdsp", firmware=name)
+            image = started.coprocessor.image
+            assert state_name(started.coprocessor.state) == "running"
+            assert image.source == (name or "qcom/sdm845/cdsp.mbn")
+            assert image.hash_table_version == 5
+            assert image.sha256 == monolithic.metadata_sha256
+            client.stop("cdsp")
+            assert_clean(server, client, "cdsp")
 
 
 def test_step_verbs_one_by_one_on_the_real_iris_firmware():

@@ -3,10 +3,12 @@
 Tests run under Bazel from the runfiles tree (cwd = <runfiles>/pild).
 """
 
+import atexit
 import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -183,11 +185,27 @@ def signed_firmware_for(directory, coprocessors, span=0x200000):
     return directory
 
 
+# Longest socket file name a test puts in a scratch directory ("pilsim.sock").
+_SOCKET_NAME_MAX = 11
+
+
+def scratch_dir(prefix):
+    """A private directory for one pild: under Bazel's TEST_TMPDIR when a
+    Unix socket path inside it fits (107 bytes), else under /tmp and then
+    removed when the test process exits, so that no run leaves /tmp behind."""
+    base = os.environ.get("TEST_TMPDIR")
+    if base and len(base) + len(prefix) + 10 + _SOCKET_NAME_MAX <= 107:
+        return tempfile.mkdtemp(prefix=prefix, dir=base)
+    path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 class Pild:
     """A pild process on a private Unix socket."""
 
     def __init__(self, *args, profile=None):
-        self.dir = tempfile.mkdtemp(prefix="pild-test-")
+        self.dir = scratch_dir("pild-test-")
         self.socket = os.path.join(self.dir, "pild.sock")
         self.address = "unix:" + self.socket
         self.log_path = os.path.join(self.dir, "pild.log")

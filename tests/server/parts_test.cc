@@ -84,6 +84,47 @@ TEST(FirmwareStore, SearchesDirectoriesInOrderAndLoadsSplitImages) {
             "FIRMWARE_NOT_FOUND");
 }
 
+// Real split firmware lives in subdirectories: the parts are found beside
+// the .mdt, in the directory the .mdt was found in, and nowhere else.
+TEST(FirmwareStore, SplitImageInASubdirectoryLoadsItsPartsBesideIt) {
+  const std::string first = TempDir("store-sub-first"),
+                    second = TempDir("store-sub-second");
+  auto image = sim::testing::SignedFor(0x9bb00000, 0x200000, 0xe);
+  auto split = image.Split();
+  ASSERT_TRUE(split.ok());
+  ASSERT_FALSE(split->parts.empty());
+  for (const std::string& dir : {first + "/qcom/sdm845", second + "/qcom"}) {
+    std::filesystem::create_directories(dir);
+  }
+  ASSERT_TRUE(WriteFile(first + "/qcom/sdm845/video.mdt", split->mdt).ok());
+  for (const auto& [name, bytes] : split->parts) {
+    const std::string part = name.substr(name.size() - 3);  // bNN
+    ASSERT_TRUE(WriteFile(first + "/qcom/sdm845/video." + part, bytes).ok());
+  }
+  FirmwareStore store({first, second});
+  auto mdt = store.Load(FirmwareSource::Named("qcom/sdm845/video.mdt"));
+  ASSERT_TRUE(mdt.ok()) << mdt.status();
+  EXPECT_TRUE(mdt->split());
+  EXPECT_EQ(mdt->Metadata(), std::string(image.Metadata()));
+  for (size_t i = 0; i < image.segments().size(); ++i) {
+    EXPECT_EQ(mdt->segment_data(i), image.segment_data(i)) << "segment " << i;
+  }
+
+  // A part missing beside the .mdt is not looked for in another directory.
+  // (The last part holds a loadable segment; .b00 repeats the headers the
+  // .mdt already has.)
+  const std::string& last = split->parts.back().first;
+  const std::string moved = last.substr(last.size() - 3);
+  std::filesystem::rename(first + "/qcom/sdm845/video." + moved,
+                          second + "/qcom/video." + moved);
+  auto missing = store.Load(FirmwareSource::Named("qcom/sdm845/video.mdt"));
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound)
+      << missing.status();
+  EXPECT_EQ(ReasonOf(missing.status()), "SPLIT_SEGMENT_MISSING");
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr(absl::StrCat(first, "/qcom/sdm845/video.", moved)));
+}
+
 TEST(FirmwareStore, UploadsAreKeptByDigestNewestFirstWithinCapacity) {
   auto a = sim::testing::SignedFor(0x9bb00000, 0x100000, 0xe);
   const std::string bytes(a.main_file());
