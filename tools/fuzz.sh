@@ -7,7 +7,9 @@
 # runs exactly N inputs from seed 1 instead (reproducible; CI uses it). Each target starts from the
 # inputs its replay test uses; new interesting inputs go to a scratch
 # directory, and a crash leaves its reproducer there and makes the script
-# exit non-zero. Prints per target the executions and their rate.
+# exit non-zero. Prints per target the executions and their rate. The
+# scratch directory is kept when a target found a problem or FUZZ_KEEP=1
+# (to add new inputs to the checked-in corpus), removed otherwise.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,5 +69,9 @@ for target in "${targets[@]}"; do
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
   echo "$target: ${execs:-?} executions (${rate:-?}/s), $(ls "$corpus" | wc -l) new corpus inputs"
 done
-echo "scratch: $work" >&2
+if [[ $status -ne 0 || ${FUZZ_KEEP:-0} == 1 ]]; then
+  echo "scratch: $work" >&2
+else
+  rm -rf "$work"
+fi
 exit "$status"
