@@ -29,6 +29,7 @@
 #include "common/file.h"
 #include "platform/devicetree/discovery.h"
 #include "platform/image/signature.h"
+#include "platform/pas/pas_backend.h"
 #include "platform/sim/soc.h"
 #include "server/engine.h"
 #include "server/firmware_store.h"
@@ -78,9 +79,10 @@ void StartToRunning(benchmark::State& state, const Pair& pair) {
   const std::string firmware_dir = RealData("firmware");
   server::FirmwareStore store({firmware_dir});
   server::History history;
-  server::EngineOptions options;
-  options.verify_threads = 2;
-  server::LifecycleEngine engine(soc->get(), *board, &store, &history, options);
+  pas::PasOptions pas;
+  pas.verify_threads = 2;
+  pas::PasBackend backend(soc->get(), *board, pas);
+  server::LifecycleEngine engine(&backend, *board, &store, &history);
   if (!engine.Adopt().ok()) state.SkipWithError("adopt failed");
   const server::FirmwareSource source =
       server::FirmwareSource::Named(pair.firmware);

@@ -37,6 +37,7 @@
 #include "common/file.h"
 #include "common/grpc_runtime.h"
 #include "platform/devicetree/discovery.h"
+#include "platform/pas/pas_backend.h"
 #include "platform/sim/soc.h"
 #include "proto/pil/v1/lifecycle.grpc.pb.h"
 #include "server/engine.h"
@@ -82,8 +83,10 @@ class Server {
     board_ = *devicetree::Discover(dtb);
     store_ = std::make_unique<server::FirmwareStore>(
         std::vector<std::string>{RealData("firmware")});
+    backend_ = std::make_unique<pas::PasBackend>(soc_.get(), board_,
+                                                 pas::PasOptions());
     engine_ = std::make_unique<server::LifecycleEngine>(
-        soc_.get(), board_, store_.get(), &history_);
+        backend_.get(), board_, store_.get(), &history_);
     (void)engine_->Adopt();
     socket_ = absl::StrCat("/tmp/pild-rpc-bench-", getpid(), ".sock");
     listener_ = std::move(*server::UnixListener::Listen(socket_));
@@ -106,12 +109,15 @@ class Server {
     listener_->Stop();
     server_->Shutdown();
     server_.reset();
+    service_.reset();
+    engine_.reset();
   }
   std::string address() const { return "unix:" + socket_; }
   server::LifecycleEngine& engine() { return *engine_; }
 
  private:
   std::unique_ptr<sim::SimSoc> soc_;
+  std::unique_ptr<pas::PasBackend> backend_;
   devicetree::Board board_;
   std::unique_ptr<server::FirmwareStore> store_;
   server::History history_;

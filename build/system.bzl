@@ -25,6 +25,7 @@ _LIBRARIES = {
     "benchmark_main": {"raw": ["-lbenchmark_main"], "deps": [":benchmark"]},
     "crypto": {"pkg": ["libcrypto"]},
     "fdt": {"raw": ["-lfdt"]},
+    "fuse3": {"pkg": ["fuse3"]},
     "gmock": {"pkg": ["gmock"]},
     "grpcpp": {"pkg": ["grpc++"]},
     "grpcpp_reflection": {"raw": ["-lgrpc++_reflection"], "deps": [":grpcpp"]},
@@ -32,6 +33,7 @@ _LIBRARIES = {
     "gtest_main": {"pkg": ["gtest_main"]},
     "protobuf": {"pkg": ["protobuf"]},
     "sqlite3": {"pkg": ["sqlite3"]},
+    "systemd": {"pkg": ["libsystemd"]},
 }
 
 def _pkg_config(ctx, modules, flag):

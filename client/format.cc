@@ -7,11 +7,10 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "client/table.h"
+#include "common/hex.h"
 
 namespace pil::client {
 namespace {
-
-std::string Hex(uint64_t value) { return absl::StrCat("0x", absl::Hex(value)); }
 
 std::string Range(uint64_t base, uint64_t size) {
   return absl::StrCat(Hex(base), "+", Hex(size));

@@ -3,11 +3,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/table.h"
+#include "common/hex.h"
 
 namespace pil::client {
 namespace {
-
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 
 std::string TypeName(uint32_t type) {
   switch (type) {

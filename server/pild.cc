@@ -35,7 +35,8 @@
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.pb.h"
 #include "platform/devicetree/discovery.h"
-#include "platform/linux/remoteproc_sysfs.h"
+#include "platform/linux/kernel_backend.h"
+#include "platform/pas/pas_backend.h"
 #include "platform/sim/boards.h"
 #include "platform/sim/launcher.h"
 #include "platform/sim/remote_platform.h"
@@ -59,8 +60,16 @@ ABSL_FLAG(std::string, listen, "",
           "unix:PATH or HOST:PORT (loopback only); default: $PILD_SOCKET, "
           "/run/pild/pild.sock (root), $XDG_RUNTIME_DIR/pild/pild.sock or "
           "/tmp/pild-UID/pild.sock");
-ABSL_FLAG(std::string, sysfs, "/sys",
-          "linux only: where sysfs is mounted (tests point it elsewhere)");
+ABSL_FLAG(std::string, sysfs_root, "/sys",
+          "linux only: where sysfs is mounted (tests mount a fake kernel "
+          "elsewhere)");
+ABSL_FLAG(std::string, kernel_firmware_dir, "",
+          "linux only: a directory the kernel searches for firmware; pild "
+          "stages validated images in its pild/ subdirectory. Default: the "
+          "firmware_class.path module parameter when set, else /lib/firmware");
+ABSL_FLAG(absl::Duration, remoteproc_poll, absl::Milliseconds(250),
+          "linux only: how often the remoteproc states are re-read (they are "
+          "also read at once where the kernel notifies a change)");
 ABSL_FLAG(std::string, sim, "",
           "sim only: unix:PATH of the simulated SoC (pilsim); started when "
           "none answers there. Default: pilsim.sock beside pild's socket");
@@ -110,7 +119,9 @@ struct Config {
   std::vector<std::string> firmware_path;
   std::string listen;
   EngineOptions engine;
-  std::unique_ptr<platform::Platform> hardware;  // the sim's platform
+  int verify_threads = 2;
+  std::unique_ptr<pas::Hardware> hardware;  // the sim's hardware
+  linux_platform::KernelOptions kernel;
 };
 
 // The sim: connects to pilsim (starting it when none answers), and checks
@@ -183,7 +194,7 @@ absl::StatusOr<Config> LoadConfig() {
     if (absl::Status s = OpenSim(config); !s.ok()) return s;
   } else if (config.platform == "linux") {
     if (dtb_path.empty()) {
-      const std::string fdt = absl::GetFlag(FLAGS_sysfs) + "/firmware/fdt";
+      const std::string fdt = absl::GetFlag(FLAGS_sysfs_root) + "/firmware/fdt";
       auto dtb = ReadFile(fdt, size_t{64} << 20);
       if (!dtb.ok())
         return Annotate(dtb.status(), "reading the live device tree");
@@ -222,7 +233,7 @@ absl::StatusOr<Config> LoadConfig() {
   engine.recovery.initial_backoff = absl::GetFlag(FLAGS_restart_backoff);
   engine.ready_timeout = absl::GetFlag(FLAGS_ready_timeout);
   engine.stop_ack_timeout = absl::GetFlag(FLAGS_stop_timeout);
-  engine.verify_threads = absl::GetFlag(FLAGS_verify_threads);
+  config.verify_threads = absl::GetFlag(FLAGS_verify_threads);
   for (const auto& [flag, value] :
        {std::make_pair("--ready-timeout", engine.ready_timeout),
         std::make_pair("--stop-timeout", engine.stop_ack_timeout),
@@ -233,20 +244,23 @@ absl::StatusOr<Config> LoadConfig() {
                                 absl::FormatDuration(value)));
     }
   }
-  if (engine.verify_threads < 1 || engine.verify_threads > 64) {
+  if (config.verify_threads < 1 || config.verify_threads > 64) {
     return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
                  absl::StrCat("--verify-threads must be 1..64, got ",
-                              engine.verify_threads));
+                              config.verify_threads));
+  }
+  config.kernel.sysfs_root = absl::GetFlag(FLAGS_sysfs_root);
+  config.kernel.firmware_root = absl::GetFlag(FLAGS_kernel_firmware_dir);
+  config.kernel.poll_interval = absl::GetFlag(FLAGS_remoteproc_poll);
+  config.kernel.verify_threads = config.verify_threads;
+  if (config.kernel.poll_interval < absl::Milliseconds(10) ||
+      config.kernel.poll_interval > absl::Minutes(1)) {
+    return Error(
+        absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+        absl::StrCat("--remoteproc-poll must be 10ms..1m, got ",
+                     absl::FormatDuration(config.kernel.poll_interval)));
   }
   return config;
-}
-
-State ObservedState(const std::string& kernel_state) {
-  if (kernel_state == "running" || kernel_state == "attached") {
-    return State::kRunning;
-  }
-  if (kernel_state == "crashed") return State::kCrashed;
-  return State::kOffline;
 }
 
 int Run() {
@@ -265,20 +279,24 @@ int Run() {
     return 1;
   }
 
-  if (config->platform == "linux") {
-    auto remoteprocs =
-        linux_platform::ReadRemoteprocs(absl::GetFlag(FLAGS_sysfs));
-    if (!remoteprocs.ok()) {
-      PILD_LOG(ERROR) << remoteprocs.status().message();
+  std::unique_ptr<platform::Backend> backend;
+  if (config->platform == "sim") {
+    pas::PasOptions pas;
+    pas.name = "sim";
+    pas.verify_threads = config->verify_threads;
+    backend =
+        std::make_unique<pas::PasBackend>(config->hardware.get(), *board, pas);
+  } else {
+    auto kernel = linux_platform::OpenKernelBackend(*board, config->kernel);
+    if (!kernel.ok()) {
+      PILD_LOG(ERROR) << kernel.status().message();
       return 1;
     }
-    for (const auto& [path, entry] : *remoteprocs) {
-      config->engine.observed_states[path] = ObservedState(entry.state);
-    }
+    backend = std::move(*kernel);
   }
   FirmwareStore firmware(config->firmware_path);
   History history;
-  LifecycleEngine engine(config->hardware.get(), *board, &firmware, &history,
+  LifecycleEngine engine(backend.get(), *board, &firmware, &history,
                          config->engine);
   // What a previous pild left behind: running cores are adopted, anything
   // half-done is released.
@@ -308,7 +326,7 @@ int Run() {
   LinkReflectedDescriptors();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ServiceOptions service_options;
-  service_options.verify_threads = config->engine.verify_threads;
+  service_options.verify_threads = config->verify_threads;
   if (listener != nullptr) {
     service_options.identify = [&listener](const std::string& peer) {
       return listener->CallerOf(peer);

@@ -294,7 +294,10 @@ class LifecycleService::UploadReactor final
                                                header_.size()))));
       return;
     }
-    if (!service_->workers_.Run([this] { Finish(ToGrpcStatus(Validate())); })) {
+    auto status = std::make_shared<grpc::Status>();
+    if (!service_->workers_.Run(
+            [this, status] { *status = ToGrpcStatus(Validate()); },
+            [this, status] { Finish(*status); })) {
       Finish(ToGrpcStatus(Error(absl::StatusCode::kResourceExhausted,
                                 "SERVER_BUSY",
                                 "too many calls in progress; retry later")));
@@ -406,9 +409,10 @@ void LifecycleService::ReportHealth(grpc::HealthCheckServiceInterface* health) {
 grpc::ServerUnaryReactor* LifecycleService::Blocking(
     grpc::CallbackServerContext* context, std::function<absl::Status()> work) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  const bool accepted = workers_.Run([reactor, work = std::move(work)] {
-    reactor->Finish(ToGrpcStatus(work()));
-  });
+  auto status = std::make_shared<grpc::Status>();
+  const bool accepted = workers_.Run(
+      [status, work = std::move(work)] { *status = ToGrpcStatus(work()); },
+      [reactor, status] { reactor->Finish(*status); });
   if (!accepted) {
     reactor->Finish(ToGrpcStatus(
         Error(absl::StatusCode::kResourceExhausted, "SERVER_BUSY",

@@ -1,6 +1,6 @@
 #include "server/status_proto.h"
 
-#include "platform/platform.h"
+#include "platform/backend.h"
 #include "server/devicetree_proto.h"
 
 namespace pil::server {
@@ -84,8 +84,21 @@ v1::Coprocessor CoprocessorToProto(const CoprocessorStatus& status) {
     mapping->set_physical_address(m.pa);
     mapping->set_size(m.size);
     mapping->set_permissions(platform::IommuPermissions(m.prot));
-    mapping->set_owner(m.owner);
+    mapping->set_owner(platform::MappingOwnerName(m.owner));
   }
+  if (status.hardware.remoteproc) {
+    v1::Remoteproc* remoteproc = hardware->mutable_remoteproc();
+    remoteproc->set_device(status.hardware.remoteproc->device);
+    remoteproc->set_state(status.hardware.remoteproc->state);
+    remoteproc->set_firmware(status.hardware.remoteproc->firmware);
+  }
+  v1::BackendSupport* support = out.mutable_support();
+  support->set_backend(status.backend);
+  support->set_drivable(status.drivable);
+  support->set_separate_steps(status.drivable &&
+                              status.capabilities.separate_steps);
+  support->set_reason(status.drivable ? status.capabilities.one_step_reason
+                                      : status.unsupported);
   return out;
 }
 

@@ -12,10 +12,10 @@ Workers::~Workers() {
   for (std::thread& t : threads) t.join();
 }
 
-bool Workers::Run(std::function<void()> work) {
+bool Workers::Run(std::function<void()> work, std::function<void()> then) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || busy_ + queue_.size() >= max_) return false;
-  queue_.push_back(std::move(work));
+  queue_.push_back({std::move(work), std::move(then)});
   if (queue_.size() > idle_) threads_.emplace_back([this] { Loop(); });
   return true;
 }
@@ -31,13 +31,18 @@ void Workers::Loop() {
         this));
     --idle_;
     if (queue_.empty()) return;  // stopping
-    std::function<void()> work = std::move(queue_.front());
+    Job job = std::move(queue_.front());
     queue_.pop_front();
     ++busy_;
     mu_.Unlock();
-    work();
+    job.work();
     mu_.Lock();
     --busy_;
+    if (job.then) {
+      mu_.Unlock();
+      job.then();
+      mu_.Lock();
+    }
   }
 }
 

@@ -22,16 +22,21 @@ class Workers {
   Workers(const Workers&) = delete;
   Workers& operator=(const Workers&) = delete;
 
-  // Runs `work` on a worker thread; false (and `work` dropped) when
-  // `max_threads` works are already running or waiting.
-  bool Run(std::function<void()> work);
+  // Runs `work` on a worker thread and then, once its slot is free again,
+  // `then` (so that a caller answered by `then` can call again at once);
+  // false (and both dropped) when `max_threads` works are already running
+  // or waiting.
+  bool Run(std::function<void()> work, std::function<void()> then = nullptr);
 
  private:
   void Loop();
 
   const size_t max_;
   absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  struct Job {
+    std::function<void()> work, then;
+  };
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   size_t busy_ ABSL_GUARDED_BY(mu_) = 0;
   size_t idle_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
+#include "common/hex.h"
 #include "platform/image/bytes.h"
 
 namespace pil::image {
@@ -15,8 +16,6 @@ absl::Status Invalid(absl::string_view reason, std::string message,
   return Error(absl::StatusCode::kInvalidArgument, reason, message,
                std::move(metadata));
 }
-
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 
 }  // namespace
 

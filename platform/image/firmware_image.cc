@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/hex.h"
 #include "platform/image/bytes.h"
 
 namespace pil::image {
@@ -17,8 +18,6 @@ absl::Status Invalid(absl::string_view reason, std::string message,
   return Error(absl::StatusCode::kInvalidArgument, reason, message,
                std::move(metadata));
 }
-
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 
 // [offset, offset + size) inside a buffer of `limit` bytes, without overflow.
 bool Within(uint64_t offset, uint64_t size, uint64_t limit) {

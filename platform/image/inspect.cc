@@ -12,13 +12,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
+#include "common/hex.h"
 
 namespace pil::image {
 namespace {
 
 constexpr absl::string_view kVersionKey = "QC_IMAGE_VERSION_STRING=";
-
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 
 // Runs fn(i) for i in `order` on `threads` threads (the caller's included).
 template <typename Fn>

@@ -5,12 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
+#include "common/hex.h"
 #include "platform/image/bytes.h"
 
 namespace pil::image {
 namespace {
-
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 
 absl::Status Invalid(absl::string_view reason, std::string message,
                      ErrorMetadata metadata = {}) {

@@ -15,11 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/page.h"
 #include "platform/image/elf.h"
 
 namespace pil::image {
-
-inline constexpr uint64_t kPageSize = 4096;
 
 struct LoadLayout {
   // Indexes of the loadable program headers.

@@ -14,13 +14,13 @@
 #include "absl/strings/str_format.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/page.h"
 #include "platform/image/bytes.h"
 #include "platform/image/hash_segment.h"
 
 namespace pil::image {
 namespace {
 
-constexpr uint64_t kPage = 0x1000;
 constexpr size_t kRsaChainField = 6144;  // as shipped images pad chains
 constexpr size_t kEcChainField = 3360;
 constexpr size_t kEcSignatureField = 104;  // largest DER P-384 signature
@@ -184,7 +184,7 @@ ElfSpec SyntheticFirmware(const SyntheticOptions& options) {
   spec.elf_class = options.elf_class;
   spec.entry = options.base;
   const int count = std::max(options.segments, 1);
-  const uint64_t pages = std::max<uint64_t>(options.size / kPage, count);
+  const uint64_t pages = std::max<uint64_t>(options.size / kPageSize, count);
   uint32_t state = options.seed * 2654435761u + 1;
   uint64_t paddr = options.base;
   uint64_t left = pages;
@@ -194,7 +194,7 @@ ElfSpec SyntheticFirmware(const SyntheticOptions& options) {
     left -= n;
     SegmentSpec segment;
     segment.paddr = segment.vaddr = paddr;
-    segment.memsz = n * kPage;
+    segment.memsz = n * kPageSize;
     const bool bss = last && count >= 3;
     segment.flags =
         (i == 0 ? 0x5 : 0x6) | (options.relocatable ? kSegmentRelocatable : 0);
@@ -211,7 +211,7 @@ ElfSpec SyntheticFirmware(const SyntheticOptions& options) {
       }
     }
     spec.segments.push_back(std::move(segment));
-    paddr += n * kPage;
+    paddr += n * kPageSize;
   }
   return spec;
 }
@@ -401,7 +401,7 @@ absl::StatusOr<std::string> SignImage(const ElfSpec& elf,
     if (s.data.size() > s.memsz && s.type == kPtLoad) {
       return Invalid("a segment's data is larger than its memsz");
     }
-    image_end = std::max(image_end, AlignUp(s.paddr + s.memsz, kPage));
+    image_end = std::max(image_end, AlignUp(s.paddr + s.memsz, kPageSize));
   }
   ProgramHeader placeholder;
   placeholder.type = kPtNull;
@@ -410,13 +410,13 @@ absl::StatusOr<std::string> SignImage(const ElfSpec& elf,
   ProgramHeader hash;
   hash.type = kPtNull;
   hash.flags = kSegmentTypeHash | 0x00200000;  // hash segment, read-only
-  hash.offset = AlignUp(headers_size, kPage);
+  hash.offset = AlignUp(headers_size, kPageSize);
   hash.vaddr = hash.paddr = image_end;
   hash.filesz = hash_segment_size;
-  hash.memsz = AlignUp(hash_segment_size, kPage);
-  hash.align = kPage;
+  hash.memsz = AlignUp(hash_segment_size, kPageSize);
+  hash.align = kPageSize;
   headers.phdrs = {placeholder, hash};
-  uint64_t offset = AlignUp(hash.offset + hash.filesz, kPage);
+  uint64_t offset = AlignUp(hash.offset + hash.filesz, kPageSize);
   for (const SegmentSpec& s : elf.segments) {
     ProgramHeader p;
     p.type = s.type;
@@ -426,7 +426,7 @@ absl::StatusOr<std::string> SignImage(const ElfSpec& elf,
     p.memsz = s.memsz;
     p.align = s.align;
     p.filesz = s.data.size();
-    if (!s.data.empty()) offset = AlignUp(offset, kPage);
+    if (!s.data.empty()) offset = AlignUp(offset, kPageSize);
     p.offset = offset;
     offset += s.data.size();
     headers.phdrs.push_back(p);

@@ -11,11 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
+#include "common/hex.h"
+#include "common/page.h"
 
 namespace pil::sim {
 namespace {
-
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
   return Error(absl::StatusCode::kInternal, "SIM_MEMORY",
@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<SimMemory>> SimMemory::Create(
   uint64_t offset = 0;
   for (const auto& [base, end] : merged) {
     regions.push_back(MemoryRegion{base, end - base, offset});
-    offset += (end - base + 4095) / 4096 * 4096;
+    offset += PageAlignUp(end - base);
   }
   auto memory = std::unique_ptr<SimMemory>(new SimMemory());
   memory->regions_ = std::move(regions);

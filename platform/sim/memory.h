@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "platform/platform.h"
+#include "platform/pas/hardware.h"
 
 namespace pil::sim {
 
@@ -23,7 +23,7 @@ struct MemoryRegion {
   uint64_t offset = 0;  // in the backing file
 };
 
-class SimMemory : public platform::PhysicalMemory {
+class SimMemory : public pas::PhysicalMemory {
  public:
   // Lays out `carveouts` (base, size; duplicates merged) in a backing file
   // at `path`, created sparse and truncated to size; anonymous memory when

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "common/rpc_status.h"
 #include "common/unix_socket.h"
 #include "platform/sim/wire.h"
@@ -63,7 +64,7 @@ absl::Status RemotePlatform::InjectFault(const v1::Fault& fault) {
   return FromGrpcStatus(stub_->InjectFault(context.get(), fault, &empty));
 }
 
-absl::StatusOr<platform::HardwareState> RemotePlatform::Observe() {
+absl::StatusOr<pas::HardwareState> RemotePlatform::Observe() {
   auto context = Context();
   v1::HardwareState state;
   grpc::Status status =
@@ -211,7 +212,7 @@ absl::Status RemotePlatform::RequestStop(absl::string_view coprocessor) {
 }
 
 void RemotePlatform::Subscribe(
-    std::function<void(const platform::Signal&)> handler) {
+    std::function<void(const pas::Signal&)> handler) {
   StopWatching();
   if (!handler) return;
   {
@@ -250,7 +251,12 @@ void RemotePlatform::WatchLoop() {
         subscribed_ = true;
         continue;
       }
-      if (handler_) handler_(SignalFromProto(signal));
+      auto parsed = SignalFromProto(signal);
+      if (!parsed.ok()) {
+        PILD_LOG(WARNING) << parsed.status().message();
+        continue;
+      }
+      if (handler_) handler_(*parsed);
     }
     (void)reader->Finish();
     {

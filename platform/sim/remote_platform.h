@@ -15,16 +15,16 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "platform/platform.h"
+#include "platform/pas/hardware.h"
 #include "platform/sim/memory.h"
 #include "platform/sim/proto/sim.grpc.pb.h"
 
 namespace pil::sim {
 
-class RemotePlatform : public platform::Platform,
-                       public platform::SecureWorld,
-                       public platform::Iommu,
-                       public platform::CoprocessorSignals {
+class RemotePlatform : public pas::Hardware,
+                       public pas::SecureWorld,
+                       public pas::Iommu,
+                       public pas::CoprocessorSignals {
  public:
   // Connects to pilsim at `address`, waiting up to `timeout` for it to
   // answer. UNAVAILABLE (SIM_UNAVAILABLE) when it does not.
@@ -36,11 +36,11 @@ class RemotePlatform : public platform::Platform,
   // Sim controls for tests and demos.
   absl::Status InjectFault(const v1::Fault& fault);
 
-  platform::SecureWorld& secure_world() override { return *this; }
-  platform::Iommu& iommu() override { return *this; }
-  platform::PhysicalMemory& memory() override { return *memory_; }
-  platform::CoprocessorSignals& signals() override { return *this; }
-  absl::StatusOr<platform::HardwareState> Observe() override;
+  pas::SecureWorld& secure_world() override { return *this; }
+  pas::Iommu& iommu() override { return *this; }
+  pas::PhysicalMemory& memory() override { return *memory_; }
+  pas::CoprocessorSignals& signals() override { return *this; }
+  absl::StatusOr<pas::HardwareState> Observe() override;
 
   absl::StatusOr<bool> PasIsSupported(uint32_t pas_id) override;
   absl::Status PasInitImage(uint32_t pas_id,
@@ -65,7 +65,7 @@ class RemotePlatform : public platform::Platform,
 
   absl::Status RequestStop(absl::string_view coprocessor) override;
   // Blocks until pilsim confirmed the subscription (or 5 s passed).
-  void Subscribe(std::function<void(const platform::Signal&)> handler) override;
+  void Subscribe(std::function<void(const pas::Signal&)> handler) override;
 
  private:
   RemotePlatform() = default;
@@ -83,7 +83,7 @@ class RemotePlatform : public platform::Platform,
   std::unique_ptr<SimMemory> memory_;
 
   absl::Mutex mu_;
-  std::function<void(const platform::Signal&)> handler_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const pas::Signal&)> handler_ ABSL_GUARDED_BY(mu_);
   bool subscribed_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(mu_) = nullptr;

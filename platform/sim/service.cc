@@ -7,7 +7,7 @@ namespace pil::sim {
 
 SimSocService::SimSocService(SimSoc* soc, std::string dtb, uint64_t boot_id)
     : soc_(soc), dtb_(std::move(dtb)), boot_id_(boot_id) {
-  soc_->Subscribe([this](const platform::Signal& signal) {
+  soc_->Subscribe([this](const pas::Signal& signal) {
     absl::MutexLock lock(&mu_);
     for (auto& [id, queue] : watchers_) queue.push_back(signal);
   });
@@ -141,7 +141,7 @@ grpc::Status SimSocService::WatchSignals(
   hello.set_kind("subscribed");
   bool ok = writer->Write(hello);
   while (ok && !context->IsCancelled()) {
-    std::deque<platform::Signal> batch;
+    std::deque<pas::Signal> batch;
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [this, id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -151,7 +151,7 @@ grpc::Status SimSocService::WatchSignals(
       if (shutdown_) break;
       batch.swap(watchers_[id]);
     }
-    for (const platform::Signal& s : batch) {
+    for (const pas::Signal& s : batch) {
       if (!(ok = writer->Write(SignalToProto(s)))) break;
     }
   }

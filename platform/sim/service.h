@@ -70,8 +70,7 @@ class SimSocService final : public v1::SimSoc::Service {
   absl::Mutex mu_;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_watcher_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<uint64_t, std::deque<platform::Signal>> watchers_
-      ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::deque<pas::Signal>> watchers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pil::sim

@@ -3,18 +3,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/error.h"
+#include "common/hex.h"
+#include "common/page.h"
+#include "platform/pas/smmu_rules.h"
 
 namespace pil::sim {
-namespace {
 
-constexpr uint64_t kPage = 4096;
-std::string Hex(uint64_t v) { return absl::StrCat("0x", absl::Hex(v)); }
-
-}  // namespace
-
-bool SmrsOverlap(uint32_t id1, uint32_t mask1, uint32_t id2, uint32_t mask2) {
-  return ((id1 ^ id2) & ~(mask1 | mask2) & 0xffff) == 0;
-}
+using pas::SmrsOverlap;
 
 absl::StatusOr<uint32_t> SmmuModel::Attach(uint32_t sid, uint32_t mask,
                                            Owner owner) {
@@ -28,7 +23,7 @@ absl::StatusOr<uint32_t> SmmuModel::Attach(uint32_t sid, uint32_t mask,
                        bank.owner == Owner::kOs ? "OS" : "hypervisor", ")"),
           {{"sid", Hex(sid)},
            {"mask", Hex(mask)},
-           {"owner", bank.owner == Owner::kOs ? "os" : "hypervisor"}});
+           {"owner", platform::MappingOwnerName(bank.owner)}});
     }
   }
   const uint32_t index = next_bank_++;
@@ -59,7 +54,7 @@ absl::Status SmmuModel::Map(uint32_t index, uint64_t iova, uint64_t pa,
                             uint64_t size, uint32_t prot) {
   auto bank = Find(index);
   if (!bank.ok()) return bank.status();
-  if (iova % kPage || pa % kPage || size % kPage || size == 0) {
+  if (iova % kPageSize || pa % kPageSize || size % kPageSize || size == 0) {
     return Error(
         absl::StatusCode::kInvalidArgument, "MISALIGNED",
         absl::StrCat("map iova ", Hex(iova), " pa ", Hex(pa), " size ",
@@ -131,12 +126,12 @@ SmmuModel::Result SmmuModel::Translate(const Access& access,
     }
   }
   if (bank == nullptr) {
-    result.fault_type = "unmatched stream";
+    result.fault = platform::FaultKind::kUnmatchedStream;
   } else {
     auto it = bank->translations.upper_bound(access.iova);
     if (it == bank->translations.begin() ||
         std::prev(it)->first + std::prev(it)->second.size <= access.iova) {
-      result.fault_type = "translation";
+      result.fault = platform::FaultKind::kTranslation;
     } else {
       const auto& [start, tr] = *std::prev(it);
       const bool denied =
@@ -145,7 +140,7 @@ SmmuModel::Result SmmuModel::Translate(const Access& access,
           (access.exec && (tr.prot & platform::kIommuNoExec)) ||
           (!access.privileged && (tr.prot & platform::kIommuPriv));
       if (denied) {
-        result.fault_type = "permission";
+        result.fault = platform::FaultKind::kPermission;
       } else {
         result.ok = true;
         result.pa = tr.pa + (access.iova - start);
@@ -153,11 +148,13 @@ SmmuModel::Result SmmuModel::Translate(const Access& access,
       }
     }
   }
-  platform::HardwareState::Fault fault;
-  fault.sid = access.sid;
-  fault.iova = access.iova;
-  fault.write = access.write;
-  fault.type = result.fault_type;
+  pas::HardwareState::Fault fault;
+  fault.fault.sid = access.sid;
+  fault.fault.iova = access.iova;
+  fault.fault.access = access.write  ? platform::AccessType::kWrite
+                       : access.exec ? platform::AccessType::kExecute
+                                     : platform::AccessType::kRead;
+  fault.fault.kind = result.fault;
   fault.coprocessor = coprocessor;
   fault.time = absl::Now();
   faults_.push_back(fault);
@@ -174,11 +171,11 @@ bool SmmuModel::Routes(uint32_t sid, Owner* owner) const {
   return false;
 }
 
-std::vector<platform::HardwareState::Mapping> SmmuModel::Mappings() const {
-  std::vector<platform::HardwareState::Mapping> out;
+std::vector<pas::HardwareState::Mapping> SmmuModel::Mappings() const {
+  std::vector<pas::HardwareState::Mapping> out;
   for (const auto& [index, bank] : banks_) {
     for (const auto& [iova, tr] : bank.translations) {
-      platform::HardwareState::Mapping m;
+      pas::HardwareState::Mapping m;
       m.domain = index;
       m.sid = bank.sid;
       m.mask = bank.mask;
@@ -186,18 +183,17 @@ std::vector<platform::HardwareState::Mapping> SmmuModel::Mappings() const {
       m.pa = tr.pa;
       m.size = tr.size;
       m.prot = tr.prot;
-      m.owner = bank.owner == Owner::kOs ? "os" : "hypervisor";
+      m.owner = bank.owner;
       out.push_back(m);
     }
   }
   return out;
 }
 
-std::vector<platform::HardwareState::Stream> SmmuModel::Streams() const {
-  std::vector<platform::HardwareState::Stream> out;
+std::vector<pas::HardwareState::Stream> SmmuModel::Streams() const {
+  std::vector<pas::HardwareState::Stream> out;
   for (const auto& [index, bank] : banks_) {
-    out.push_back({index, bank.sid, bank.mask,
-                   bank.owner == Owner::kOs ? "os" : "hypervisor"});
+    out.push_back({index, bank.sid, bank.mask, bank.owner});
   }
   return out;
 }

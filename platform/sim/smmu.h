@@ -13,13 +13,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "platform/platform.h"
+#include "platform/pas/hardware.h"
 
 namespace pil::sim {
 
 class SmmuModel {
  public:
-  enum class Owner { kOs, kHypervisor };
+  using Owner = platform::MappingOwner;
 
   // A context bank for stream (sid, mask). SMR_CONFLICT when the entry
   // overlaps one that exists (any overlap: two entries matching one stream
@@ -41,7 +41,7 @@ class SmmuModel {
   struct Result {
     bool ok = false;
     uint64_t pa = 0;
-    std::string fault_type;  // "translation", "permission", "unmatched stream"
+    platform::FaultKind fault = platform::FaultKind::kTranslation;  // !ok
   };
   // Translates one access; a fault is recorded (with `coprocessor`).
   Result Translate(const Access& access, const std::string& coprocessor);
@@ -49,9 +49,9 @@ class SmmuModel {
   // The bank routing `sid`, if any, and who owns it.
   bool Routes(uint32_t sid, Owner* owner = nullptr) const;
 
-  std::vector<platform::HardwareState::Mapping> Mappings() const;
-  std::vector<platform::HardwareState::Stream> Streams() const;
-  const std::vector<platform::HardwareState::Fault>& faults() const {
+  std::vector<pas::HardwareState::Mapping> Mappings() const;
+  std::vector<pas::HardwareState::Stream> Streams() const;
+  const std::vector<pas::HardwareState::Fault>& faults() const {
     return faults_;
   }
 
@@ -70,12 +70,8 @@ class SmmuModel {
 
   std::map<uint32_t, Bank> banks_;
   uint32_t next_bank_ = 0;
-  std::vector<platform::HardwareState::Fault> faults_;
+  std::vector<pas::HardwareState::Fault> faults_;
 };
-
-// Whether stream-match entries (id1, mask1) and (id2, mask2) both match
-// some stream ID.
-bool SmrsOverlap(uint32_t id1, uint32_t mask1, uint32_t id2, uint32_t mask2);
 
 }  // namespace pil::sim
 

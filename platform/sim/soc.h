@@ -1,11 +1,14 @@
 // The simulated SoC: secure world, SMMU, hypervisor, memory and
 // coprocessors, built from a device tree and a profile. It implements the
-// platform interfaces in-process; platform/sim/server exposes it to pild
-// from its own process (pilsim), so that the simulated hardware outlives a
-// pild process as real hardware does.
+// PAS tier's hardware interfaces (platform/pas/hardware.h) in-process;
+// pilsim (service.h) serves it from its own process, so that the simulated
+// hardware outlives a pild process as real hardware does. Its parts:
+// soc.cc (setup, Observe), secure_world.cc, bridges_and_smmu.cc (SHM
+// bridges, the OS's SMMU, the hypervisor's mappings), cores.cc (boot,
+// crashes, stop, fault plan), event_loop.cc.
 //
 //   auto soc = SimSoc::Create(dtb, profile, "");
-//   platform::Platform& p = **soc;
+//   pas::Hardware& hw = **soc;
 //
 // Behaviour (docs/SIM.md):
 // * Secure world. Per PAS id: idle -> init_image -> initialized
@@ -46,7 +49,7 @@
 #include "platform/devicetree/coprocessor_node.h"
 #include "platform/image/elf.h"
 #include "platform/image/hash_segment.h"
-#include "platform/platform.h"
+#include "platform/pas/hardware.h"
 #include "platform/sim/memory.h"
 #include "platform/sim/proto/profile.pb.h"
 #include "platform/sim/smmu.h"
@@ -60,10 +63,10 @@ std::vector<std::string> DefaultTrustedRoots();
 // The SW_ID image type a PAS id's images carry (adsp 0x4, cdsp 0x17, ...).
 std::optional<uint32_t> ExpectedImageType(uint32_t pas_id);
 
-class SimSoc : public platform::Platform,
-               public platform::SecureWorld,
-               public platform::Iommu,
-               public platform::CoprocessorSignals {
+class SimSoc : public pas::Hardware,
+               public pas::SecureWorld,
+               public pas::Iommu,
+               public pas::CoprocessorSignals {
  public:
   // A SoC for the device tree `dtb`; its carveouts are backed by the file
   // `memory_path` (shared with other processes), or anonymous memory when
@@ -73,14 +76,14 @@ class SimSoc : public platform::Platform,
       const std::string& memory_path);
   ~SimSoc() override;
 
-  // platform::Platform
-  platform::SecureWorld& secure_world() override { return *this; }
-  platform::Iommu& iommu() override { return *this; }
-  platform::PhysicalMemory& memory() override { return *memory_; }
-  platform::CoprocessorSignals& signals() override { return *this; }
-  absl::StatusOr<platform::HardwareState> Observe() override;
+  // pas::Hardware
+  pas::SecureWorld& secure_world() override { return *this; }
+  pas::Iommu& iommu() override { return *this; }
+  pas::PhysicalMemory& memory() override { return *memory_; }
+  pas::CoprocessorSignals& signals() override { return *this; }
+  absl::StatusOr<pas::HardwareState> Observe() override;
 
-  // platform::SecureWorld
+  // pas::SecureWorld
   absl::StatusOr<bool> PasIsSupported(uint32_t pas_id) override;
   absl::Status PasInitImage(uint32_t pas_id,
                             absl::string_view metadata) override;
@@ -95,7 +98,7 @@ class SimSoc : public platform::Platform,
                                            uint64_t size) override;
   absl::Status ShmBridgeDelete(uint64_t handle) override;
 
-  // platform::Iommu (the OS's view)
+  // pas::Iommu (the OS's view)
   absl::StatusOr<uint32_t> Attach(uint32_t sid, uint32_t mask) override;
   absl::Status Detach(uint32_t domain) override;
   absl::Status Map(uint32_t domain, uint64_t iova, uint64_t pa, uint64_t size,
@@ -103,9 +106,9 @@ class SimSoc : public platform::Platform,
   absl::StatusOr<uint64_t> Unmap(uint32_t domain, uint64_t iova,
                                  uint64_t size) override;
 
-  // platform::CoprocessorSignals
+  // pas::CoprocessorSignals
   absl::Status RequestStop(absl::string_view coprocessor) override;
-  void Subscribe(std::function<void(const platform::Signal&)> handler) override;
+  void Subscribe(std::function<void(const pas::Signal&)> handler) override;
 
   // Sim controls: adds a fault to the plan (as in the profile).
   absl::Status InjectFault(const v1::Fault& fault);
@@ -154,11 +157,16 @@ class SimSoc : public platform::Platform,
   // Coprocessor behaviour.
   void ReleaseReset(Core& core) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Boot(Core& core, uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Crash(Core& core, platform::SignalKind kind, std::string detail,
-             const platform::HardwareState::Fault* fault = nullptr)
+  void Crash(Core& core, pas::SignalKind kind, std::string detail,
+             const platform::SmmuFault* fault = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Raise(Core& core, platform::SignalKind kind, std::string detail,
-             const platform::HardwareState::Fault* fault = nullptr)
+  void Raise(Core& core, pas::SignalKind kind, std::string detail,
+             const platform::SmmuFault* fault = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fetches `iova` through the SMMU as `core` (read, or write; `exec` for
+  // code); on a fault crashes the core (SMMU fault) and returns false.
+  bool Fetch(Core& core, uint64_t iova, bool write, bool exec,
+             const std::string& what, uint64_t* pa)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<v1::Fault> TakeFault(Core& core, v1::Fault::KindCase kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -183,20 +191,19 @@ class SimSoc : public platform::Platform,
   std::map<uint64_t, Bridge> bridges_ ABSL_GUARDED_BY(mu_);
   uint64_t next_bridge_ ABSL_GUARDED_BY(mu_) = 0x1000;
   std::set<uint32_t> os_banks_ ABSL_GUARDED_BY(mu_);
-  std::deque<platform::HardwareState::Call> calls_ ABSL_GUARDED_BY(mu_);
+  std::deque<pas::HardwareState::Call> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Fault> fault_plan_ ABSL_GUARDED_BY(mu_);
 
   absl::CondVar wake_;     // the scheduler: events changed, or stopping
   absl::CondVar deliver_;  // the delivery thread: signals queued
   std::vector<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t next_event_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<platform::Signal> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<pas::Signal> outbox_ ABSL_GUARDED_BY(mu_);
   uint64_t next_signal_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   absl::Mutex handler_mu_;
-  std::function<void(const platform::Signal&)> handler_
-      ABSL_GUARDED_BY(handler_mu_);
+  std::function<void(const pas::Signal&)> handler_ ABSL_GUARDED_BY(handler_mu_);
 
   std::thread scheduler_;
   std::thread delivery_;

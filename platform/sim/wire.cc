@@ -1,52 +1,109 @@
 #include "platform/sim/wire.h"
 
+#include <initializer_list>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/error.h"
 
 namespace pil::sim {
 namespace {
 
-using platform::SignalKind;
-
-constexpr SignalKind kKinds[] = {SignalKind::kReady,   SignalKind::kHandover,
-                                 SignalKind::kStopAck, SignalKind::kWatchdog,
-                                 SignalKind::kFatal,   SignalKind::kSmmuFault};
+using pas::CoreState;
+using pas::PasState;
+using pas::SignalKind;
+using platform::AccessType;
+using platform::FaultKind;
+using platform::MappingOwner;
 
 int64_t Nanos(absl::Time t) { return absl::ToUnixNanos(t); }
 absl::Time FromNanos(int64_t n) { return absl::FromUnixNanos(n); }
 
+// The value of `values` whose name is `word`.
+template <typename T>
+absl::Status Parse(const std::string& word, std::initializer_list<T> values,
+                   const char* (*name)(T), const char* what, T* out) {
+  for (T value : values) {
+    if (word == name(value)) {
+      *out = value;
+      return absl::OkStatus();
+    }
+  }
+  return Error(absl::StatusCode::kInvalidArgument, "SIM_WIRE_INVALID",
+               absl::StrCat("pilsim sent an unknown ", what, " '", word, "'"));
+}
+
+absl::Status ParseOwner(const std::string& word, MappingOwner* out) {
+  return Parse(word, {MappingOwner::kOs, MappingOwner::kHypervisor},
+               platform::MappingOwnerName, "mapping owner", out);
+}
+
+absl::Status ParseFault(const std::string& kind, const std::string& access,
+                        bool write, platform::SmmuFault* out) {
+  if (absl::Status s = Parse(kind,
+                             {FaultKind::kTranslation, FaultKind::kPermission,
+                              FaultKind::kUnmatchedStream},
+                             platform::FaultKindName, "fault kind", &out->kind);
+      !s.ok()) {
+    return s;
+  }
+  if (access.empty()) {  // from a pilsim that names only writes
+    out->access = write ? AccessType::kWrite : AccessType::kRead;
+    return absl::OkStatus();
+  }
+  return Parse(access,
+               {AccessType::kRead, AccessType::kWrite, AccessType::kExecute},
+               platform::AccessTypeName, "access", &out->access);
+}
+
 }  // namespace
 
-v1::Signal SignalToProto(const platform::Signal& s) {
+v1::Signal SignalToProto(const pas::Signal& s) {
   v1::Signal out;
   out.set_sequence(s.sequence);
   out.set_coprocessor(s.coprocessor);
-  out.set_kind(platform::SignalName(s.kind));
+  out.set_kind(pas::SignalName(s.kind));
   out.set_detail(s.detail);
-  out.set_sid(s.sid);
-  out.set_iova(s.iova);
-  out.set_write(s.write);
-  out.set_fault_type(s.fault_type);
+  if (s.fault) {
+    out.set_sid(s.fault->sid);
+    out.set_iova(s.fault->iova);
+    out.set_write(s.fault->access == AccessType::kWrite);
+    out.set_access(platform::AccessTypeName(s.fault->access));
+    out.set_fault_type(platform::FaultKindName(s.fault->kind));
+  }
   out.set_time_unix_nanos(Nanos(s.time));
   return out;
 }
 
-platform::Signal SignalFromProto(const v1::Signal& s) {
-  platform::Signal out;
+absl::StatusOr<pas::Signal> SignalFromProto(const v1::Signal& s) {
+  pas::Signal out;
   out.sequence = s.sequence();
   out.coprocessor = s.coprocessor();
-  for (SignalKind kind : kKinds) {
-    if (s.kind() == platform::SignalName(kind)) out.kind = kind;
+  if (absl::Status st = Parse(
+          s.kind(),
+          {SignalKind::kReady, SignalKind::kHandover, SignalKind::kStopAck,
+           SignalKind::kWatchdog, SignalKind::kFatal, SignalKind::kSmmuFault},
+          pas::SignalName, "signal", &out.kind);
+      !st.ok()) {
+    return st;
   }
   out.detail = s.detail();
-  out.sid = s.sid();
-  out.iova = s.iova();
-  out.write = s.write();
-  out.fault_type = s.fault_type();
+  if (out.kind == SignalKind::kSmmuFault) {
+    platform::SmmuFault fault;
+    fault.sid = s.sid();
+    fault.iova = s.iova();
+    if (absl::Status st =
+            ParseFault(s.fault_type(), s.access(), s.write(), &fault);
+        !st.ok()) {
+      return st;
+    }
+    out.fault = fault;
+  }
   out.time = FromNanos(s.time_unix_nanos());
   return out;
 }
 
-v1::HardwareState StateToProto(const platform::HardwareState& s) {
+v1::HardwareState StateToProto(const pas::HardwareState& s) {
   v1::HardwareState out;
   out.set_hypervisor(s.hypervisor);
   for (const auto& b : s.bridges) {
@@ -60,7 +117,7 @@ v1::HardwareState StateToProto(const platform::HardwareState& s) {
     p->set_domain(x.domain);
     p->set_sid(x.sid);
     p->set_mask(x.mask);
-    p->set_owner(x.owner);
+    p->set_owner(platform::MappingOwnerName(x.owner));
   }
   for (const auto& m : s.mappings) {
     auto* p = out.add_mappings();
@@ -71,27 +128,28 @@ v1::HardwareState StateToProto(const platform::HardwareState& s) {
     p->set_pa(m.pa);
     p->set_size(m.size);
     p->set_prot(m.prot);
-    p->set_owner(m.owner);
+    p->set_owner(platform::MappingOwnerName(m.owner));
   }
   for (const auto& f : s.faults) {
     auto* p = out.add_faults();
-    p->set_sid(f.sid);
-    p->set_iova(f.iova);
-    p->set_write(f.write);
-    p->set_type(f.type);
+    p->set_sid(f.fault.sid);
+    p->set_iova(f.fault.iova);
+    p->set_write(f.fault.access == AccessType::kWrite);
+    p->set_access(platform::AccessTypeName(f.fault.access));
+    p->set_type(platform::FaultKindName(f.fault.kind));
     p->set_coprocessor(f.coprocessor);
     p->set_time_unix_nanos(Nanos(f.time));
   }
   for (const auto& x : s.peripherals) {
     auto* p = out.add_peripherals();
     p->set_pas_id(x.pas_id);
-    p->set_state(x.state);
+    p->set_state(pas::PasStateName(x.state));
     p->set_metadata_held(x.metadata_held);
   }
   for (const auto& c : s.cores) {
     auto* p = out.add_cores();
     p->set_coprocessor(c.coprocessor);
-    p->set_state(c.state);
+    p->set_state(pas::CoreStateName(c.state));
   }
   for (const auto& c : s.calls) {
     auto* p = out.add_calls();
@@ -104,17 +162,21 @@ v1::HardwareState StateToProto(const platform::HardwareState& s) {
   return out;
 }
 
-platform::HardwareState StateFromProto(const v1::HardwareState& s) {
-  platform::HardwareState out;
+absl::StatusOr<pas::HardwareState> StateFromProto(const v1::HardwareState& s) {
+  pas::HardwareState out;
   out.hypervisor = s.hypervisor();
   for (const auto& b : s.bridges()) {
     out.bridges.push_back({b.handle(), b.base(), b.size()});
   }
   for (const auto& x : s.streams()) {
-    out.streams.push_back({x.domain(), x.sid(), x.mask(), x.owner()});
+    pas::HardwareState::Stream stream{x.domain(), x.sid(), x.mask()};
+    if (absl::Status st = ParseOwner(x.owner(), &stream.owner); !st.ok()) {
+      return st;
+    }
+    out.streams.push_back(stream);
   }
   for (const auto& m : s.mappings()) {
-    platform::HardwareState::Mapping x;
+    pas::HardwareState::Mapping x;
     x.domain = m.domain();
     x.sid = m.sid();
     x.mask = m.mask();
@@ -122,27 +184,47 @@ platform::HardwareState StateFromProto(const v1::HardwareState& s) {
     x.pa = m.pa();
     x.size = m.size();
     x.prot = m.prot();
-    x.owner = m.owner();
+    if (absl::Status st = ParseOwner(m.owner(), &x.owner); !st.ok()) return st;
     out.mappings.push_back(x);
   }
   for (const auto& f : s.faults()) {
-    platform::HardwareState::Fault x;
-    x.sid = f.sid();
-    x.iova = f.iova();
-    x.write = f.write();
-    x.type = f.type();
+    pas::HardwareState::Fault x;
+    x.fault.sid = f.sid();
+    x.fault.iova = f.iova();
+    if (absl::Status st = ParseFault(f.type(), f.access(), f.write(), &x.fault);
+        !st.ok()) {
+      return st;
+    }
     x.coprocessor = f.coprocessor();
     x.time = FromNanos(f.time_unix_nanos());
     out.faults.push_back(x);
   }
   for (const auto& p : s.peripherals()) {
-    out.peripherals.push_back({p.pas_id(), p.state(), p.metadata_held()});
+    pas::HardwareState::Peripheral x{p.pas_id(), PasState::kIdle,
+                                     p.metadata_held()};
+    if (absl::Status st =
+            Parse(p.state(),
+                  {PasState::kIdle, PasState::kInitialized, PasState::kRunning},
+                  pas::PasStateName, "PAS state", &x.state);
+        !st.ok()) {
+      return st;
+    }
+    out.peripherals.push_back(x);
   }
   for (const auto& c : s.cores()) {
-    out.cores.push_back({c.coprocessor(), c.state()});
+    pas::HardwareState::Core x{c.coprocessor(), CoreState::kOff};
+    if (absl::Status st = Parse(
+            c.state(),
+            {CoreState::kOff, CoreState::kBooting, CoreState::kRunning,
+             CoreState::kStopping, CoreState::kStopped, CoreState::kCrashed},
+            pas::CoreStateName, "core state", &x.state);
+        !st.ok()) {
+      return st;
+    }
+    out.cores.push_back(x);
   }
   for (const auto& c : s.calls()) {
-    platform::HardwareState::Call x;
+    pas::HardwareState::Call x;
     x.call = c.call();
     x.pas_id = c.pas_id();
     x.detail = c.detail();

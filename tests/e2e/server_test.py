@@ -141,7 +141,7 @@ def test_linux_platform_reads_live_tree_and_remoteproc_state(tmp_path):
         (entry / "device").symlink_to(device)
         (entry / "state").write_text(state + "\n")
         (entry / "name").write_text(node + "\n")
-    with running_pild("--platform=linux", "--sysfs=%s" % sysfs) as server, \
+    with running_pild("--platform=linux", "--sysfs-root=%s" % sysfs) as server, \
             server.client() as client:
         states = {c.name: pild.state_name(c.state) for c in client.list()}
         # The linux backend reads states; it does not drive transitions yet.

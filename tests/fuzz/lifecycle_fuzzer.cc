@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "platform/devicetree/discovery.h"
 #include "platform/image/bytes.h"
+#include "platform/pas/pas_backend.h"
 #include "platform/sim/boards.h"
 #include "platform/sim/soc.h"
 #include "server/engine.h"
@@ -45,8 +46,8 @@ void CheckOfflineAreClean(pil::sim::SimSoc& soc,
     for (const auto& p : hw->peripherals) {
       if ((p.pas_id == *node.pas_id ||
            (node.dtb_pas_id && p.pas_id == *node.dtb_pas_id)) &&
-          (p.state != "idle" || p.metadata_held)) {
-        Leftover(node.name + " PAS state " + p.state);
+          (p.state != pil::pas::PasState::kIdle || p.metadata_held)) {
+        Leftover(node.name + " PAS state " + pil::pas::PasStateName(p.state));
       }
     }
     auto overlaps = [&](uint64_t base, uint64_t size) {
@@ -59,14 +60,14 @@ void CheckOfflineAreClean(pil::sim::SimSoc& soc,
       if (overlaps(b.base, b.size)) Leftover(node.name + " bridge");
     }
     for (const auto& m : hw->mappings) {
-      if (m.owner == "os" &&
+      if (m.owner == pil::platform::MappingOwner::kOs &&
           ((node.firmware_stream && m.sid == node.firmware_stream->sid) ||
            overlaps(m.pa, m.size))) {
         Leftover(node.name + " mapping");
       }
     }
     for (const auto& s : hw->streams) {
-      if (s.owner == "os" && node.firmware_stream &&
+      if (s.owner == pil::platform::MappingOwner::kOs && node.firmware_stream &&
           s.sid == node.firmware_stream->sid) {
         Leftover(node.name + " stream");
       }
@@ -103,8 +104,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.ready_timeout = absl::Milliseconds(100);
   options.stop_ack_timeout = absl::Milliseconds(100);
   options.recovery.restart = false;
-  options.verify_threads = 1;
-  pil::server::LifecycleEngine engine(soc->get(), *board, &store, &history,
+  pil::pas::PasOptions pas;
+  pas.verify_threads = 1;
+  pil::pas::PasBackend backend(soc->get(), *board, pas);
+  pil::server::LifecycleEngine engine(&backend, *board, &store, &history,
                                       options);
   if (!engine.Adopt().ok()) std::abort();
 

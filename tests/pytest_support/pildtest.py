@@ -114,7 +114,8 @@ class Sim:
 
     def inject(self, **fault):
         """inject(coprocessor="cdsp", watchdog_after_ms=10)"""
-        self.stub.InjectFault(self.pb.Fault(**fault), timeout=10)
+        profile = sys.modules["platform.sim.proto.profile_pb2"]
+        self.stub.InjectFault(profile.Fault(**fault), timeout=10)
 
     def leftovers(self, coprocessor):
         """What the hardware still holds for a pil.v1.Coprocessor: a list of
@@ -199,6 +200,74 @@ def scratch_dir(prefix):
     path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+class FakeKernel:
+    """A fake kernel's sysfs (tests/fakekernel, FUSE) for the linux backend:
+    remoteprocs for `dtb`'s remoteproc nodes, firmware looked up in
+    `firmware_dir` (its firmware_class.path)."""
+
+    def __init__(self, dtb, firmware_dir, *args):
+        self.dir = scratch_dir("fake-sysfs-")
+        self.root = os.path.join(self.dir, "sys")
+        os.makedirs(self.root)
+        self.firmware_dir = firmware_dir
+        self.log_path = os.path.join(self.dir, "fake_kernel.log")
+        self.args = [binary("tests/fakekernel/fake_kernel"), "--mount=" + self.root,
+                     "--dtb=" + dtb, "--firmware-dir=" + firmware_dir, *args]
+
+    def __enter__(self):
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        status = os.path.join(self.root, "fake", "status")
+        if not wait_until(lambda: os.path.exists(status) or self.process.poll() is not None):
+            raise AssertionError("the fake kernel did not mount")
+        if self.process.poll() is not None:
+            raise AssertionError("the fake kernel failed:\n" + open(self.log_path).read())
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        # A fake that died leaves its mount behind.
+        subprocess.run(["umount", "-l", self.root], capture_output=True)
+        self.log.close()
+
+    def control(self, command):
+        with open(os.path.join(self.root, "fake", "control"), "w") as f:
+            f.write(command)
+
+    def status(self):
+        """{name: {field: value}} for each remoteproc; "devcoredumps": [...]"""
+        out = {"devcoredumps": []}
+        for line in open(os.path.join(self.root, "fake", "status")).read().splitlines():
+            words = line.split()
+            if words[0] == "devcoredump":
+                out["devcoredumps"].append(words[1])
+                continue
+            fields = dict(w.split("=", 1) for w in words[1:])
+            out[fields["name"]] = fields
+        return out
+
+    def remoteproc(self, name):
+        """The class directory of the remoteproc named `name`."""
+        base = os.path.join(self.root, "class", "remoteproc")
+        for entry in sorted(os.listdir(base)):
+            if open(os.path.join(base, entry, "name")).read().strip() == name:
+                return os.path.join(base, entry)
+        raise AssertionError("no remoteproc named " + name)
+
+    def write(self, name, attribute, value):
+        """Writes as `echo` would; returns the errno (0 on success)."""
+        try:
+            with open(os.path.join(self.remoteproc(name), attribute), "w") as f:
+                f.write(value + "\n")
+            return 0
+        except OSError as e:
+            return e.errno
 
 
 class Pild:

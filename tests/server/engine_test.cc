@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -16,6 +17,7 @@
 namespace pil::server {
 namespace {
 
+using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::SimEngine;
@@ -26,8 +28,8 @@ std::vector<std::string> StepNames(const TransitionResult& result) {
   return names;
 }
 
-const platform::HardwareState::Peripheral* Peripheral(
-    const platform::HardwareState& hw, uint32_t pas_id) {
+const pas::HardwareState::Peripheral* Peripheral(const pas::HardwareState& hw,
+                                                 uint32_t pas_id) {
   for (const auto& p : hw.peripherals) {
     if (p.pas_id == pas_id) return &p;
   }
@@ -59,19 +61,111 @@ TEST(Engine, ManagesEnabledCoprocessorsInDeviceTreeOrder) {
             "no coprocessor named 'mpss'; known: adsp, video, cdsp");
 }
 
-TEST(Engine, WithoutPlatformReportsObservedStatesAndRefusesTransitions) {
+// A backend whose adsp boots in one step and which cannot drive the rest:
+// the engine follows the capabilities and cannot tell it from the sim.
+class OneStepOps : public platform::CoprocessorOps {
+ public:
+  platform::Capabilities capabilities() const override {
+    return {false, "the test backend boots in one step"};
+  }
+  absl::StatusOr<platform::VerifiedImage> Start(
+      const platform::BootImages& images, absl::Duration,
+      platform::Steps& steps) override {
+    calls.push_back(absl::StrCat("start ", images.main_source,
+                                 images.dtb ? " with dtb" : ""));
+    absl::Status s = steps.Step("boot", [](std::string* d) {
+      *d = "all at once";
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    platform::VerifiedImage verified;
+    verified.metadata_sha256 = "feed";
+    return verified;
+  }
+  absl::Status Stop(bool running, absl::Duration, platform::Steps&) override {
+    calls.push_back(running ? "stop running" : "stop");
+    return absl::OkStatus();
+  }
+  void Rollback(platform::Steps&) override { calls.push_back("rollback"); }
+  absl::Status Restart(const platform::BootImages&, absl::Duration,
+                       platform::Steps&) override {
+    calls.push_back("restart");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> Coredump(absl::string_view) override {
+    return absl::NotFoundError("none");
+  }
+  platform::HardwareView Held() const override { return {}; }
+  absl::StatusOr<platform::HardwareView> Observe() override {
+    return platform::HardwareView();
+  }
+  absl::StatusOr<platform::Adoption> Adopt(platform::Steps&) override {
+    return platform::Adoption();
+  }
+  std::vector<std::string> calls;
+};
+
+class OneStepBackend : public platform::Backend {
+ public:
+  std::string name() const override { return "test"; }
+  absl::StatusOr<platform::CoprocessorOps*> Ops(
+      const devicetree::CoprocessorNode& node) override {
+    if (node.name == "adsp") return &adsp;
+    return absl::UnimplementedError(absl::StrCat(node.name, " is not tested"));
+  }
+  void Subscribe(EventHandler h) override { handler = std::move(h); }
+  OneStepOps adsp;
+  EventHandler handler;
+};
+
+TEST(Engine, FollowsTheBackendsCapabilitiesAndReportedStates) {
+  SimEngine sim;  // for its firmware directory
   auto board = devicetree::Discover(sim::testing::BundledDtb("sm8550-el2-sim"));
   ASSERT_TRUE(board.ok());
-  FirmwareStore store({});
+  OneStepBackend backend;
   History history;
-  EngineOptions options;
-  options.observed_states["/soc@0/remoteproc@32300000"] = State::kRunning;
-  LifecycleEngine engine(nullptr, *board, &store, &history, options);
-  EXPECT_EQ(engine.Get("cdsp")->state, State::kRunning);
-  EXPECT_EQ(engine.Get("adsp")->state, State::kOffline);
+  LifecycleEngine engine(&backend, *board, &sim.store(), &history, {});
+
+  auto authenticated = engine.Authenticate("adsp", {}, {});
+  EXPECT_EQ(authenticated.status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReasonOf(authenticated.status()), "STEP_NOT_SUPPORTED");
+  EXPECT_THAT(authenticated.status().message(),
+              HasSubstr("the test backend boots in one step; use Start"));
+  EXPECT_TRUE(backend.adsp.calls.empty());
+
   auto started = engine.Start("adsp", {}, absl::ZeroDuration(), {});
-  EXPECT_EQ(started.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(ReasonOf(started.status()), "NOT_SUPPORTED");
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->status.state, State::kRunning);
+  EXPECT_THAT(StepNames(*started), ElementsAre("load", "load_dtb", "boot"));
+  EXPECT_EQ(started->status.image->sha256, "feed");
+  EXPECT_FALSE(started->status.capabilities.separate_steps);
+  EXPECT_THAT(backend.adsp.calls,
+              ElementsAre("start qcom/sm8550/adsp.mbn with dtb"));
+
+  auto cdsp = engine.Start("cdsp", {}, absl::ZeroDuration(), {});
+  EXPECT_EQ(cdsp.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_FALSE(engine.Get("cdsp")->drivable);
+  EXPECT_EQ(engine.Get("cdsp")->unsupported, "cdsp is not tested");
+
+  // A state the backend reports on its own is followed.
+  platform::Event stopped;
+  stopped.kind = platform::Event::Kind::kStopped;
+  stopped.state_report = true;
+  backend.handler("/soc@0/remoteproc@6800000", stopped);
+  EXPECT_EQ(engine.Get("adsp")->state, State::kOffline);
+  platform::Event ready;
+  ready.kind = platform::Event::Kind::kReady;
+  backend.handler("/soc@0/remoteproc@6800000", ready);
+  EXPECT_EQ(engine.Get("adsp")->state, State::kOffline)
+      << "a signal nobody waits for is not a state";
+  ready.state_report = true;
+  backend.handler("/soc@0/remoteproc@6800000", ready);
+  EXPECT_EQ(engine.Get("adsp")->state, State::kRunning);
+
+  auto stop = engine.Stop("adsp", absl::ZeroDuration(), {});
+  ASSERT_TRUE(stop.ok()) << stop.status();
+  EXPECT_THAT(backend.adsp.calls, ElementsAre(_, "stop running"));
 }
 
 TEST(Engine, StartBootsTheVideoCodecAndKeepsOnlyItsMapping) {
@@ -103,7 +197,7 @@ TEST(Engine, StartBootsTheVideoCodecAndKeepsOnlyItsMapping) {
   EXPECT_EQ(m.size, 0x700000u);
   EXPECT_EQ(m.prot, platform::kIommuRead | platform::kIommuWrite |
                         platform::kIommuPriv);
-  EXPECT_EQ(m.owner, "os");
+  EXPECT_EQ(m.owner, platform::MappingOwner::kOs);
 }
 
 TEST(Engine, StepByStepEachStepHoldsWhatItShould) {
@@ -149,8 +243,8 @@ TEST(Engine, CoprocessorWithDtbImageBootsBothAndStopsBoth) {
   ASSERT_TRUE(started.ok()) << started.status();
   auto hw = sim.soc().Observe();
   ASSERT_TRUE(hw.ok());
-  EXPECT_EQ(Peripheral(*hw, 1)->state, "running");
-  EXPECT_EQ(Peripheral(*hw, 36)->state, "running");
+  EXPECT_EQ(Peripheral(*hw, 1)->state, pas::PasState::kRunning);
+  EXPECT_EQ(Peripheral(*hw, 36)->state, pas::PasState::kRunning);
   auto view = sim.engine().Get("adsp", true);
   EXPECT_EQ(view->hardware.mappings.size(), 2u);  // main and DTB carveouts
   ASSERT_TRUE(sim.engine().Stop("adsp", absl::ZeroDuration(), {}).ok());
@@ -369,7 +463,8 @@ TEST(Engine, HypervisorBoardMapsNothingAndNeverBridges) {
                                              "release_metadata"));
   auto view = sim.engine().Get("video", true);
   ASSERT_EQ(view->hardware.mappings.size(), 1u);
-  EXPECT_EQ(view->hardware.mappings[0].owner, "hypervisor");
+  EXPECT_EQ(view->hardware.mappings[0].owner,
+            platform::MappingOwner::kHypervisor);
   ASSERT_TRUE(sim.engine().Stop("video", absl::ZeroDuration(), {}).ok());
   view = sim.engine().Get("video", true);
   EXPECT_TRUE(view->hardware.mappings.empty());

@@ -53,14 +53,18 @@ SimEngine::SimEngine(const std::string& board, const sim::v1::Profile& profile,
 
 SimEngine::~SimEngine() {
   engine_.reset();
+  backend_.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
 
 void SimEngine::Restart(EngineOptions options) {
   engine_.reset();
-  engine_ = std::make_unique<LifecycleEngine>(soc_.get(), board_, store_.get(),
-                                              &history_, options);
+  backend_.reset();
+  backend_ =
+      std::make_unique<pas::PasBackend>(soc_.get(), board_, pas::PasOptions());
+  engine_ = std::make_unique<LifecycleEngine>(backend_.get(), board_,
+                                              store_.get(), &history_, options);
   auto adopted = engine_->Adopt();
   ASSERT_TRUE(adopted.ok()) << adopted.status();
 }
@@ -83,7 +87,8 @@ void SimEngine::ExpectClean(const std::string& name) {
   for (const auto& p : hw->peripherals) {
     if (p.pas_id == *node.pas_id ||
         (node.dtb_pas_id && p.pas_id == *node.dtb_pas_id)) {
-      EXPECT_EQ(p.state, "idle") << name << " PAS id " << p.pas_id;
+      EXPECT_EQ(p.state, pas::PasState::kIdle)
+          << name << " PAS id " << p.pas_id;
       EXPECT_FALSE(p.metadata_held) << name << " PAS id " << p.pas_id;
     }
   }
@@ -101,12 +106,12 @@ void SimEngine::ExpectClean(const std::string& name) {
   };
   const bool has_stream = node.firmware_stream.has_value();
   for (const auto& s : hw->streams) {
-    EXPECT_FALSE(s.owner == "os" && has_stream &&
+    EXPECT_FALSE(s.owner == platform::MappingOwner::kOs && has_stream &&
                  s.sid == node.firmware_stream->sid)
         << name << ": OS stream 0x" << std::hex << s.sid << " left";
   }
   for (const auto& m : hw->mappings) {
-    EXPECT_FALSE(m.owner == "os" &&
+    EXPECT_FALSE(m.owner == platform::MappingOwner::kOs &&
                  ((has_stream && m.sid == node.firmware_stream->sid) ||
                   in_carveouts(m.pa, m.size)))
         << name << ": OS mapping of stream 0x" << std::hex << m.sid << " at 0x"
@@ -114,8 +119,9 @@ void SimEngine::ExpectClean(const std::string& name) {
   }
   for (const auto& c : hw->cores) {
     if (c.coprocessor == node.path) {
-      EXPECT_TRUE(c.state == "off" || c.state == "stopped")
-          << name << " core is " << c.state;
+      EXPECT_TRUE(c.state == pas::CoreState::kOff ||
+                  c.state == pas::CoreState::kStopped)
+          << name << " core is " << pas::CoreStateName(c.state);
     }
   }
   auto observed = engine_->Get(name, /*observe=*/true);

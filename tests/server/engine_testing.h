@@ -7,6 +7,7 @@
 #include <string>
 
 #include "platform/image/firmware_image.h"
+#include "platform/pas/pas_backend.h"
 #include "platform/sim/soc.h"
 #include "server/engine.h"
 #include "server/firmware_store.h"
@@ -46,6 +47,7 @@ class SimEngine {
   void ExpectClean(const std::string& name);
 
   sim::SimSoc& soc() { return *soc_; }
+  pas::PasBackend& backend() { return *backend_; }
   LifecycleEngine& engine() { return *engine_; }
   History& history() { return history_; }
   FirmwareStore& store() { return *store_; }
@@ -54,6 +56,7 @@ class SimEngine {
  private:
   std::string dir_;
   std::unique_ptr<sim::SimSoc> soc_;
+  std::unique_ptr<pas::PasBackend> backend_;
   std::unique_ptr<FirmwareStore> store_;
   History history_;
   devicetree::Board board_;

@@ -11,16 +11,20 @@
 #include "gtest/gtest.h"
 #include "platform/image/bytes.h"
 #include "platform/image/elf.h"
-#include "server/coredump.h"
+#include "platform/pas/coredump.h"
+#include "platform/pas/resource_table.h"
 #include "server/firmware_store.h"
 #include "server/history.h"
-#include "server/resource_table.h"
 #include "server/workers.h"
 #include "tests/sim/sim_testing.h"
 
 namespace pil::server {
 namespace {
 
+using pas::BuildResourceTable;
+using pas::DevMem;
+using pas::ParseResourceTable;
+using pas::WriteCoredump;
 using ::testing::HasSubstr;
 
 std::string TempDir(const std::string& name) {
@@ -166,6 +170,22 @@ std::string Devmem(uint32_t da, uint32_t pa, uint32_t len,
   return e;
 }
 
+TEST(ResourceTable, WhatTheSecureWorldBuildsParsesBack) {
+  const std::vector<DevMem> entries = {
+      {0x20000000, 0x0a000000, 0x2000, 2, "ipc"},
+      {0x30000000, 0x0b000000, 0x1000, 0, std::string(40, 'n')}};
+  auto parsed = ParseResourceTable(BuildResourceTable(entries));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_EQ((*parsed)[0].da, 0x20000000u);
+  EXPECT_EQ((*parsed)[0].pa, 0x0a000000u);
+  EXPECT_EQ((*parsed)[0].length, 0x2000u);
+  EXPECT_EQ((*parsed)[0].flags, 2u);
+  EXPECT_EQ((*parsed)[0].name, "ipc");
+  EXPECT_EQ((*parsed)[1].name, std::string(31, 'n')) << "names hold 31 bytes";
+  EXPECT_TRUE(ParseResourceTable(BuildResourceTable({}))->empty());
+}
+
 TEST(ResourceTable, DevmemEntriesAreReadOthersSkipped) {
   std::string carveout_entry(28, '\0');  // RSC_CARVEOUT (type 0)
   auto parsed = ParseResourceTable(
@@ -214,7 +234,7 @@ TEST(ResourceTable, MalformedTablesAreRefusedWithWhatIsWrong) {
 
 // ---- coredumps ----
 
-class FakeMemory : public platform::PhysicalMemory {
+class FakeMemory : public pas::PhysicalMemory {
  public:
   absl::StatusOr<absl::Span<uint8_t>> Map(uint64_t address,
                                           uint64_t size) override {
@@ -324,6 +344,20 @@ TEST(Workers, RunsInParallelUpToTheBoundThenRefuses) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   while (!ran.load()) absl::SleepFor(absl::Milliseconds(1));
+}
+
+// A caller answered by `then` may call again at once: the slot is free.
+TEST(Workers, ThenRunsOnceTheSlotIsFree) {
+  Workers workers(1);
+  absl::Notification answered;
+  bool accepted_from_then = false;
+  ASSERT_TRUE(workers.Run([] {},
+                          [&] {
+                            accepted_from_then = workers.Run([] {});
+                            answered.Notify();
+                          }));
+  answered.WaitForNotification();
+  EXPECT_TRUE(accepted_from_then);
 }
 
 TEST(Workers, DestructionFinishesAcceptedWork) {

@@ -12,7 +12,7 @@
 namespace pil::sim {
 namespace {
 
-using platform::SignalKind;
+using pas::SignalKind;
 using testing::Boot;
 using testing::MakeSoc;
 using testing::SignalLog;
@@ -82,7 +82,8 @@ TEST(RealIrisFirmware, BootsWhereLinuxOwnsTheSmmuOnlyWhenMapped) {
   auto fault = log.Next(video);
   ASSERT_TRUE(fault.ok());
   EXPECT_EQ(fault->kind, SignalKind::kSmmuFault);
-  EXPECT_EQ(fault->sid, 0x19e2u);
+  ASSERT_TRUE(fault->fault.has_value());
+  EXPECT_EQ(fault->fault->sid, 0x19e2u);
   ASSERT_TRUE(soc->PasShutdown(9).ok());
   ASSERT_TRUE(soc->ReleaseMetadata(9).ok());
 

@@ -19,7 +19,7 @@
 namespace pil::sim {
 namespace {
 
-using platform::SignalKind;
+using pas::SignalKind;
 using testing::Boot;
 using testing::SignalLog;
 using testing::SignedFor;

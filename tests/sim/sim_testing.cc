@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "platform/image/layout.h"
+#include "platform/pas/smmu_rules.h"
 #include "platform/sim/boards.h"
 #include "tests/testing/realdata.h"
 
@@ -56,9 +57,8 @@ image::FirmwareImage SignedFor(uint64_t base, uint64_t size, uint32_t sw_id,
   return std::move(*image);
 }
 
-SignalLog::SignalLog(platform::CoprocessorSignals& signals)
-    : signals_(signals) {
-  signals_.Subscribe([this](const platform::Signal& s) {
+SignalLog::SignalLog(pas::CoprocessorSignals& signals) : signals_(signals) {
+  signals_.Subscribe([this](const pas::Signal& s) {
     absl::MutexLock lock(&mu_);
     queue_.push_back(s);
   });
@@ -66,13 +66,13 @@ SignalLog::SignalLog(platform::CoprocessorSignals& signals)
 
 SignalLog::~SignalLog() { signals_.Subscribe(nullptr); }
 
-absl::StatusOr<platform::Signal> SignalLog::Next(const std::string& coprocessor,
-                                                 absl::Duration timeout) {
+absl::StatusOr<pas::Signal> SignalLog::Next(const std::string& coprocessor,
+                                            absl::Duration timeout) {
   struct Has {
-    const std::deque<platform::Signal>* queue;
+    const std::deque<pas::Signal>* queue;
     const std::string* coprocessor;
     bool operator()() const {
-      for (const platform::Signal& s : *queue) {
+      for (const pas::Signal& s : *queue) {
         if (s.coprocessor == *coprocessor) return true;
       }
       return false;
@@ -85,7 +85,7 @@ absl::StatusOr<platform::Signal> SignalLog::Next(const std::string& coprocessor,
   }
   for (auto it = queue_.begin(); it != queue_.end(); ++it) {
     if (it->coprocessor == coprocessor) {
-      platform::Signal s = *it;
+      pas::Signal s = *it;
       queue_.erase(it);
       return s;
     }
@@ -128,10 +128,12 @@ absl::StatusOr<uint32_t> Boot::MapStream(uint32_t sid, uint32_t mask,
                                          bool video) {
   auto domain = platform.iommu().Attach(sid, mask);
   if (!domain.ok()) return domain.status();
-  const uint32_t prot = platform::kIommuRead | platform::kIommuWrite |
-                        (video ? uint32_t{platform::kIommuPriv} : 0u);
+  const pas::FirmwareWindow window =
+      pas::FirmwareWindowFor(video ? devicetree::CoprocessorKind::kVideoCodec
+                                   : devicetree::CoprocessorKind::kRemoteproc,
+                             carveout_base);
   absl::Status mapped = platform.iommu().Map(
-      *domain, video ? 0 : carveout_base, carveout_base, carveout_size, prot);
+      *domain, window.iova, carveout_base, carveout_size, window.prot);
   if (!mapped.ok()) return mapped;
   return *domain;
 }

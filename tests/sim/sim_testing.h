@@ -32,22 +32,21 @@ image::FirmwareImage SignedFor(uint64_t base, uint64_t size, uint32_t sw_id,
 // Collects the signals of a SimSoc.
 class SignalLog {
  public:
-  explicit SignalLog(platform::CoprocessorSignals& signals);
+  explicit SignalLog(pas::CoprocessorSignals& signals);
   ~SignalLog();
   // The next signal for `coprocessor` (a node path), or DEADLINE_EXCEEDED.
-  absl::StatusOr<platform::Signal> Next(
-      const std::string& coprocessor,
-      absl::Duration timeout = absl::Seconds(5));
+  absl::StatusOr<pas::Signal> Next(const std::string& coprocessor,
+                                   absl::Duration timeout = absl::Seconds(5));
 
  private:
-  platform::CoprocessorSignals& signals_;
+  pas::CoprocessorSignals& signals_;
   absl::Mutex mu_;
-  std::deque<platform::Signal> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<pas::Signal> queue_ ABSL_GUARDED_BY(mu_);
 };
 
 // The OS side of a boot, one step at a time.
 struct Boot {
-  platform::Platform& platform;
+  pas::Hardware& platform;
   uint32_t pas_id;
   uint64_t carveout_base;
   uint64_t carveout_size;

@@ -2,10 +2,13 @@
 
 #include "common/error.h"
 #include "gtest/gtest.h"
+#include "platform/pas/smmu_rules.h"
 
 namespace pil::sim {
 namespace {
 
+using pas::SmrsOverlap;
+using platform::FaultKind;
 using platform::kIommuNoExec;
 using platform::kIommuPriv;
 using platform::kIommuRead;
@@ -62,23 +65,25 @@ TEST(SmmuModel, TranslationAndPermissionFaults) {
   EXPECT_TRUE(r.ok);
   EXPECT_EQ(r.pa, 0x80001234u);
   a.write = true;
-  EXPECT_EQ(smmu.Translate(a, "x").fault_type, "permission");
+  EXPECT_EQ(smmu.Translate(a, "x").fault, FaultKind::kPermission);
   a.write = false;
   a.exec = true;
-  EXPECT_EQ(smmu.Translate(a, "x").fault_type, "permission");
+  EXPECT_EQ(smmu.Translate(a, "x").fault, FaultKind::kPermission);
   a.exec = false;
   a.iova = 0x90000000;
-  EXPECT_EQ(smmu.Translate(a, "x").fault_type, "permission");  // unprivileged
+  EXPECT_EQ(smmu.Translate(a, "x").fault,
+            FaultKind::kPermission);  // unprivileged
   a.privileged = true;
   EXPECT_TRUE(smmu.Translate(a, "x").ok);
   a.iova = 0x80002000;
-  EXPECT_EQ(smmu.Translate(a, "x").fault_type, "translation");
+  EXPECT_EQ(smmu.Translate(a, "x").fault, FaultKind::kTranslation);
   a.sid = 0x2000;
-  EXPECT_EQ(smmu.Translate(a, "x").fault_type, "unmatched stream");
+  EXPECT_EQ(smmu.Translate(a, "x").fault, FaultKind::kUnmatchedStream);
   ASSERT_EQ(smmu.faults().size(), 5u);
-  EXPECT_EQ(smmu.faults()[0].type, "permission");
-  EXPECT_TRUE(smmu.faults()[0].write);
-  EXPECT_EQ(smmu.faults()[4].sid, 0x2000u);
+  EXPECT_EQ(smmu.faults()[0].fault.kind, FaultKind::kPermission);
+  EXPECT_EQ(smmu.faults()[0].fault.access, platform::AccessType::kWrite);
+  EXPECT_EQ(smmu.faults()[1].fault.access, platform::AccessType::kExecute);
+  EXPECT_EQ(smmu.faults()[4].fault.sid, 0x2000u);
 }
 
 TEST(SmmuModel, DetachRemovesTranslations) {

@@ -13,7 +13,7 @@
 namespace pil::sim {
 namespace {
 
-using platform::SignalKind;
+using pas::SignalKind;
 using testing::Boot;
 using testing::BundledDtb;
 using ::testing::HasSubstr;
@@ -35,7 +35,7 @@ class El2Board : public ::testing::Test {
   image::FirmwareImage Video(int version = 7) {
     return SignedFor(kVideoBase, 0x200000, 0xe, version);
   }
-  platform::HardwareState State() { return *soc_->Observe(); }
+  pas::HardwareState State() { return *soc_->Observe(); }
 
   std::unique_ptr<SimSoc> soc_;
   SignalLog log_;
@@ -59,13 +59,15 @@ TEST_F(El2Board, MissingMapFaultsAtTheFirstFetch) {
   auto signal = log_.Next(kVideo);
   ASSERT_TRUE(signal.ok()) << signal.status();
   EXPECT_EQ(signal->kind, SignalKind::kSmmuFault);
-  EXPECT_EQ(signal->sid, 0x19e2u);
-  EXPECT_EQ(signal->iova, 0u);  // the carveout's first IOVA (video: 0)
-  EXPECT_EQ(signal->fault_type, "unmatched stream");
-  EXPECT_THAT(signal->detail, HasSubstr("stream 0x19e2 reading iova 0x0"));
-  platform::HardwareState state = State();
+  ASSERT_TRUE(signal->fault.has_value());
+  EXPECT_EQ(signal->fault->sid, 0x19e2u);
+  EXPECT_EQ(signal->fault->iova, 0u);  // the carveout's first IOVA (video: 0)
+  EXPECT_EQ(signal->fault->kind, platform::FaultKind::kUnmatchedStream);
+  EXPECT_THAT(signal->detail,
+              HasSubstr("stream 0x19e2 reading firmware at iova 0x0"));
+  pas::HardwareState state = State();
   ASSERT_EQ(state.faults.size(), 1u);
-  EXPECT_EQ(state.faults[0].sid, 0x19e2u);
+  EXPECT_EQ(state.faults[0].fault.sid, 0x19e2u);
   EXPECT_EQ(state.faults[0].coprocessor, kVideo);
 }
 
@@ -79,8 +81,8 @@ TEST_F(El2Board, AttachedButUnmappedIsATranslationFault) {
   auto signal = log_.Next(kVideo);
   ASSERT_TRUE(signal.ok());
   EXPECT_EQ(signal->kind, SignalKind::kSmmuFault);
-  EXPECT_EQ(signal->fault_type, "translation");
-  EXPECT_EQ(signal->iova, 0u);
+  EXPECT_EQ(signal->fault->kind, platform::FaultKind::kTranslation);
+  EXPECT_EQ(signal->fault->iova, 0u);
 }
 
 TEST_F(El2Board, MappedStreamBootsToReadyAndHandover) {
@@ -96,17 +98,17 @@ TEST_F(El2Board, MappedStreamBootsToReadyAndHandover) {
   auto handover = log_.Next(kVideo);
   ASSERT_TRUE(handover.ok());
   EXPECT_EQ(handover->kind, SignalKind::kHandover);
-  platform::HardwareState state = State();
+  pas::HardwareState state = State();
   EXPECT_TRUE(state.faults.empty());
   EXPECT_TRUE(state.bridges.empty());  // bridged only while authenticating
   for (const auto& core : state.cores) {
     if (core.coprocessor == kVideo) {
-      EXPECT_EQ(core.state, "running");
+      EXPECT_EQ(core.state, pas::CoreState::kRunning);
     }
   }
   for (const auto& p : state.peripherals) {
     if (p.pas_id == 9) {
-      EXPECT_EQ(p.state, "running");
+      EXPECT_EQ(p.state, pas::PasState::kRunning);
       EXPECT_TRUE(p.metadata_held);  // until the OS releases it
     }
   }
@@ -120,7 +122,7 @@ TEST_F(El2Board, MappedStreamBootsToReadyAndHandover) {
   state = State();
   for (const auto& p : state.peripherals) {
     if (p.pas_id == 9) {
-      EXPECT_EQ(p.state, "idle");
+      EXPECT_EQ(p.state, pas::PasState::kIdle);
       EXPECT_FALSE(p.metadata_held);
     }
   }
@@ -143,12 +145,12 @@ TEST_F(El2Board, RemoteprocUsesAnIdentityMapping) {
   auto ready = log_.Next(kCdsp);
   ASSERT_TRUE(ready.ok());
   EXPECT_EQ(ready->kind, SignalKind::kReady);
-  platform::HardwareState state = State();
+  pas::HardwareState state = State();
   ASSERT_EQ(state.mappings.size(), 1u);
   EXPECT_EQ(state.mappings[0].sid, 0xc00u);
   EXPECT_EQ(state.mappings[0].iova, kCdspBase);
   EXPECT_EQ(state.mappings[0].pa, kCdspBase);
-  EXPECT_EQ(state.mappings[0].owner, "os");
+  EXPECT_EQ(state.mappings[0].owner, platform::MappingOwner::kOs);
 }
 
 TEST_F(El2Board, MissingDtbImageIsFatal) {
@@ -223,7 +225,7 @@ TEST_F(El2Board, CallOrder) {
   EXPECT_EQ(reason(soc_->PasInitImage(77, image.Metadata())),
             "PAS_NOT_SUPPORTED");
   // The call log records every call with its SCM status.
-  platform::HardwareState state = State();
+  pas::HardwareState state = State();
   ASSERT_FALSE(state.calls.empty());
   EXPECT_EQ(state.calls.back().call, "pas_init_image");
   EXPECT_EQ(state.calls.back().status, -4);
@@ -317,7 +319,7 @@ TEST_F(El2Board, ChangedByteAfterInitNamesTheSegment) {
   // Nothing was released from reset.
   for (const auto& p : State().peripherals) {
     if (p.pas_id == 9) {
-      EXPECT_EQ(p.state, "initialized");
+      EXPECT_EQ(p.state, pas::PasState::kInitialized);
     }
   }
 }
@@ -366,7 +368,7 @@ TEST_F(Faults, NeverReady) {
             absl::StatusCode::kDeadlineExceeded);
   for (const auto& core : State().cores) {
     if (core.coprocessor == kVideo) {
-      EXPECT_EQ(core.state, "booting");
+      EXPECT_EQ(core.state, pas::CoreState::kBooting);
     }
   }
 }
@@ -403,9 +405,10 @@ TEST_F(Faults, SmmuFaultWhileRunning) {
   if (next->kind == SignalKind::kHandover) next = log_.Next(kVideo);
   ASSERT_TRUE(next.ok());
   EXPECT_EQ(next->kind, SignalKind::kSmmuFault);
-  EXPECT_EQ(next->iova, kVideoSize);  // just past the mapped carveout
-  EXPECT_TRUE(next->write);
-  EXPECT_EQ(next->fault_type, "translation");
+  ASSERT_TRUE(next->fault.has_value());
+  EXPECT_EQ(next->fault->iova, kVideoSize);  // just past the mapped carveout
+  EXPECT_EQ(next->fault->access, platform::AccessType::kWrite);
+  EXPECT_EQ(next->fault->kind, platform::FaultKind::kTranslation);
 }
 
 TEST(Hypervisor, MapsOnTheOsBehalf) {
@@ -419,9 +422,9 @@ TEST(Hypervisor, MapsOnTheOsBehalf) {
   // No OS bridge, no OS mapping: the hypervisor does both.
   ASSERT_TRUE(soc->PasAuthAndReset(9).ok());
   EXPECT_EQ(log.Next(kVideo)->kind, SignalKind::kReady);
-  platform::HardwareState state = *soc->Observe();
+  pas::HardwareState state = *soc->Observe();
   ASSERT_EQ(state.mappings.size(), 1u);
-  EXPECT_EQ(state.mappings[0].owner, "hypervisor");
+  EXPECT_EQ(state.mappings[0].owner, platform::MappingOwner::kHypervisor);
   EXPECT_EQ(state.mappings[0].iova, 0u);
   EXPECT_EQ(state.mappings[0].pa, kVideoBase);
   EXPECT_TRUE(state.mappings[0].prot & platform::kIommuPriv);
@@ -442,9 +445,11 @@ TEST(Hypervisor, AnOsMappingOfItsStreamIsAConflict) {
   EXPECT_EQ(ReasonOf(s), "HYPERVISOR_CONFLICT");
   EXPECT_THAT(std::string(s.message()), HasSubstr("stream 0x2090"));
   // Nothing of the hypervisor's is left behind.
-  platform::HardwareState state = *soc->Observe();
+  pas::HardwareState state = *soc->Observe();
   EXPECT_TRUE(state.bridges.empty());
-  for (const auto& m : state.mappings) EXPECT_EQ(m.owner, "os");
+  for (const auto& m : state.mappings) {
+    EXPECT_EQ(m.owner, platform::MappingOwner::kOs);
+  }
 }
 
 TEST(Hypervisor, AnOsBridgeInTheWayIsAConflict) {
@@ -478,7 +483,8 @@ TEST(ResourceTable, DevmemMustBeMappedToo) {
   ASSERT_TRUE(boot.AuthWithBridge().ok());
   auto signal = log.Next(kVideo);
   EXPECT_EQ(signal->kind, SignalKind::kSmmuFault);
-  EXPECT_EQ(signal->iova, 0x800000u);
+  ASSERT_TRUE(signal->fault.has_value());
+  EXPECT_EQ(signal->fault->iova, 0x800000u);
   EXPECT_THAT(signal->detail, HasSubstr("device memory 'regs'"));
   // Mapped, it boots.
   ASSERT_TRUE(soc->PasShutdown(9).ok());

@@ -1,17 +1,16 @@
-// Coredumps of crashed coprocessors: an ELF core file of the carveout
-// memory the firmware occupied, captured before recovery restarts it.
-#ifndef PILD_SERVER_COREDUMP_H_
-#define PILD_SERVER_COREDUMP_H_
+// The PAS tier's coredump of a crashed coprocessor: an ELF core file of the
+// carveout memory the firmware occupied, read before a restart reloads it.
+#ifndef PILD_PLATFORM_PAS_COREDUMP_H_
+#define PILD_PLATFORM_PAS_COREDUMP_H_
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
-#include "platform/platform.h"
+#include "platform/pas/hardware.h"
 
-namespace pil::server {
+namespace pil::pas {
 
 struct CoredumpSegment {
   uint64_t address = 0;  // physical address in the carveout
@@ -23,18 +22,9 @@ struct CoredumpSegment {
 // its physical address) with the bytes read from `memory`. ELF32, or ELF64
 // when an address or offset needs more than 32 bits.
 absl::StatusOr<std::string> WriteCoredump(
-    platform::PhysicalMemory& memory, uint16_t machine,
+    PhysicalMemory& memory, uint16_t machine,
     const std::vector<CoredumpSegment>& segments, const std::string& note);
 
-struct Coredump {
-  uint64_t crash_id = 0;
-  std::string coprocessor;  // name
-  std::string reason;
-  absl::Time time;
-  std::string bytes;
-  std::string sha256;
-};
+}  // namespace pil::pas
 
-}  // namespace pil::server
-
-#endif  // PILD_SERVER_COREDUMP_H_
+#endif  // PILD_PLATFORM_PAS_COREDUMP_H_

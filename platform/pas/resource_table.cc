@@ -1,12 +1,14 @@
-#include "server/resource_table.h"
+#include "platform/pas/resource_table.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
+#include "common/page.h"
 #include "platform/image/bytes.h"
 
-namespace pil::server {
+namespace pil::pas {
 namespace {
 
 constexpr uint32_t kRscDevmem = 1;
@@ -58,8 +60,8 @@ absl::StatusOr<std::vector<DevMem>> ParseResourceTable(
     }
     absl::string_view name = table.substr(offset + 24, 32);
     d.name = std::string(name.substr(0, name.find('\0')));
-    if (d.da % 4096 || d.pa % 4096 || d.length % 4096 || d.length == 0 ||
-        uint64_t{d.da} + d.length > 0x100000000ull) {
+    if (!PageAligned(d.da) || !PageAligned(d.pa) || !PageAligned(d.length) ||
+        d.length == 0 || uint64_t{d.da} + d.length > 0x100000000ull) {
       return Invalid(absl::StrCat("devmem entry ", i, " ('", d.name,
                                   "') is not a 4 KiB-aligned, non-empty "
                                   "range"));
@@ -75,4 +77,23 @@ absl::StatusOr<std::vector<DevMem>> ParseResourceTable(
   return entries;
 }
 
-}  // namespace pil::server
+std::string BuildResourceTable(const std::vector<DevMem>& entries) {
+  const size_t header = 16 + 4 * entries.size();
+  std::string table(header + kDevmemSize * entries.size(), '\0');
+  image::StoreLe(table, 0, 1, 4);
+  image::StoreLe(table, 4, entries.size(), 4);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const size_t at = header + i * kDevmemSize;
+    image::StoreLe(table, 16 + 4 * i, at, 4);
+    image::StoreLe(table, at, kRscDevmem, 4);
+    image::StoreLe(table, at + 4, entries[i].da, 4);
+    image::StoreLe(table, at + 8, entries[i].pa, 4);
+    image::StoreLe(table, at + 12, entries[i].length, 4);
+    image::StoreLe(table, at + 16, entries[i].flags, 4);
+    const std::string name = entries[i].name.substr(0, 31);
+    std::memcpy(table.data() + at + 24, name.data(), name.size());
+  }
+  return table;
+}
+
+}  // namespace pil::pas

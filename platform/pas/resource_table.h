@@ -1,7 +1,10 @@
 // The resource table the secure world hands out (PAS_GET_RSCTABLE) when
-// Linux owns the IOMMU: the device memory the firmware needs mapped.
-#ifndef PILD_SERVER_RESOURCE_TABLE_H_
-#define PILD_SERVER_RESOURCE_TABLE_H_
+// Linux owns the IOMMU: the device memory the firmware needs mapped. The
+// remoteproc layout: struct resource_table {ver, num, reserved[2],
+// offset[num]}, then entries; RSC_DEVMEM = {type 1, da, pa, len, flags,
+// reserved, name[32]}.
+#ifndef PILD_PLATFORM_PAS_RESOURCE_TABLE_H_
+#define PILD_PLATFORM_PAS_RESOURCE_TABLE_H_
 
 #include <cstdint>
 #include <string>
@@ -10,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace pil::server {
+namespace pil::pas {
 
 // An RSC_DEVMEM entry: device address `da` maps to physical `pa`.
 struct DevMem {
@@ -28,6 +31,10 @@ struct DevMem {
 // (RESOURCE_TABLE_INVALID) naming the entry otherwise.
 absl::StatusOr<std::vector<DevMem>> ParseResourceTable(absl::string_view table);
 
-}  // namespace pil::server
+// A version-1 table of RSC_DEVMEM entries (names cut to 31 characters), as
+// the secure world builds it.
+std::string BuildResourceTable(const std::vector<DevMem>& entries);
 
-#endif  // PILD_SERVER_RESOURCE_TABLE_H_
+}  // namespace pil::pas
+
+#endif  // PILD_PLATFORM_PAS_RESOURCE_TABLE_H_

@@ -1,11 +1,12 @@
-#include "server/coredump.h"
+#include "platform/pas/coredump.h"
 
+#include "common/page.h"
 #include "platform/image/bytes.h"
 
-namespace pil::server {
+namespace pil::pas {
 
 absl::StatusOr<std::string> WriteCoredump(
-    platform::PhysicalMemory& memory, uint16_t machine,
+    PhysicalMemory& memory, uint16_t machine,
     const std::vector<CoredumpSegment>& segments, const std::string& note) {
   // Note: namesz, descsz, type, "PILD\0" padded to 4, the text padded to 4.
   std::string note_bytes(12, '\0');
@@ -57,7 +58,7 @@ absl::StatusOr<std::string> WriteCoredump(
       image::StoreLe(out, at + 24, address, 8);
       image::StoreLe(out, at + 32, size, 8);
       image::StoreLe(out, at + 40, size, 8);
-      image::StoreLe(out, at + 48, type == 1 ? 4096 : 4, 8);
+      image::StoreLe(out, at + 48, type == 1 ? kPageSize : 4, 8);
     } else {
       image::StoreLe(out, at + 4, offset, 4);
       image::StoreLe(out, at + 8, address, 4);
@@ -65,7 +66,7 @@ absl::StatusOr<std::string> WriteCoredump(
       image::StoreLe(out, at + 16, size, 4);
       image::StoreLe(out, at + 20, size, 4);
       image::StoreLe(out, at + 24, flags, 4);
-      image::StoreLe(out, at + 28, type == 1 ? 4096 : 4, 4);
+      image::StoreLe(out, at + 28, type == 1 ? kPageSize : 4, 4);
     }
   };
   phdr(0, 4, out.size(), 0, note_bytes.size());  // PT_NOTE
@@ -79,4 +80,4 @@ absl::StatusOr<std::string> WriteCoredump(
   return out;
 }
 
-}  // namespace pil::server
+}  // namespace pil::pas

@@ -1,21 +1,24 @@
-// What the lifecycle engine drives: the secure world, the IOMMU, the
-// physical memory of carveouts and the coprocessors' signals. One small
-// interface each, implemented by every backend (platform/sim,
-// platform/linux); the engine cannot tell them apart.
+// The hardware the PAS tier drives (platform/pas): the secure world, the
+// IOMMU, the physical memory of carveouts and the coprocessors' signals.
+// One small interface each, implemented by every backend where pild runs
+// the secure-world flow itself (the sim, platform/sim; a backend with
+// direct SCM access). The kernel tier (platform/linux) has none of these:
+// the kernel holds them.
 //
-//   Platform& p = ...;
-//   RETURN_IF_ERROR(p.secure_world().PasInitImage(pas_id, metadata));
-//   auto domain = p.iommu().Attach(sid, mask);
-//   p.iommu().Map(*domain, iova, pa, size, kIommuRead | kIommuWrite);
+//   pas::Hardware& hw = ...;
+//   RETURN_IF_ERROR(hw.secure_world().PasInitImage(pas_id, metadata));
+//   auto domain = hw.iommu().Attach(sid, mask);
+//   hw.iommu().Map(*domain, iova, pa, size, kIommuRead | kIommuWrite);
 //
 // Failures are absl::Status with a stable reason (common/error.h); a
 // secure-world call that the secure world rejects carries its SCM status
 // in metadata "scm_status". All methods are thread-safe.
-#ifndef PILD_PLATFORM_PLATFORM_H_
-#define PILD_PLATFORM_PLATFORM_H_
+#ifndef PILD_PLATFORM_PAS_HARDWARE_H_
+#define PILD_PLATFORM_PAS_HARDWARE_H_
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +27,14 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "platform/backend.h"
 
-namespace pil::platform {
+namespace pil::pas {
+
+using platform::AccessType;
+using platform::FaultKind;
+using platform::MappingOwner;
+using platform::SmmuFault;
 
 // The secure world's peripheral authentication service (SCM PAS calls) and
 // its SHM bridge registry.
@@ -61,17 +70,6 @@ class SecureWorld {
                                                    uint64_t size) = 0;
   virtual absl::Status ShmBridgeDelete(uint64_t handle) = 0;
 };
-
-// Mapping permissions, with Linux's IOMMU_* values.
-enum IommuProt : uint32_t {
-  kIommuRead = 1u << 0,
-  kIommuWrite = 1u << 1,
-  kIommuNoExec = 1u << 3,
-  kIommuPriv = 1u << 5,
-};
-
-// "r", "w", "x" (unless kIommuNoExec), "p": e.g. "rwp".
-std::string IommuPermissions(uint32_t prot);
 
 // The SMMU as the OS programs it: stream-match entries that route a stream
 // ID to a translation context ("domain"), and 4 KiB-granular mappings.
@@ -122,12 +120,8 @@ struct Signal {
   uint64_t sequence = 0;    // increases with every signal of the platform
   std::string coprocessor;  // device-tree node path
   SignalKind kind = SignalKind::kReady;
-  std::string detail;  // crash reason, fault description
-  // For kSmmuFault.
-  uint32_t sid = 0;
-  uint64_t iova = 0;
-  bool write = false;
-  std::string fault_type;  // "translation", "permission", "unmatched stream"
+  std::string detail;              // crash reason, fault description
+  std::optional<SmmuFault> fault;  // for kSmmuFault
   absl::Time time;
 };
 
@@ -141,40 +135,44 @@ class CoprocessorSignals {
   virtual void Subscribe(std::function<void(const Signal&)> handler) = 0;
 };
 
-// What the platform holds right now, for status replies and tests.
+// A peripheral's state in the secure world.
+enum class PasState { kIdle, kInitialized, kRunning };
+// A core's state as the hardware runs it.
+enum class CoreState {
+  kOff,
+  kBooting,
+  kRunning,
+  kStopping,
+  kStopped,
+  kCrashed
+};
+const char* PasStateName(PasState state);    // "idle", "initialized", "running"
+const char* CoreStateName(CoreState state);  // "off", "booting", ...
+
+// What the hardware holds right now, for status replies, adoption and
+// tests. Every backend of this tier fills every field.
 struct HardwareState {
-  struct Bridge {
-    uint64_t handle = 0, base = 0, size = 0;
-  };
-  struct Mapping {
-    uint32_t domain = 0;
-    uint32_t sid = 0, mask = 0;
-    uint64_t iova = 0, pa = 0, size = 0;
-    uint32_t prot = 0;
-    std::string owner;  // "os" or "hypervisor"
-  };
+  using Bridge = platform::HardwareView::Bridge;
+  using Mapping = platform::HardwareView::Mapping;
   // A stream-match entry routing a stream to a translation context.
   struct Stream {
     uint32_t domain = 0;
     uint32_t sid = 0, mask = 0;
-    std::string owner;  // "os" or "hypervisor"
+    MappingOwner owner = MappingOwner::kOs;
   };
   struct Fault {
-    uint32_t sid = 0;
-    uint64_t iova = 0;
-    bool write = false;
-    std::string type;
-    std::string coprocessor;
+    SmmuFault fault;
+    std::string coprocessor;  // node path
     absl::Time time;
   };
   struct Peripheral {
     uint32_t pas_id = 0;
-    std::string state;  // "idle", "initialized", "running"
+    PasState state = PasState::kIdle;
     bool metadata_held = false;
   };
   struct Core {
     std::string coprocessor;  // node path
-    std::string state;  // "off", "booting", "running", "stopping", "crashed"
+    CoreState state = CoreState::kOff;
   };
   struct Call {
     std::string call;  // "pas_init_image", ...
@@ -193,10 +191,10 @@ struct HardwareState {
   std::vector<Call> calls;  // the most recent secure-world calls, oldest first
 };
 
-// Everything below the lifecycle engine, for one board.
-class Platform {
+// Everything the PAS tier drives, for one board.
+class Hardware {
  public:
-  virtual ~Platform() = default;
+  virtual ~Hardware() = default;
   virtual SecureWorld& secure_world() = 0;
   virtual Iommu& iommu() = 0;
   virtual PhysicalMemory& memory() = 0;
@@ -204,6 +202,6 @@ class Platform {
   virtual absl::StatusOr<HardwareState> Observe() = 0;
 };
 
-}  // namespace pil::platform
+}  // namespace pil::pas
 
-#endif  // PILD_PLATFORM_PLATFORM_H_
+#endif  // PILD_PLATFORM_PAS_HARDWARE_H_

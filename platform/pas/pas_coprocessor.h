@@ -1,0 +1,86 @@
+// The PAS tier's operations for one coprocessor: pild itself runs the
+// secure-world flow over pas::Hardware. Authenticate verifies each image
+// and copies it into its carveout in one pass, then hands its metadata to
+// the secure world (init_image, mem_setup); Map attaches the firmware
+// stream and maps the carveouts and the resource table's device memory
+// where Linux owns the IOMMU; Reset bridges the carveout while the secure
+// world authenticates and releases reset, then waits for ready. Everything
+// acquired is a Claim, released newest first on failure or stop.
+#ifndef PILD_PLATFORM_PAS_PAS_COPROCESSOR_H_
+#define PILD_PLATFORM_PAS_PAS_COPROCESSOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "platform/backend.h"
+#include "platform/devicetree/coprocessor_node.h"
+#include "platform/pas/claims.h"
+#include "platform/pas/coredump.h"
+#include "platform/pas/hardware.h"
+
+namespace pil::pas {
+
+class PasCoprocessor : public platform::CoprocessorOps {
+ public:
+  // `hardware` and `os_owns_iommu` (no hypervisor: pild bridges and maps;
+  // shared by the board, set from the hardware by Adopt)
+  // outlive it. `node` has a PAS id and a carveout.
+  PasCoprocessor(Hardware* hardware, const devicetree::CoprocessorNode& node,
+                 int verify_threads, std::atomic<bool>* os_owns_iommu);
+
+  platform::Capabilities capabilities() const override;
+  absl::StatusOr<platform::VerifiedImage> Authenticate(
+      const platform::BootImages& images, platform::Steps& steps) override;
+  absl::Status Map(platform::Steps& steps) override;
+  absl::Status Reset(absl::Duration ready_timeout,
+                     platform::Steps& steps) override;
+  absl::Status Stop(bool running, absl::Duration stop_ack_timeout,
+                    platform::Steps& steps) override;
+  void Rollback(platform::Steps& steps) override;
+  absl::Status Restart(const platform::BootImages& images,
+                       absl::Duration ready_timeout,
+                       platform::Steps& steps) override;
+  absl::StatusOr<std::string> Coredump(absl::string_view note) override;
+  platform::HardwareView Held() const override;
+  absl::StatusOr<platform::HardwareView> Observe() override;
+  absl::StatusOr<platform::Adoption> Adopt(platform::Steps& steps) override;
+
+ private:
+  // The image's main (carveout 0) or DTB (carveout 1) part of a boot.
+  absl::Status Place(const image::FirmwareImage& image, bool dtb,
+                     platform::Steps& steps,
+                     std::optional<platform::VerifiedImage>* verified);
+  absl::Status InitImage(const image::FirmwareImage& image, bool dtb,
+                         platform::Steps& steps);
+  absl::Status MapRange(uint32_t domain, uint64_t iova, uint64_t pa,
+                        uint64_t size, uint32_t prot, const std::string& what,
+                        platform::Steps& steps);
+  absl::Status AuthAndReset(bool dtb, platform::Steps& steps);
+  absl::Status WaitReady(absl::Duration timeout, platform::Steps& steps);
+  // This coprocessor's share of what the hardware holds.
+  platform::HardwareView ViewOf(const HardwareState& state) const;
+  bool InCarveouts(uint64_t base, uint64_t size) const;
+  uint32_t pas_id(bool dtb) const;
+
+  Hardware& hw_;
+  const devicetree::CoprocessorNode node_;
+  const int verify_threads_;
+  std::atomic<bool>& os_owns_iommu_;
+  // The DTB image's PAS id, for coprocessors that load one.
+  std::optional<uint32_t> dtb_pas_;
+  Claims claims_;
+
+  mutable absl::Mutex mu_;
+  // Where the main image's segments were placed, for coredumps.
+  std::vector<CoredumpSegment> placed_ ABSL_GUARDED_BY(mu_);
+  uint16_t machine_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace pil::pas
+
+#endif  // PILD_PLATFORM_PAS_PAS_COPROCESSOR_H_

@@ -1,0 +1,81 @@
+// The engine's private parts, shared by its files (engine.cc: slots and
+// snapshots; engine_transitions.cc: transitions; engine_crashes.cc: events,
+// crashes and recovery; engine_adopt.cc: adoption; transaction.cc).
+#ifndef PILD_SERVER_ENGINE_INTERNAL_H_
+#define PILD_SERVER_ENGINE_INTERNAL_H_
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "platform/backend.h"
+#include "server/engine.h"
+
+namespace pil::server {
+
+// One managed coprocessor.
+struct LifecycleEngine::Slot {
+  devicetree::CoprocessorNode node;
+  // The backend's operations; null when it cannot drive this coprocessor,
+  // and then `unsupported` says why.
+  platform::CoprocessorOps* ops = nullptr;
+  absl::Status unsupported;
+
+  // Guarded by the engine's mu_.
+  State state = State::kOffline;
+  absl::Time since;
+  uint32_t crash_count = 0;
+  std::optional<ErrorRecord> last_error;
+  std::optional<LoadedImage> image;
+  FirmwareSource source;  // what it last booted, for recovery
+  // A transition (or recovery) holds the slot; events then queue here.
+  bool busy = false;
+  std::deque<platform::Event> events;
+  uint32_t restarts = 0;
+  std::deque<Coredump> coredumps;
+};
+
+// One transition's steps, cancellation and events: what the backend's
+// operations see as platform::Steps.
+class LifecycleEngine::Transaction : public platform::Steps {
+ public:
+  Transaction(LifecycleEngine* engine, Slot* slot, const CallContext& ctx)
+      : engine_(engine), slot_(slot), ctx_(ctx) {}
+
+  // platform::Steps
+  absl::Status Step(absl::string_view name,
+                    const std::function<absl::Status(std::string*)>& fn,
+                    bool even_if_interrupted = false) override;
+  absl::Status Interrupted() const override;
+  std::optional<platform::Event> NextEvent(absl::Time until) override;
+  void DropEvents() override;
+  void Note(absl::string_view note) override;
+  absl::Time deadline() const override { return ctx_.deadline; }
+
+  // The state the coprocessor enters (under the engine's lock).
+  void Enter(State state, const std::string& reason);
+
+  // The images LoadImages read for this transition, as a boot takes them.
+  std::optional<image::FirmwareImage> main_image, dtb_image;
+  platform::BootImages images(const Slot& slot) const;
+  // Records what the backend verified as the coprocessor's loaded image.
+  void Keep(Slot& slot, const platform::VerifiedImage& verified);
+
+  const CallContext& ctx() const { return ctx_; }
+  std::vector<pil::server::Step>& steps() { return steps_; }
+  const std::string& note() const { return note_; }
+
+ private:
+  LifecycleEngine* engine_;
+  Slot* slot_;
+  const CallContext& ctx_;
+  std::vector<pil::server::Step> steps_;
+  std::string note_;
+};
+
+}  // namespace pil::server
+
+#endif  // PILD_SERVER_ENGINE_INTERNAL_H_

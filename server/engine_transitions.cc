@@ -1,0 +1,336 @@
+// LifecycleEngine: the transitions. Run() is the frame every transition
+// shares (request-id replay, one transition per coprocessor, the allowed
+// states, rollback on failure, history); the bodies call the backend's
+// operations.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "server/engine_internal.h"
+
+namespace pil::server {
+namespace {
+
+// Waits on the engine's lock until `slot` is free or the caller gives up,
+// waking now and then to notice cancellation.
+struct NotBusyOrGaveUp {
+  const bool* busy;
+  const CallContext* ctx;
+  bool operator()() const {
+    return !*busy || (ctx->cancelled && ctx->cancelled());
+  }
+};
+
+}  // namespace
+
+absl::Duration LifecycleEngine::ReadyTimeout(absl::Duration requested) const {
+  return requested > absl::ZeroDuration() ? requested : options_.ready_timeout;
+}
+
+void LifecycleEngine::Record(const Slot& slot, const std::string& operation,
+                             const CallContext& ctx, absl::Time start,
+                             State from, const absl::Status& status) {
+  HistoryEntry entry;
+  entry.time = start;
+  entry.coprocessor = slot.node.name;
+  entry.operation = operation;
+  entry.request_id = ctx.request_id;
+  entry.caller = ctx.caller;
+  if (slot.image) entry.image_sha256 = slot.image->sha256;
+  entry.from = from;
+  entry.to = slot.state;
+  entry.result = status.ok() ? "OK" : ReasonOf(status);
+  entry.message = std::string(status.message());
+  entry.duration = absl::Now() - start;
+  history_->Add(std::move(entry));
+}
+
+absl::StatusOr<TransitionResult> LifecycleEngine::Run(
+    absl::string_view name, const std::string& operation,
+    const CallContext& ctx, std::vector<State> from, Body body) {
+  std::shared_ptr<RequestLog::Record> record;
+  if (!ctx.request_id.empty()) {
+    absl::MutexLock lock(&mu_);
+    record = requests_.Find(ctx.request_id);
+    if (record != nullptr) {
+      if (record->operation != operation || record->name != name) {
+        return Error(
+            absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED",
+            absl::StrCat("request id ", ctx.request_id, " was used for ",
+                         record->operation, " ", record->name),
+            {{"request_id", ctx.request_id}});
+      }
+      mu_.AwaitWithDeadline(absl::Condition(&record->done), ctx.deadline);
+      if (!record->done) {
+        return Error(
+            absl::StatusCode::kDeadlineExceeded, "BUSY",
+            absl::StrCat("request ", ctx.request_id, " is still in progress"));
+      }
+      if (!record->result.ok()) return record->result.status();
+      TransitionResult replay = *record->result;
+      replay.replayed = true;
+      return replay;
+    }
+    record = requests_.Begin(ctx.request_id, operation, std::string(name));
+  }
+  auto finish = [&](absl::StatusOr<TransitionResult> result)
+      -> absl::StatusOr<TransitionResult> {
+    if (record != nullptr) {
+      absl::MutexLock lock(&mu_);
+      record->result = result;
+      record->done = true;
+    }
+    return result;
+  };
+
+  Slot* slot = Find(name);
+  if (slot == nullptr) return finish(UnknownCoprocessor(name));
+  if (!slot->node.problems.empty() || !slot->node.pas_id ||
+      slot->node.carveouts.empty()) {
+    return finish(Error(
+        absl::StatusCode::kFailedPrecondition, "DEVICE_TREE_INVALID",
+        absl::StrCat(name, " cannot boot: its device-tree node has problems: ",
+                     absl::StrJoin(slot->node.problems, "; ")),
+        {{"coprocessor", std::string(name)}}));
+  }
+  if (slot->ops == nullptr) return finish(slot->unsupported);
+  const bool step_verb =
+      operation == "authenticate" || operation == "map" || operation == "reset";
+
+  State from_state = State::kOffline;
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&mu_);
+    NotBusyOrGaveUp ready{&slot->busy, &ctx};
+    while (slot->busy && !(ctx.cancelled && ctx.cancelled()) &&
+           absl::Now() < ctx.deadline) {
+      mu_.AwaitWithDeadline(
+          absl::Condition(&ready),
+          std::min(ctx.deadline, absl::Now() + absl::Milliseconds(50)));
+    }
+    from_state = slot->state;
+    if (step_verb && !slot->ops->capabilities().separate_steps) {
+      refused =
+          platform::StepNotSupported(slot->ops->capabilities(), operation);
+    } else if (slot->busy && ctx.cancelled && ctx.cancelled()) {
+      refused = Error(absl::StatusCode::kCancelled, "CANCELLED",
+                      absl::StrCat("the caller cancelled while another "
+                                   "transition of ",
+                                   name, " was in progress"),
+                      {{"coprocessor", std::string(name)}});
+    } else if (slot->busy) {
+      refused =
+          Error(absl::StatusCode::kDeadlineExceeded, "BUSY",
+                absl::StrCat("another transition of ", name,
+                             " is in progress (state ", StateName(slot->state),
+                             ") and did not end before the deadline"),
+                {{"coprocessor", std::string(name)}});
+    } else if (std::find(from.begin(), from.end(), slot->state) == from.end()) {
+      std::vector<std::string> expected;
+      for (State s : from) expected.push_back(StateName(s));
+      refused = Error(
+          absl::StatusCode::kFailedPrecondition, "WRONG_STATE",
+          absl::StrCat(operation, " ", name, ": it is ", StateName(slot->state),
+                       "; expected ", absl::StrJoin(expected, " or ")),
+          {{"coprocessor", std::string(name)},
+           {"state", StateName(slot->state)},
+           {"expected", absl::StrJoin(expected, ",")}});
+    } else {
+      slot->busy = true;
+      if (operation == "start" || operation == "stop") slot->restarts = 0;
+    }
+    if (!refused.ok()) {
+      // Refused attempts are recorded too: who tried what, and why not.
+      Record(*slot, operation, ctx, absl::Now(), from_state, refused);
+    }
+  }
+  if (!refused.ok()) return finish(refused);
+
+  const absl::Time start = absl::Now();
+  Transaction tx(this, slot, ctx);
+  absl::Status status = body(*slot, tx);
+  if (!status.ok()) {
+    slot->ops->Rollback(tx);
+    PILD_LOG(WARNING) << operation << " " << name
+                      << " failed: " << status.message();
+  }
+
+  // What the hardware holds afterwards, as the backend reports it.
+  absl::StatusOr<platform::HardwareView> observed = slot->ops->Observe();
+  absl::MutexLock lock(&mu_);
+  if (!status.ok()) {
+    slot->last_error =
+        ErrorRecord{ReasonOf(status), std::string(status.message()), operation,
+                    absl::Now()};
+    slot->image.reset();
+    SetState(*slot, State::kOffline,
+             absl::StrCat(operation, " failed: ", ReasonOf(status)));
+  } else {
+    slot->last_error.reset();
+  }
+  Record(*slot, operation, ctx, start, from_state, status);
+  Release(*slot);
+
+  absl::StatusOr<TransitionResult> result = absl::UnknownError("");
+  if (status.ok()) {
+    TransitionResult ok;
+    ok.status = Snapshot(*slot, observed.ok() ? &*observed : nullptr);
+    ok.steps = std::move(tx.steps());
+    ok.note = tx.note();
+    result = std::move(ok);
+  } else {
+    result = status;
+  }
+  if (record != nullptr) {
+    record->result = result;
+    record->done = true;
+  }
+  return result;
+}
+
+absl::Status LifecycleEngine::LoadImages(Slot& slot,
+                                         const FirmwareSource& requested,
+                                         Transaction& tx) {
+  const devicetree::CoprocessorNode& node = slot.node;
+  FirmwareSource source = requested;
+  if (source.kind == FirmwareSource::Kind::kDefault) {
+    if (node.firmware_names.empty()) {
+      return Error(absl::StatusCode::kFailedPrecondition, "FIRMWARE_NOT_FOUND",
+                   absl::StrCat(node.name, " has no firmware name"));
+    }
+    source = FirmwareSource::Named(node.firmware_names[0]);
+  }
+  auto load = [&](const FirmwareSource& from, const std::string& step,
+                  std::optional<image::FirmwareImage>* out) {
+    return tx.Step(step, [&](std::string* d) {
+      auto image = firmware_->Load(from);
+      if (!image.ok()) return image.status();
+      *d = absl::StrCat(from.Describe(), ": ", image->file_size(), " bytes",
+                        image->split() ? " (split)" : "", ", ",
+                        image->segments().size(), " program headers");
+      out->emplace(std::move(*image));
+      return absl::OkStatus();
+    });
+  };
+  if (absl::Status s = load(source, "load", &tx.main_image); !s.ok()) return s;
+  if (node.dtb_pas_id && node.firmware_names.size() >= 2 &&
+      node.carveouts.size() >= 2) {
+    if (absl::Status s = load(FirmwareSource::Named(node.firmware_names[1]),
+                              "load_dtb", &tx.dtb_image);
+        !s.ok()) {
+      return s;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  slot.source = source;
+  return absl::OkStatus();
+}
+
+absl::Status LifecycleEngine::Boot(Slot& slot, const FirmwareSource& source,
+                                   absl::Duration ready_timeout,
+                                   const std::string& reason, Transaction& tx) {
+  if (absl::Status s = LoadImages(slot, source, tx); !s.ok()) return s;
+  platform::CoprocessorOps& ops = *slot.ops;
+  const platform::BootImages images = tx.images(slot);
+  absl::StatusOr<platform::VerifiedImage> verified;
+  if (ops.capabilities().separate_steps) {
+    verified = ops.Authenticate(images, tx);
+    if (!verified.ok()) return verified.status();
+    tx.Keep(slot, *verified);
+    tx.Enter(State::kAuthenticated, reason);
+    if (absl::Status s = ops.Map(tx); !s.ok()) return s;
+    tx.Enter(State::kMapped, reason);
+    if (absl::Status s = ops.Reset(ReadyTimeout(ready_timeout), tx); !s.ok()) {
+      return s;
+    }
+  } else {
+    verified = ops.Start(images, ReadyTimeout(ready_timeout), tx);
+    if (!verified.ok()) return verified.status();
+    tx.Keep(slot, *verified);
+  }
+  tx.Enter(State::kRunning, reason);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TransitionResult> LifecycleEngine::Authenticate(
+    absl::string_view name, const FirmwareSource& source,
+    const CallContext& ctx) {
+  return Run(name, "authenticate", ctx, {State::kOffline},
+             [&](Slot& slot, Transaction& tx) {
+               if (absl::Status s = LoadImages(slot, source, tx); !s.ok()) {
+                 return s;
+               }
+               auto verified = slot.ops->Authenticate(tx.images(slot), tx);
+               if (!verified.ok()) return verified.status();
+               tx.Keep(slot, *verified);
+               tx.Enter(State::kAuthenticated, "authenticate");
+               return absl::OkStatus();
+             });
+}
+
+absl::StatusOr<TransitionResult> LifecycleEngine::Map(absl::string_view name,
+                                                      const CallContext& ctx) {
+  return Run(name, "map", ctx, {State::kAuthenticated},
+             [&](Slot& slot, Transaction& tx) {
+               absl::Status s = slot.ops->Map(tx);
+               if (s.ok()) tx.Enter(State::kMapped, "map");
+               return s;
+             });
+}
+
+absl::StatusOr<TransitionResult> LifecycleEngine::Reset(
+    absl::string_view name, absl::Duration ready_timeout,
+    const CallContext& ctx) {
+  return Run(
+      name, "reset", ctx, {State::kMapped}, [&](Slot& slot, Transaction& tx) {
+        absl::Status s = slot.ops->Reset(ReadyTimeout(ready_timeout), tx);
+        if (s.ok()) tx.Enter(State::kRunning, "reset");
+        return s;
+      });
+}
+
+absl::StatusOr<TransitionResult> LifecycleEngine::Start(
+    absl::string_view name, const FirmwareSource& source,
+    absl::Duration ready_timeout, const CallContext& ctx) {
+  return Run(name, "start", ctx, {State::kOffline},
+             [&](Slot& slot, Transaction& tx) {
+               return Boot(slot, source, ready_timeout, "start", tx);
+             });
+}
+
+absl::StatusOr<TransitionResult> LifecycleEngine::Stop(
+    absl::string_view name, absl::Duration stop_ack_timeout,
+    const CallContext& ctx) {
+  // A stop is never abandoned half-way: it ignores the caller's
+  // cancellation once begun.
+  CallContext patient = ctx;
+  patient.cancelled = nullptr;
+  return Run(
+      name, "stop", patient,
+      {State::kRunning, State::kCrashed, State::kAuthenticated, State::kMapped},
+      [&](Slot& slot, Transaction& tx) {
+        bool running;
+        {
+          absl::MutexLock lock(&mu_);
+          running = slot.state == State::kRunning;
+          if (running) SetState(slot, State::kStopping, "stop");
+        }
+        absl::Status s = slot.ops->Stop(running,
+                                        stop_ack_timeout > absl::ZeroDuration()
+                                            ? stop_ack_timeout
+                                            : options_.stop_ack_timeout,
+                                        tx);
+        if (!s.ok()) return s;
+        {
+          absl::MutexLock lock(&mu_);
+          slot.image.reset();
+        }
+        tx.Enter(State::kOffline, "stop");
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace pil::server
