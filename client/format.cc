@@ -69,10 +69,24 @@ void WriteHardwareJson(const v1::HardwareView& hardware, JsonWriter& json) {
     json.EndObject();
   }
   json.EndArray();
+  if (hardware.has_remoteproc()) {
+    json.Key("remoteproc").BeginObject();
+    json.Key("device").String(hardware.remoteproc().device());
+    json.Key("state").String(hardware.remoteproc().state());
+    json.Key("firmware").String(hardware.remoteproc().firmware());
+    json.EndObject();
+  }
   json.EndObject();
 }
 
 std::string HardwareLines(const v1::HardwareView& hardware) {
+  if (hardware.has_remoteproc()) {
+    // The kernel holds metadata, bridges and mappings out of sight.
+    const v1::Remoteproc& r = hardware.remoteproc();
+    return absl::StrCat("remoteproc:   ", r.device(), " ", r.state(),
+                        r.firmware().empty() ? "" : ", firmware ", r.firmware(),
+                        "\n");
+  }
   std::string out = absl::StrCat(
       "PAS metadata: ", hardware.metadata_held() ? "held" : "none", "\n");
   if (hardware.bridges().empty()) {
@@ -221,6 +235,12 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
               c.recovery().initial_backoff().nanos() / 1000000);
     json.EndObject();
     WriteHardwareJson(c.hardware(), json);
+    json.Key("support").BeginObject();
+    json.Key("backend").String(c.support().backend());
+    json.Key("drivable").Bool(c.support().drivable());
+    json.Key("separate_steps").Bool(c.support().separate_steps());
+    json.Key("reason").String(c.support().reason());
+    json.EndObject();
   }
   json.EndObject();
 }
@@ -297,6 +317,16 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
   rows.emplace_back("firmware sid", FirmwareSid(c));
   rows.emplace_back("iommu owner", IommuOwnerName(c.iommu_owner()));
   if (c.state() != v1::STATE_UNSPECIFIED) {
+    const v1::BackendSupport& support = c.support();
+    rows.emplace_back(
+        "backend",
+        absl::StrCat(
+            support.backend(), ": ",
+            !support.drivable()        ? "cannot drive it ("
+            : support.separate_steps() ? "start, stop, or step by step"
+                                       : "start and stop only (",
+            support.reason(),
+            support.drivable() && support.separate_steps() ? "" : ")"));
     rows.emplace_back("crashes", absl::StrCat(c.crash_count()));
     const v1::RecoveryPolicy& r = c.recovery();
     rows.emplace_back(

@@ -29,8 +29,8 @@
 #include "platform/devicetree/discovery.h"
 #include "platform/image/firmware_image.h"
 #include "platform/image/inspect.h"
-#include "server/devicetree_proto.h"
-#include "server/image_proto.h"
+#include "messages/devicetree_proto.h"
+#include "messages/image_proto.h"
 
 namespace pil::client {
 namespace {
@@ -123,7 +123,7 @@ int RunDevicetree(const Context& ctx) {
   if (!board.ok()) return Fail(ctx, Annotate(board.status(), path));
   std::vector<v1::Coprocessor> list;
   for (const auto& node : board->coprocessors) {
-    list.push_back(server::CoprocessorFromNode(node));
+    list.push_back(messages::CoprocessorFromNode(node));
   }
   if (ctx.json) {
     std::cout << CoprocessorsJson(list);
@@ -190,7 +190,7 @@ int RunInspect(const Context& ctx) {
     options.carveout = std::make_pair(base, size);
   }
   return PrintReport(
-      ctx, server::ImageReportToProto(image::Inspect(*image, options)));
+      ctx, messages::ImageReportToProto(image::Inspect(*image, options)));
 }
 
 // A progress callback drawing on stderr when it is a terminal (and not

@@ -117,6 +117,16 @@ class LifecycleEngine {
                                        const std::string& operation,
                                        const CallContext& ctx,
                                        std::vector<State> from, Body body);
+  // The first call's outcome when `ctx`'s request id was seen (else a new
+  // pending `record` for it, or none without an id).
+  std::optional<absl::StatusOr<TransitionResult>> Replay(
+      absl::string_view name, const std::string& operation,
+      const CallContext& ctx, std::shared_ptr<RequestLog::Record>* record);
+  // Takes `slot` for `operation` once no other transition holds it, or says
+  // (and records) why not.
+  absl::Status Admit(Slot& slot, const std::string& operation,
+                     const CallContext& ctx, const std::vector<State>& from,
+                     State* from_state);
   // Reads the images a boot of `slot` from `source` needs.
   absl::Status LoadImages(Slot& slot, const FirmwareSource& source,
                           Transaction& tx);
@@ -144,6 +154,12 @@ class LifecycleEngine {
   // while it ran.
   void Release(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Recover(Slot* slot);
+  // Keeps `dump` (when there is one) and records the crash; applies the
+  // recovery policy: true when a restart is due (RECOVERING), false when
+  // the slot stays CRASHED (and is released).
+  bool RecordCrash(Slot& slot, absl::StatusOr<std::string> dump,
+                   const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void KeepCoredump(Slot& slot, std::string bytes, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Record(const Slot& slot, const std::string& operation,

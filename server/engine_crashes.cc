@@ -111,6 +111,31 @@ void LifecycleEngine::KeepCoredump(Slot& slot, std::string bytes,
   }
 }
 
+bool LifecycleEngine::RecordCrash(Slot& slot, absl::StatusOr<std::string> dump,
+                                  const std::string& reason) {
+  if (dump.ok()) KeepCoredump(slot, std::move(*dump), reason);
+  HistoryEntry entry;
+  entry.time = absl::Now();
+  entry.coprocessor = slot.node.name;
+  entry.operation = "crash";
+  entry.from = State::kRunning;
+  entry.to = State::kCrashed;
+  entry.result = reason;
+  entry.message = slot.last_error ? slot.last_error->message : "";
+  if (slot.image) entry.image_sha256 = slot.image->sha256;
+  history_->Add(std::move(entry));
+  const RecoveryPolicy& policy = options_.recovery;
+  if (!policy.restart || slot.restarts >= policy.max_restarts || stopping_) {
+    Release(slot);
+    return false;
+  }
+  ++slot.restarts;
+  SetState(
+      slot, State::kRecovering,
+      absl::StrCat("restart ", slot.restarts, " of ", policy.max_restarts));
+  return true;
+}
+
 void LifecycleEngine::Recover(Slot* slot) {
   const std::string name = slot->node.name;
   platform::CoprocessorOps& ops = *slot->ops;
@@ -121,29 +146,11 @@ void LifecycleEngine::Recover(Slot* slot) {
   }
   const std::string note = absl::StrCat(name, " crashed: ", reason);
   // The coredump comes first, before anything reloads the memory.
-  auto dump = ops.Coredump(note);
+  absl::StatusOr<std::string> dump = ops.Coredump(note);
+  const bool dumped = dump.ok();
   {
     absl::MutexLock lock(&mu_);
-    if (dump.ok()) KeepCoredump(*slot, std::move(*dump), reason);
-    HistoryEntry entry;
-    entry.time = absl::Now();
-    entry.coprocessor = name;
-    entry.operation = "crash";
-    entry.from = State::kRunning;
-    entry.to = State::kCrashed;
-    entry.result = reason;
-    entry.message = slot->last_error ? slot->last_error->message : "";
-    if (slot->image) entry.image_sha256 = slot->image->sha256;
-    history_->Add(std::move(entry));
-    const RecoveryPolicy& policy = options_.recovery;
-    if (!policy.restart || slot->restarts >= policy.max_restarts || stopping_) {
-      Release(*slot);
-      return;
-    }
-    ++slot->restarts;
-    SetState(
-        *slot, State::kRecovering,
-        absl::StrCat("restart ", slot->restarts, " of ", policy.max_restarts));
+    if (!RecordCrash(*slot, std::move(dump), reason)) return;
   }
   // Backoff doubles with every restart; interrupted when pild stops.
   const absl::Duration backoff =
@@ -181,7 +188,7 @@ void LifecycleEngine::Recover(Slot* slot) {
   }
   // A backend that writes its coredump while it restarts has it now.
   absl::StatusOr<std::string> late_dump =
-      dump.ok() ? absl::NotFoundError("") : ops.Coredump(note);
+      dumped ? absl::NotFoundError("") : ops.Coredump(note);
   absl::MutexLock lock(&mu_);
   if (late_dump.ok()) KeepCoredump(*slot, std::move(*late_dump), reason);
   if (status.ok()) {

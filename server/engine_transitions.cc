@@ -48,36 +48,101 @@ void LifecycleEngine::Record(const Slot& slot, const std::string& operation,
   history_->Add(std::move(entry));
 }
 
+std::optional<absl::StatusOr<TransitionResult>> LifecycleEngine::Replay(
+    absl::string_view name, const std::string& operation,
+    const CallContext& ctx, std::shared_ptr<RequestLog::Record>* record) {
+  if (ctx.request_id.empty()) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<RequestLog::Record> seen = requests_.Find(ctx.request_id);
+  if (seen == nullptr) {
+    *record = requests_.Begin(ctx.request_id, operation, std::string(name));
+    return std::nullopt;
+  }
+  if (seen->operation != operation || seen->name != name) {
+    return Error(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED",
+                 absl::StrCat("request id ", ctx.request_id, " was used for ",
+                              seen->operation, " ", seen->name),
+                 {{"request_id", ctx.request_id}});
+  }
+  mu_.AwaitWithDeadline(absl::Condition(&seen->done), ctx.deadline);
+  if (!seen->done) {
+    return Error(
+        absl::StatusCode::kDeadlineExceeded, "BUSY",
+        absl::StrCat("request ", ctx.request_id, " is still in progress"));
+  }
+  if (!seen->result.ok()) return seen->result.status();
+  TransitionResult replay = *seen->result;
+  replay.replayed = true;
+  return replay;
+}
+
+absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
+                                    const CallContext& ctx,
+                                    const std::vector<State>& from,
+                                    State* from_state) {
+  const std::string& name = slot.node.name;
+  if (!slot.node.problems.empty() || !slot.node.pas_id ||
+      slot.node.carveouts.empty()) {
+    return Error(
+        absl::StatusCode::kFailedPrecondition, "DEVICE_TREE_INVALID",
+        absl::StrCat(name, " cannot boot: its device-tree node has problems: ",
+                     absl::StrJoin(slot.node.problems, "; ")),
+        {{"coprocessor", name}});
+  }
+  if (slot.ops == nullptr) return slot.unsupported;
+  const bool step_verb =
+      operation == "authenticate" || operation == "map" || operation == "reset";
+  absl::MutexLock lock(&mu_);
+  NotBusyOrGaveUp ready{&slot.busy, &ctx};
+  while (slot.busy && !(ctx.cancelled && ctx.cancelled()) &&
+         absl::Now() < ctx.deadline) {
+    mu_.AwaitWithDeadline(
+        absl::Condition(&ready),
+        std::min(ctx.deadline, absl::Now() + absl::Milliseconds(50)));
+  }
+  *from_state = slot.state;
+  absl::Status refused;
+  if (step_verb && !slot.ops->capabilities().separate_steps) {
+    refused = platform::StepNotSupported(slot.ops->capabilities(), operation);
+  } else if (slot.busy && ctx.cancelled && ctx.cancelled()) {
+    refused = Error(absl::StatusCode::kCancelled, "CANCELLED",
+                    absl::StrCat("the caller cancelled while another "
+                                 "transition of ",
+                                 name, " was in progress"),
+                    {{"coprocessor", name}});
+  } else if (slot.busy) {
+    refused =
+        Error(absl::StatusCode::kDeadlineExceeded, "BUSY",
+              absl::StrCat("another transition of ", name,
+                           " is in progress (state ", StateName(slot.state),
+                           ") and did not end before the deadline"),
+              {{"coprocessor", name}});
+  } else if (std::find(from.begin(), from.end(), slot.state) == from.end()) {
+    std::vector<std::string> expected;
+    for (State s : from) expected.push_back(StateName(s));
+    refused = Error(
+        absl::StatusCode::kFailedPrecondition, "WRONG_STATE",
+        absl::StrCat(operation, " ", name, ": it is ", StateName(slot.state),
+                     "; expected ", absl::StrJoin(expected, " or ")),
+        {{"coprocessor", name},
+         {"state", StateName(slot.state)},
+         {"expected", absl::StrJoin(expected, ",")}});
+  } else {
+    slot.busy = true;
+    if (operation == "start" || operation == "stop") slot.restarts = 0;
+    return absl::OkStatus();
+  }
+  // Refused attempts are recorded too: who tried what, and why not.
+  Record(slot, operation, ctx, absl::Now(), *from_state, refused);
+  return refused;
+}
+
 absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     absl::string_view name, const std::string& operation,
     const CallContext& ctx, std::vector<State> from, Body body) {
   std::shared_ptr<RequestLog::Record> record;
-  if (!ctx.request_id.empty()) {
-    absl::MutexLock lock(&mu_);
-    record = requests_.Find(ctx.request_id);
-    if (record != nullptr) {
-      if (record->operation != operation || record->name != name) {
-        return Error(
-            absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED",
-            absl::StrCat("request id ", ctx.request_id, " was used for ",
-                         record->operation, " ", record->name),
-            {{"request_id", ctx.request_id}});
-      }
-      mu_.AwaitWithDeadline(absl::Condition(&record->done), ctx.deadline);
-      if (!record->done) {
-        return Error(
-            absl::StatusCode::kDeadlineExceeded, "BUSY",
-            absl::StrCat("request ", ctx.request_id, " is still in progress"));
-      }
-      if (!record->result.ok()) return record->result.status();
-      TransitionResult replay = *record->result;
-      replay.replayed = true;
-      return replay;
-    }
-    record = requests_.Begin(ctx.request_id, operation, std::string(name));
-  }
-  auto finish = [&](absl::StatusOr<TransitionResult> result)
-      -> absl::StatusOr<TransitionResult> {
+  if (auto replayed = Replay(name, operation, ctx, &record)) return *replayed;
+  auto finish = [&](absl::StatusOr<TransitionResult> result) {
     if (record != nullptr) {
       absl::MutexLock lock(&mu_);
       record->result = result;
@@ -85,69 +150,13 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     }
     return result;
   };
-
   Slot* slot = Find(name);
   if (slot == nullptr) return finish(UnknownCoprocessor(name));
-  if (!slot->node.problems.empty() || !slot->node.pas_id ||
-      slot->node.carveouts.empty()) {
-    return finish(Error(
-        absl::StatusCode::kFailedPrecondition, "DEVICE_TREE_INVALID",
-        absl::StrCat(name, " cannot boot: its device-tree node has problems: ",
-                     absl::StrJoin(slot->node.problems, "; ")),
-        {{"coprocessor", std::string(name)}}));
-  }
-  if (slot->ops == nullptr) return finish(slot->unsupported);
-  const bool step_verb =
-      operation == "authenticate" || operation == "map" || operation == "reset";
-
   State from_state = State::kOffline;
-  absl::Status refused;
-  {
-    absl::MutexLock lock(&mu_);
-    NotBusyOrGaveUp ready{&slot->busy, &ctx};
-    while (slot->busy && !(ctx.cancelled && ctx.cancelled()) &&
-           absl::Now() < ctx.deadline) {
-      mu_.AwaitWithDeadline(
-          absl::Condition(&ready),
-          std::min(ctx.deadline, absl::Now() + absl::Milliseconds(50)));
-    }
-    from_state = slot->state;
-    if (step_verb && !slot->ops->capabilities().separate_steps) {
-      refused =
-          platform::StepNotSupported(slot->ops->capabilities(), operation);
-    } else if (slot->busy && ctx.cancelled && ctx.cancelled()) {
-      refused = Error(absl::StatusCode::kCancelled, "CANCELLED",
-                      absl::StrCat("the caller cancelled while another "
-                                   "transition of ",
-                                   name, " was in progress"),
-                      {{"coprocessor", std::string(name)}});
-    } else if (slot->busy) {
-      refused =
-          Error(absl::StatusCode::kDeadlineExceeded, "BUSY",
-                absl::StrCat("another transition of ", name,
-                             " is in progress (state ", StateName(slot->state),
-                             ") and did not end before the deadline"),
-                {{"coprocessor", std::string(name)}});
-    } else if (std::find(from.begin(), from.end(), slot->state) == from.end()) {
-      std::vector<std::string> expected;
-      for (State s : from) expected.push_back(StateName(s));
-      refused = Error(
-          absl::StatusCode::kFailedPrecondition, "WRONG_STATE",
-          absl::StrCat(operation, " ", name, ": it is ", StateName(slot->state),
-                       "; expected ", absl::StrJoin(expected, " or ")),
-          {{"coprocessor", std::string(name)},
-           {"state", StateName(slot->state)},
-           {"expected", absl::StrJoin(expected, ",")}});
-    } else {
-      slot->busy = true;
-      if (operation == "start" || operation == "stop") slot->restarts = 0;
-    }
-    if (!refused.ok()) {
-      // Refused attempts are recorded too: who tried what, and why not.
-      Record(*slot, operation, ctx, absl::Now(), from_state, refused);
-    }
+  if (absl::Status s = Admit(*slot, operation, ctx, from, &from_state);
+      !s.ok()) {
+    return finish(s);
   }
-  if (!refused.ok()) return finish(refused);
 
   const absl::Time start = absl::Now();
   Transaction tx(this, slot, ctx);
@@ -157,38 +166,31 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     PILD_LOG(WARNING) << operation << " " << name
                       << " failed: " << status.message();
   }
-
   // What the hardware holds afterwards, as the backend reports it.
   absl::StatusOr<platform::HardwareView> observed = slot->ops->Observe();
-  absl::MutexLock lock(&mu_);
-  if (!status.ok()) {
-    slot->last_error =
-        ErrorRecord{ReasonOf(status), std::string(status.message()), operation,
-                    absl::Now()};
-    slot->image.reset();
-    SetState(*slot, State::kOffline,
-             absl::StrCat(operation, " failed: ", ReasonOf(status)));
-  } else {
-    slot->last_error.reset();
-  }
-  Record(*slot, operation, ctx, start, from_state, status);
-  Release(*slot);
-
   absl::StatusOr<TransitionResult> result = absl::UnknownError("");
-  if (status.ok()) {
-    TransitionResult ok;
-    ok.status = Snapshot(*slot, observed.ok() ? &*observed : nullptr);
-    ok.steps = std::move(tx.steps());
-    ok.note = tx.note();
-    result = std::move(ok);
-  } else {
-    result = status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!status.ok()) {
+      slot->last_error =
+          ErrorRecord{ReasonOf(status), std::string(status.message()),
+                      operation, absl::Now()};
+      slot->image.reset();
+      SetState(*slot, State::kOffline,
+               absl::StrCat(operation, " failed: ", ReasonOf(status)));
+      result = status;
+    } else {
+      slot->last_error.reset();
+      TransitionResult ok;
+      ok.status = Snapshot(*slot, observed.ok() ? &*observed : nullptr);
+      ok.steps = std::move(tx.steps());
+      ok.note = tx.note();
+      result = std::move(ok);
+    }
+    Record(*slot, operation, ctx, start, from_state, status);
+    Release(*slot);
   }
-  if (record != nullptr) {
-    record->result = result;
-    record->done = true;
-  }
-  return result;
+  return finish(std::move(result));
 }
 
 absl::Status LifecycleEngine::LoadImages(Slot& slot,

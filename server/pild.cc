@@ -1,33 +1,19 @@
 // pild: the privileged coprocessor-firmware loader. See README.md and
-// docs/OPERATIONS.md. main() only wires things together.
+// docs/OPERATIONS.md. main() only wires things together; pild_config.cc
+// turns the flags into the parts.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "common/endpoint.h"
 #include "common/error.h"
-#include "common/file.h"
 #include "common/flags.h"
 #include "common/grpc_runtime.h"
 #include "common/log.h"
@@ -35,61 +21,13 @@
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.pb.h"
 #include "platform/devicetree/discovery.h"
-#include "platform/linux/kernel_backend.h"
-#include "platform/pas/pas_backend.h"
-#include "platform/sim/boards.h"
-#include "platform/sim/launcher.h"
-#include "platform/sim/remote_platform.h"
+#include "server/activation.h"
 #include "server/engine.h"
 #include "server/firmware_store.h"
 #include "server/history.h"
+#include "server/pild_config.h"
 #include "server/service.h"
 #include "server/unix_listener.h"
-
-ABSL_FLAG(std::string, platform, "sim",
-          "backend: 'sim' (software model of the SoC) or 'linux' (remoteproc "
-          "sysfs on a real device)");
-ABSL_FLAG(std::string, dtb, "",
-          "device tree blob to discover coprocessors from; default: the "
-          "bundled --board (sim) or /sys/firmware/fdt (linux)");
-ABSL_FLAG(std::string, board, pil::sim::kDefaultBoard,
-          "sim only: bundled board to simulate when --dtb is not given");
-ABSL_FLAG(std::string, firmware_path, "/lib/firmware",
-          "colon-separated directories firmware names are resolved in");
-ABSL_FLAG(std::string, listen, "",
-          "unix:PATH or HOST:PORT (loopback only); default: $PILD_SOCKET, "
-          "/run/pild/pild.sock (root), $XDG_RUNTIME_DIR/pild/pild.sock or "
-          "/tmp/pild-UID/pild.sock");
-ABSL_FLAG(std::string, sysfs_root, "/sys",
-          "linux only: where sysfs is mounted (tests mount a fake kernel "
-          "elsewhere)");
-ABSL_FLAG(std::string, kernel_firmware_dir, "",
-          "linux only: a directory the kernel searches for firmware; pild "
-          "stages validated images in its pild/ subdirectory. Default: the "
-          "firmware_class.path module parameter when set, else /lib/firmware");
-ABSL_FLAG(absl::Duration, remoteproc_poll, absl::Milliseconds(250),
-          "linux only: how often the remoteproc states are re-read (they are "
-          "also read at once where the kernel notifies a change)");
-ABSL_FLAG(std::string, sim, "",
-          "sim only: unix:PATH of the simulated SoC (pilsim); started when "
-          "none answers there. Default: pilsim.sock beside pild's socket");
-ABSL_FLAG(std::string, profile, "",
-          "sim only: profile for a pilsim started by pild (textproto, "
-          "docs/SIM.md)");
-ABSL_FLAG(std::string, pilsim, "",
-          "sim only: the pilsim binary (default: beside pild, or on PATH)");
-ABSL_FLAG(std::string, recovery, "restart",
-          "after a crash: 'restart' (coredump, then restart with backoff up "
-          "to --max-restarts times) or 'none' (stay crashed)");
-ABSL_FLAG(uint32_t, max_restarts, 3,
-          "restarts after crashes before a coprocessor is left crashed");
-ABSL_FLAG(absl::Duration, restart_backoff, absl::Milliseconds(100),
-          "delay before the first restart; doubled for each further one");
-ABSL_FLAG(absl::Duration, ready_timeout, absl::Seconds(5),
-          "how long Reset/Start wait for 'ready' when the caller names none");
-ABSL_FLAG(absl::Duration, stop_timeout, absl::Seconds(5),
-          "how long Stop waits for the stop-ack when the caller names none");
-ABSL_FLAG(int32_t, verify_threads, 2, "threads verifying one image");
 
 namespace pil::server {
 namespace {
@@ -106,197 +44,107 @@ void LinkReflectedDescriptors() {
   google::rpc::ErrorInfo::descriptor();
 }
 
-bool IsLoopback(absl::string_view address) {
-  return absl::StartsWith(address, "127.") ||
-         absl::StartsWith(address, "localhost:") ||
-         absl::StartsWith(address, "[::1]:");
+// Exit status for a start-up failure: 2 for the caller's mistakes.
+int ExitCode(const absl::Status& status) {
+  const std::string reason = ReasonOf(status);
+  return reason == "BAD_FLAG" || reason == "UNKNOWN_BOARD" ||
+                 reason == "FILE_NOT_FOUND"
+             ? 2
+             : 1;
 }
 
-struct Config {
-  std::string platform;
-  std::string dtb_source;  // for logs
-  std::string dtb;
-  std::vector<std::string> firmware_path;
-  std::string listen;
-  EngineOptions engine;
-  int verify_threads = 2;
-  std::unique_ptr<pas::Hardware> hardware;  // the sim's hardware
-  linux_platform::KernelOptions kernel;
-};
-
-// The sim: connects to pilsim (starting it when none answers), and checks
-// that it simulates the board asked for.
-absl::Status OpenSim(Config& config) {
-  std::string address = absl::GetFlag(FLAGS_sim);
-  if (address.empty()) {
-    const std::string socket = UnixSocketPath(config.listen);
-    const std::string dir =
-        std::filesystem::path(socket.empty() ? UnixSocketPath(DefaultEndpoint())
-                                             : socket)
-            .parent_path()
-            .string();
-    address = absl::StrCat("unix:", dir, "/pilsim.sock");
-  }
-  std::string wanted;
-  sim::LaunchOptions launch;
-  launch.address = address;
-  launch.binary = absl::GetFlag(FLAGS_pilsim);
-  const std::string dtb_path = absl::GetFlag(FLAGS_dtb);
-  if (!dtb_path.empty()) {
-    auto dtb = ReadFile(dtb_path, size_t{64} << 20);
-    if (!dtb.ok()) return dtb.status();
-    wanted = std::move(*dtb);
-    launch.flags.push_back("--dtb=" +
-                           std::filesystem::absolute(dtb_path).string());
-  } else {
-    const std::string board = absl::GetFlag(FLAGS_board);
-    auto dtb = sim::BundledBoard(board);
-    if (!dtb.ok()) return dtb.status();
-    wanted = std::string(*dtb);
-    launch.flags.push_back("--board=" + board);
-  }
-  if (!absl::GetFlag(FLAGS_profile).empty()) {
-    launch.flags.push_back(
-        "--profile=" +
-        std::filesystem::absolute(absl::GetFlag(FLAGS_profile)).string());
-  }
-  bool started = false;
-  if (absl::Status s = sim::EnsurePilsim(launch, &started); !s.ok()) return s;
-  auto remote = sim::RemotePlatform::Connect(address);
-  if (!remote.ok()) return remote.status();
-  if ((*remote)->board().dtb() != wanted) {
-    return Error(absl::StatusCode::kFailedPrecondition, "SIM_BOARD_MISMATCH",
-                 absl::StrCat("the pilsim at ", address,
-                              " simulates another board than the one asked "
-                              "for; stop it (kill the pid in its .pid file) "
-                              "or pass --sim with another address"));
-  }
-  config.dtb = (*remote)->board().dtb();
-  config.dtb_source = absl::StrCat("pilsim at ", address,
-                                   started ? " (started)" : " (running)");
-  config.hardware = std::move(*remote);
-  return absl::OkStatus();
+// pild's own Unix socket for `listen` (pild accepts connections itself, so
+// that it knows who connects); none for a TCP address.
+absl::StatusOr<std::unique_ptr<UnixListener>> OpenListener(
+    const std::string& listen) {
+  const std::string path = UnixSocketPath(listen);
+  if (path.empty()) return std::unique_ptr<UnixListener>();
+  return UnixListener::Listen(path);
 }
 
-absl::StatusOr<Config> LoadConfig() {
-  Config config;
-  config.platform = absl::GetFlag(FLAGS_platform);
-  const std::string dtb_path = absl::GetFlag(FLAGS_dtb);
-  config.listen = absl::GetFlag(FLAGS_listen);
-  if (config.listen.empty()) config.listen = DefaultEndpoint();
-  if (UnixSocketPath(config.listen).empty() && !IsLoopback(config.listen)) {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                 absl::StrCat("refusing to listen on ", config.listen,
-                              ": TCP is allowed on loopback addresses only; "
-                              "use a unix: socket"));
+// Serves until SIGTERM or SIGINT (blocked in main()).
+int Serve(LifecycleEngine& engine, FirmwareStore& firmware,
+          const Config& config, std::unique_ptr<UnixListener> listener,
+          const std::string& summary) {
+  grpc::EnableDefaultHealthCheckService(true);
+  LinkReflectedDescriptors();
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  ServiceOptions service_options;
+  service_options.verify_threads = config.verify_threads;
+  if (listener != nullptr) {
+    service_options.identify = [&listener](const std::string& peer) {
+      return listener->CallerOf(peer);
+    };
   }
-  if (config.platform == "sim") {
-    if (absl::Status s = OpenSim(config); !s.ok()) return s;
-  } else if (config.platform == "linux") {
-    if (dtb_path.empty()) {
-      const std::string fdt = absl::GetFlag(FLAGS_sysfs_root) + "/firmware/fdt";
-      auto dtb = ReadFile(fdt, size_t{64} << 20);
-      if (!dtb.ok())
-        return Annotate(dtb.status(), "reading the live device tree");
-      config.dtb = std::move(*dtb);
-      config.dtb_source = fdt;
-    }
-  } else {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                 absl::StrCat("--platform must be 'sim' or 'linux', got '",
-                              config.platform, "'"));
+  LifecycleService service(&engine, &firmware, service_options);
+  grpc::ServerBuilder builder;
+  if (listener == nullptr) {
+    builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials());
   }
-  if (!dtb_path.empty() && config.platform == "linux") {
-    auto dtb = ReadFile(dtb_path, size_t{64} << 20);
-    if (!dtb.ok()) return dtb.status();
-    config.dtb = std::move(*dtb);
-    config.dtb_source = dtb_path;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    PILD_LOG(ERROR) << "cannot listen on " << config.listen;
+    return 1;
   }
-  for (absl::string_view dir : absl::StrSplit(
-           absl::GetFlag(FLAGS_firmware_path), ':', absl::SkipEmpty())) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(std::string(dir), ec)) {
-      PILD_LOG(WARNING) << "firmware directory " << dir
-                        << " does not exist (yet)";
-    }
-    config.firmware_path.emplace_back(dir);
-  }
-  EngineOptions& engine = config.engine;
-  const std::string recovery = absl::GetFlag(FLAGS_recovery);
-  if (recovery != "restart" && recovery != "none") {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                 absl::StrCat("--recovery must be 'restart' or 'none', got '",
-                              recovery, "'"));
-  }
-  engine.recovery.restart = recovery == "restart";
-  engine.recovery.max_restarts = absl::GetFlag(FLAGS_max_restarts);
-  engine.recovery.initial_backoff = absl::GetFlag(FLAGS_restart_backoff);
-  engine.ready_timeout = absl::GetFlag(FLAGS_ready_timeout);
-  engine.stop_ack_timeout = absl::GetFlag(FLAGS_stop_timeout);
-  config.verify_threads = absl::GetFlag(FLAGS_verify_threads);
-  for (const auto& [flag, value] :
-       {std::make_pair("--ready-timeout", engine.ready_timeout),
-        std::make_pair("--stop-timeout", engine.stop_ack_timeout),
-        std::make_pair("--restart-backoff", engine.recovery.initial_backoff)}) {
-    if (value <= absl::ZeroDuration() || value > absl::Hours(1)) {
-      return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                   absl::StrCat(flag, " must be positive and at most 1h, got ",
-                                absl::FormatDuration(value)));
-    }
-  }
-  if (config.verify_threads < 1 || config.verify_threads > 64) {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                 absl::StrCat("--verify-threads must be 1..64, got ",
-                              config.verify_threads));
-  }
-  config.kernel.sysfs_root = absl::GetFlag(FLAGS_sysfs_root);
-  config.kernel.firmware_root = absl::GetFlag(FLAGS_kernel_firmware_dir);
-  config.kernel.poll_interval = absl::GetFlag(FLAGS_remoteproc_poll);
-  config.kernel.verify_threads = config.verify_threads;
-  if (config.kernel.poll_interval < absl::Milliseconds(10) ||
-      config.kernel.poll_interval > absl::Minutes(1)) {
-    return Error(
-        absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-        absl::StrCat("--remoteproc-poll must be 10ms..1m, got ",
-                     absl::FormatDuration(config.kernel.poll_interval)));
-  }
-  return config;
+  if (listener != nullptr) listener->Start(server.get());
+  server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  service.ReportHealth(server->GetHealthCheckService());
+  PILD_LOG(INFO) << "listening on " << config.listen;
+  NotifyReady(summary);
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  int signal = 0;
+  sigwait(&signals, &signal);
+  PILD_LOG(INFO) << "signal " << signal << ": shutting down";
+  NotifyStopping();
+  if (listener != nullptr) listener->Stop();
+  server->GetHealthCheckService()->Shutdown();
+  service.ReportHealth(nullptr);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server.reset();
+  listener.reset();  // removes the socket file pild made
+  return 0;
 }
 
 int Run() {
-  auto config = LoadConfig();
+  auto activated = ActivatedSocket();
+  if (!activated.ok()) {
+    PILD_LOG(ERROR) << activated.status().message();
+    return 1;
+  }
+  std::unique_ptr<UnixListener> adopted_listener;
+  std::optional<std::string> activated_path;
+  if (*activated) {
+    auto listener = UnixListener::Adopt(**activated);
+    if (!listener.ok()) {
+      PILD_LOG(ERROR) << listener.status().message();
+      return 1;
+    }
+    activated_path = (*listener)->path();
+    adopted_listener = std::move(*listener);
+  }
+  auto config = LoadConfig(activated_path);
   if (!config.ok()) {
     PILD_LOG(ERROR) << config.status().message();
-    const std::string reason = ReasonOf(config.status());
-    return reason == "BAD_FLAG" || reason == "UNKNOWN_BOARD" ||
-                   reason == "FILE_NOT_FOUND"
-               ? 2
-               : 1;
+    return ExitCode(config.status());
   }
   auto board = devicetree::Discover(config->dtb);
   if (!board.ok()) {
     PILD_LOG(ERROR) << config->dtb_source << ": " << board.status().message();
     return 1;
   }
-
-  std::unique_ptr<platform::Backend> backend;
-  if (config->platform == "sim") {
-    pas::PasOptions pas;
-    pas.name = "sim";
-    pas.verify_threads = config->verify_threads;
-    backend =
-        std::make_unique<pas::PasBackend>(config->hardware.get(), *board, pas);
-  } else {
-    auto kernel = linux_platform::OpenKernelBackend(*board, config->kernel);
-    if (!kernel.ok()) {
-      PILD_LOG(ERROR) << kernel.status().message();
-      return 1;
-    }
-    backend = std::move(*kernel);
+  auto backend = OpenBackend(*config, *board);
+  if (!backend.ok()) {
+    PILD_LOG(ERROR) << backend.status().message();
+    return 1;
   }
   FirmwareStore firmware(config->firmware_path);
   History history;
-  LifecycleEngine engine(backend.get(), *board, &firmware, &history,
+  LifecycleEngine engine(backend->get(), *board, &firmware, &history,
                          config->engine);
   // What a previous pild left behind: running cores are adopted, anything
   // half-done is released.
@@ -309,71 +157,29 @@ int Run() {
   for (const std::string& action : *adopted) {
     PILD_LOG(INFO) << "startup: " << action;
   }
-
-  // A Unix socket is pild's own, so that it knows who connects.
-  std::unique_ptr<UnixListener> listener;
-  const std::string socket_path = UnixSocketPath(config->listen);
-  if (!socket_path.empty()) {
-    auto listening = UnixListener::Listen(socket_path);
-    if (!listening.ok()) {
-      PILD_LOG(ERROR) << listening.status().message();
+  // The socket systemd passed, else pild's own.
+  std::unique_ptr<UnixListener> listener = std::move(adopted_listener);
+  if (listener == nullptr) {
+    auto own = OpenListener(config->listen);
+    if (!own.ok()) {
+      PILD_LOG(ERROR) << own.status().message();
       return 1;
     }
-    listener = std::move(*listening);
+    listener = std::move(*own);
   }
-
-  grpc::EnableDefaultHealthCheckService(true);
-  LinkReflectedDescriptors();
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  ServiceOptions service_options;
-  service_options.verify_threads = config->verify_threads;
-  if (listener != nullptr) {
-    service_options.identify = [&listener](const std::string& peer) {
-      return listener->CallerOf(peer);
-    };
-  }
-  LifecycleService service(&engine, &firmware, service_options);
-  grpc::ServerBuilder builder;
-  if (listener == nullptr) {
-    builder.AddListeningPort(config->listen, grpc::InsecureServerCredentials());
-  }
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    PILD_LOG(ERROR) << "cannot listen on " << config->listen;
-    return 1;
-  }
-  if (listener != nullptr) listener->Start(server.get());
-  server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
-  service.ReportHealth(server->GetHealthCheckService());
-
   std::vector<std::string> names;
   for (const CoprocessorStatus& c : engine.List()) {
     names.push_back(c.node->name);
   }
-  PILD_LOG(INFO) << "platform " << config->platform << ", "
-                 << (board->model.empty() ? "(no model)" : board->model)
-                 << " from " << config->dtb_source
-                 << "; coprocessors: " << absl::StrJoin(names, " ");
+  const std::string summary =
+      absl::StrCat(config->platform, " backend, ",
+                   board->model.empty() ? "(no model)" : board->model, ": ",
+                   absl::StrJoin(names, " "));
+  PILD_LOG(INFO) << summary << " (device tree from " << config->dtb_source
+                 << ")";
   PILD_LOG(INFO) << "firmware path: "
                  << absl::StrJoin(config->firmware_path, ":");
-  PILD_LOG(INFO) << "listening on " << config->listen;
-
-  // Signals were blocked in main(); wait for one here.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  int signal = 0;
-  sigwait(&signals, &signal);
-  PILD_LOG(INFO) << "signal " << signal << ": shutting down";
-  if (listener != nullptr) listener->Stop();
-  server->GetHealthCheckService()->Shutdown();
-  service.ReportHealth(nullptr);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  server.reset();
-  listener.reset();  // removes the socket file
-  return 0;
+  return Serve(engine, firmware, *config, std::move(listener), summary);
 }
 
 }  // namespace
@@ -381,7 +187,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   // Block the termination signals before gRPC starts threads, so that only
-  // Run()'s sigwait receives them.
+  // Serve()'s sigwait receives them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -12,17 +12,17 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/rpc_status.h"
+#include "messages/image_proto.h"
 #include "platform/image/inspect.h"
 #include "platform/image/signature.h"
-#include "server/image_proto.h"
 #include "server/requests.h"
 #include "server/status_proto.h"
+#include "server/watch_hub.h"
 
 namespace pil::server {
 namespace {
 
 constexpr size_t kChunk = size_t{1} << 20;
-constexpr char kHealthPrefix[] = "pil.v1.Lifecycle/";
 
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                  const absl::Status& status) {
@@ -43,167 +43,6 @@ absl::Status Respond(absl::StatusOr<TransitionResult> result,
 }
 
 }  // namespace
-
-// ---- Watch ----
-
-class WatchReactor;
-
-// One engine subscription shared by every Watch stream, and the health
-// status per coprocessor.
-class WatchHub {
- public:
-  WatchHub(LifecycleEngine* engine, size_t queue_limit)
-      : engine_(engine), queue_limit_(queue_limit) {
-    std::vector<StateEvent> initial;
-    id_ = engine_->Subscribe([this](const StateEvent& e) { OnEvent(e); },
-                             &initial);
-    absl::MutexLock lock(&mu_);
-    for (const StateEvent& e : initial) {
-      latest_[e.status.node->name] =
-          std::make_shared<const v1::WatchEvent>(EventToProto(e));
-      order_.push_back(e.status.node->name);
-      running_[e.status.node->name] = e.status.state == State::kRunning;
-    }
-  }
-  ~WatchHub() { engine_->Unsubscribe(id_); }
-
-  // Registers `reactor` and queues it the current state of `name` (all
-  // when empty); false when no coprocessor has that name.
-  bool Add(WatchReactor* reactor, const std::string& name);
-  void Remove(WatchReactor* reactor) {
-    absl::MutexLock lock(&mu_);
-    reactors_.erase(reactor);
-  }
-  size_t size() {
-    absl::MutexLock lock(&mu_);
-    return reactors_.size();
-  }
-  size_t queue_limit() const { return queue_limit_; }
-
-  void ReportHealth(grpc::HealthCheckServiceInterface* health) {
-    absl::MutexLock lock(&mu_);
-    health_ = health;
-    if (health_ == nullptr) return;
-    for (const auto& [name, running] : running_) {
-      health_->SetServingStatus(kHealthPrefix + name, running);
-    }
-  }
-
- private:
-  void OnEvent(const StateEvent& event);
-
-  LifecycleEngine* engine_;
-  const size_t queue_limit_;
-  uint64_t id_ = 0;
-  absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<const v1::WatchEvent>> latest_
-      ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, bool> running_ ABSL_GUARDED_BY(mu_);
-  uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
-  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
-};
-
-class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
- public:
-  WatchReactor(WatchHub* hub, std::string name)
-      : hub_(hub), name_(std::move(name)) {}
-
-  // Starts the stream; false when `name` is unknown.
-  bool Begin() { return hub_->Add(this, name_); }
-
-  // Queues `event` when it concerns this watcher.
-  void Push(std::shared_ptr<const v1::WatchEvent> event) {
-    if (!name_.empty() && event->coprocessor().name() != name_) return;
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    if (queue_.size() >= hub_->queue_limit()) {
-      finished_ = true;
-      queue_.clear();
-      Finish(ToGrpcStatus(
-          Error(absl::StatusCode::kResourceExhausted, "WATCH_TOO_SLOW",
-                absl::StrCat("this watcher fell ", hub_->queue_limit(),
-                             " events behind; watch again to resynchronize"))));
-      return;
-    }
-    queue_.push_back(std::move(event));
-    if (in_flight_ == nullptr) WriteNext();
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    in_flight_ = nullptr;
-    if (finished_) return;
-    if (!ok) {
-      // The stream broke. Every call must still be finished, and OnCancel
-      // may have come first or may never come.
-      finished_ = true;
-      queue_.clear();
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "the watch stream broke"));
-      return;
-    }
-    if (!queue_.empty()) WriteNext();
-  }
-
-  void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    finished_ = true;
-    queue_.clear();
-    Finish(grpc::Status::CANCELLED);
-  }
-
-  void OnDone() override {
-    hub_->Remove(this);
-    delete this;
-  }
-
- private:
-  void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    in_flight_ = std::move(queue_.front());
-    queue_.pop_front();
-    StartWrite(in_flight_.get());
-  }
-
-  WatchHub* hub_;
-  const std::string name_;
-  absl::Mutex mu_;
-  std::deque<std::shared_ptr<const v1::WatchEvent>> queue_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const v1::WatchEvent> in_flight_ ABSL_GUARDED_BY(mu_);
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called
-};
-
-bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  if (!name.empty() && latest_.count(name) == 0) return false;
-  reactors_.insert(reactor);
-  for (const std::string& n : order_) {
-    if (!name.empty() && n != name) continue;
-    auto event = std::make_shared<v1::WatchEvent>(*latest_[n]);
-    event->set_initial(true);
-    event->set_sequence(last_sequence_);
-    event->set_previous_state(event->coprocessor().state());
-    event->clear_reason();
-    reactor->Push(std::move(event));
-  }
-  return true;
-}
-
-void WatchHub::OnEvent(const StateEvent& event) {
-  auto converted = std::make_shared<const v1::WatchEvent>(EventToProto(event));
-  const std::string& name = event.status.node->name;
-  absl::MutexLock lock(&mu_);
-  latest_[name] = converted;
-  last_sequence_ = event.sequence;
-  const bool running = event.status.state == State::kRunning;
-  if (health_ != nullptr && running != running_[name]) {
-    health_->SetServingStatus(kHealthPrefix + name, running);
-  }
-  running_[name] = running;
-  for (WatchReactor* reactor : reactors_) reactor->Push(converted);
-}
 
 // ---- UploadFirmware ----
 
@@ -309,7 +148,7 @@ class LifecycleService::UploadReactor final
         ValidateUpload(header_, bytes_, service_->options_.verify_threads);
     if (!valid.ok()) return valid.status();
     const std::string sha256 = valid->sha256;
-    *response_->mutable_report() = ImageReportToProto(valid->report);
+    *response_->mutable_report() = messages::ImageReportToProto(valid->report);
     response_->mutable_report()->set_source("upload:" + sha256);
     response_->set_sha256(sha256);
     response_->set_size(bytes_.size());
@@ -374,14 +213,6 @@ class CoredumpReactor final
 class ErrorWriter final : public grpc::ServerWriteReactor<v1::CoredumpChunk> {
  public:
   explicit ErrorWriter(const absl::Status& status) {
-    Finish(ToGrpcStatus(status));
-  }
-  void OnDone() override { delete this; }
-};
-
-class WatchError final : public grpc::ServerWriteReactor<v1::WatchEvent> {
- public:
-  explicit WatchError(const absl::Status& status) {
     Finish(ToGrpcStatus(status));
   }
   void OnDone() override { delete this; }
@@ -557,12 +388,8 @@ grpc::ServerUnaryReactor* LifecycleService::Stop(
 
 grpc::ServerWriteReactor<v1::WatchEvent>* LifecycleService::Watch(
     grpc::CallbackServerContext*, const v1::WatchRequest* request) {
-  auto* reactor = new WatchReactor(hub_.get(), request->name());
-  if (!reactor->Begin()) {
-    delete reactor;
-    return new WatchError(engine_->Get(request->name()).status());
-  }
-  return reactor;
+  return StartWatch(hub_.get(), request->name(),
+                    [&] { return engine_->Get(request->name()).status(); });
 }
 
 grpc::ServerUnaryReactor* LifecycleService::InspectImage(
@@ -600,7 +427,7 @@ grpc::ServerUnaryReactor* LifecycleService::InspectImage(
     options.threads = options_.verify_threads;
     options.carveout = carveout;
     options.file_digest = true;
-    *response = ImageReportToProto(image::Inspect(*image, options));
+    *response = messages::ImageReportToProto(image::Inspect(*image, options));
     response->set_source(from.Describe());
     return absl::OkStatus();
   });

@@ -1,7 +1,7 @@
 #include "server/status_proto.h"
 
 #include "platform/backend.h"
-#include "server/devicetree_proto.h"
+#include "messages/devicetree_proto.h"
 
 namespace pil::server {
 
@@ -44,7 +44,7 @@ void DurationToProto(absl::Duration duration, google::protobuf::Duration* out) {
 }
 
 v1::Coprocessor CoprocessorToProto(const CoprocessorStatus& status) {
-  v1::Coprocessor out = CoprocessorFromNode(*status.node);
+  v1::Coprocessor out = messages::CoprocessorFromNode(*status.node);
   out.set_state(StateToProto(status.state));
   TimeToProto(status.state_since, out.mutable_state_since());
   out.set_crash_count(status.crash_count);

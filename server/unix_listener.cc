@@ -42,7 +42,28 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
         absl::StrCat("cannot listen on ", path, ": ", std::strerror(err)),
         {{"path", path}});
   }
-  auto listener = std::unique_ptr<UnixListener>(new UnixListener(path, fd));
+  auto listener =
+      std::unique_ptr<UnixListener>(new UnixListener(path, fd, true));
+  if (::pipe2(listener->wake_, O_CLOEXEC) != 0) {
+    return Error(absl::StatusCode::kInternal, "LISTEN_FAILED",
+                 absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  return listener;
+}
+
+absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Adopt(int fd) {
+  sockaddr_un addr{};
+  socklen_t size = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0 ||
+      addr.sun_family != AF_UNIX || addr.sun_path[0] == '\0') {
+    return Error(absl::StatusCode::kFailedPrecondition, "LISTEN_FAILED",
+                 absl::StrCat("the socket passed as fd ", fd,
+                              " is not a Unix socket with a path"));
+  }
+  const std::string path(addr.sun_path,
+                         strnlen(addr.sun_path, sizeof(addr.sun_path)));
+  auto listener =
+      std::unique_ptr<UnixListener>(new UnixListener(path, fd, false));
   if (::pipe2(listener->wake_, O_CLOEXEC) != 0) {
     return Error(absl::StatusCode::kInternal, "LISTEN_FAILED",
                  absl::StrCat("pipe: ", std::strerror(errno)));
@@ -56,7 +77,7 @@ UnixListener::~UnixListener() {
   for (int fd : wake_) {
     if (fd >= 0) ::close(fd);
   }
-  ::unlink(path_.c_str());
+  if (owns_path_) ::unlink(path_.c_str());
 }
 
 void UnixListener::Start(grpc::Server* server) {

@@ -29,8 +29,13 @@ class UnixListener {
   // socket is replaced, a live one is ADDRESS_IN_USE).
   static absl::StatusOr<std::unique_ptr<UnixListener>> Listen(
       const std::string& path);
-  // Stops accepting and removes the socket file.
+  // A socket already listening (passed by systemd's socket activation):
+  // its path comes from the socket, and the file stays systemd's.
+  static absl::StatusOr<std::unique_ptr<UnixListener>> Adopt(int fd);
+  // Stops accepting and removes the socket file (unless adopted).
   ~UnixListener();
+
+  const std::string& path() const { return path_; }
 
   // Accepts connections for `server` (started, outliving Stop()) on a
   // thread of its own.
@@ -43,11 +48,13 @@ class UnixListener {
   Caller CallerOf(const std::string& peer) const;
 
  private:
-  UnixListener(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  UnixListener(std::string path, int fd, bool owns_path)
+      : path_(std::move(path)), fd_(fd), owns_path_(owns_path) {}
   void Accept(grpc::Server* server);
 
   const std::string path_;
   int fd_;
+  const bool owns_path_;
   int wake_[2] = {-1, -1};  // a pipe that ends the accept loop
   std::thread thread_;
   mutable absl::Mutex mu_;

@@ -105,17 +105,16 @@ absl::Status KernelCoprocessor::WaitFor(const std::set<std::string>& wanted,
       /*even_if_interrupted=*/true);
 }
 
-absl::StatusOr<platform::VerifiedImage> KernelCoprocessor::Start(
-    const platform::BootImages& images, absl::Duration ready_timeout,
-    Steps& steps) {
-  std::optional<platform::VerifiedImage> verified;
+absl::StatusOr<std::string> KernelCoprocessor::VerifyAndStage(
+    const platform::BootImages& images, Steps& steps,
+    platform::VerifiedImage* verified) {
   auto verify = [&](const image::FirmwareImage& image, size_t carveout,
                     const std::string& step) {
     return steps.Step(step, [&](std::string* d) {
       auto v = platform::VerifyForCarveout(image, node_.carveouts[carveout],
                                            verify_threads_, nullptr);
       if (!v.ok()) return v.status();
-      if (carveout == 0) verified = v->image;
+      if (carveout == 0) *verified = v->image;
       *d = v->summary;
       return absl::OkStatus();
     });
@@ -130,19 +129,24 @@ absl::StatusOr<platform::VerifiedImage> KernelCoprocessor::Start(
         "firmware path; pild verified the one in its firmware directories");
   }
   std::string name;
-  if (absl::Status s =
-          steps.Step("stage_firmware",
-                     [&](std::string* d) {
-                       auto staged = staging_.Stage(*images.main,
-                                                    verified->metadata_sha256);
-                       if (!staged.ok()) return staged.status();
-                       name = *staged;
-                       *d = absl::StrCat(images.main_source, " as ", name);
-                       return absl::OkStatus();
-                     });
-      !s.ok()) {
-    return s;
-  }
+  absl::Status staged = steps.Step("stage_firmware", [&](std::string* d) {
+    auto staged = staging_.Stage(*images.main, verified->metadata_sha256);
+    if (!staged.ok()) return staged.status();
+    name = *staged;
+    *d = absl::StrCat(images.main_source, " as ", name);
+    return absl::OkStatus();
+  });
+  if (!staged.ok()) return staged;
+  return name;
+}
+
+absl::StatusOr<platform::VerifiedImage> KernelCoprocessor::Start(
+    const platform::BootImages& images, absl::Duration ready_timeout,
+    Steps& steps) {
+  platform::VerifiedImage verified;
+  auto staged = VerifyAndStage(images, steps, &verified);
+  if (!staged.ok()) return staged.status();
+  const std::string& name = *staged;
   auto state = State(steps);
   if (!state.ok()) return state.status();
   if (Running(*state)) {
@@ -151,7 +155,7 @@ absl::StatusOr<platform::VerifiedImage> KernelCoprocessor::Start(
       steps.Note(absl::StrCat(sysfs_name_,
                               " already runs this image (started outside "
                               "pild); nothing written"));
-      return *verified;
+      return verified;
     }
     return Error(absl::StatusCode::kFailedPrecondition, "ALREADY_RUNNING",
                  absl::StrCat(sysfs_name_, " already runs '",
@@ -201,7 +205,7 @@ absl::StatusOr<platform::VerifiedImage> KernelCoprocessor::Start(
   }
   absl::MutexLock lock(&mu_);
   started_ = false;
-  return *verified;
+  return verified;
 }
 
 absl::Status KernelCoprocessor::WriteStop(Steps& steps) {

@@ -54,6 +54,11 @@ class KernelCoprocessor : public platform::CoprocessorOps {
   const std::string& node_path() const { return node_.path; }
 
  private:
+  // Verifies the images for the carveouts and stages the main one; returns
+  // the name to write to `firmware`.
+  absl::StatusOr<std::string> VerifyAndStage(const platform::BootImages& images,
+                                             platform::Steps& steps,
+                                             platform::VerifiedImage* verified);
   absl::StatusOr<std::string> State(platform::Steps& steps);
   // Reads `state` until it is one of `wanted`, `timeout` passes (TIMEOUT
   // named `what`) or the caller gives up; a crash while waiting for

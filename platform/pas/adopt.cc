@@ -5,18 +5,8 @@
 
 namespace pil::pas {
 
-absl::StatusOr<platform::Adoption> PasCoprocessor::Adopt(
-    platform::Steps& steps) {
-  auto observed = hw_.Observe();
-  if (!observed.ok()) return observed.status();
-  os_owns_iommu_ = !observed->hypervisor;
-  platform::Adoption out;
-  CoreState core = CoreState::kOff;
-  for (const HardwareState::Core& c : observed->cores) {
-    if (c.coprocessor == node_.path) core = c.state;
-  }
-  // Register what the hardware holds for it, in the order a boot acquires
-  // it, so that a rollback releases it in reverse.
+bool PasCoprocessor::ClaimWhatIsHeld(const HardwareState& state) {
+  const HardwareState* observed = &state;
   bool running_main = false;
   for (const HardwareState::Peripheral& p : observed->peripherals) {
     const bool ours =
@@ -89,7 +79,20 @@ absl::StatusOr<platform::Adoption> PasCoprocessor::Adopt(
         claim, "pas_shutdown", absl::StrCat("PAS id ", p.pas_id),
         [this, id = p.pas_id] { return hw_.secure_world().PasShutdown(id); });
   }
+  return running_main;
+}
 
+absl::StatusOr<platform::Adoption> PasCoprocessor::Adopt(
+    platform::Steps& steps) {
+  auto observed = hw_.Observe();
+  if (!observed.ok()) return observed.status();
+  os_owns_iommu_ = !observed->hypervisor;
+  platform::Adoption out;
+  CoreState core = CoreState::kOff;
+  for (const HardwareState::Core& c : observed->cores) {
+    if (c.coprocessor == node_.path) core = c.state;
+  }
+  const bool running_main = ClaimWhatIsHeld(*observed);
   const bool alive = running_main && (core == CoreState::kRunning ||
                                       core == CoreState::kCrashed);
   if (alive) {

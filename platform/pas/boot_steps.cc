@@ -216,6 +216,11 @@ absl::Status PasCoprocessor::Map(Steps& steps) {
       return s;
     }
   }
+  return MapDeviceMemory(domain, steps);
+}
+
+absl::Status PasCoprocessor::MapDeviceMemory(uint32_t domain, Steps& steps) {
+  const uint32_t rw = platform::kIommuRead | platform::kIommuWrite;
   std::vector<DevMem> devmem;
   if (absl::Status s = steps.Step(
           "pas_get_rsctable",

@@ -62,6 +62,12 @@ class PasCoprocessor : public platform::CoprocessorOps {
                         platform::Steps& steps);
   absl::Status AuthAndReset(bool dtb, platform::Steps& steps);
   absl::Status WaitReady(absl::Duration timeout, platform::Steps& steps);
+  // Registers as claims what `state` holds for this coprocessor, in the
+  // order a boot acquires it (so a rollback releases it in reverse);
+  // returns whether its main image's reset is released.
+  bool ClaimWhatIsHeld(const HardwareState& state);
+  // Maps the resource table's device memory in `domain`.
+  absl::Status MapDeviceMemory(uint32_t domain, platform::Steps& steps);
   // This coprocessor's share of what the hardware holds.
   platform::HardwareView ViewOf(const HardwareState& state) const;
   bool InCarveouts(uint64_t base, uint64_t size) const;

@@ -22,6 +22,29 @@ std::string TempDir() {
 
 }  // namespace
 
+std::vector<std::string> StepNames(const TransitionResult& result) {
+  std::vector<std::string> names;
+  for (const Step& s : result.steps) names.push_back(s.name);
+  return names;
+}
+
+const pas::HardwareState::Peripheral* Peripheral(const pas::HardwareState& hw,
+                                                 uint32_t pas_id) {
+  for (const auto& p : hw.peripherals) {
+    if (p.pas_id == pas_id) return &p;
+  }
+  return nullptr;
+}
+
+sim::v1::Profile WithFault(const std::string& name,
+                           const std::function<void(sim::v1::Fault*)>& set) {
+  sim::v1::Profile profile;
+  sim::v1::Fault* fault = profile.add_faults();
+  fault->set_coprocessor(name);
+  set(fault);
+  return profile;
+}
+
 EngineOptions SimEngine::DefaultOptions() {
   EngineOptions options;
   options.ready_timeout = absl::Seconds(2);

@@ -3,8 +3,10 @@
 #ifndef PILD_TESTS_SERVER_ENGINE_TESTING_H_
 #define PILD_TESTS_SERVER_ENGINE_TESTING_H_
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "platform/image/firmware_image.h"
 #include "platform/pas/pas_backend.h"
@@ -19,6 +21,15 @@ namespace pil::server::testing {
 // trees), test-signed for their carveouts: adsp, adsp_dtb, cdsp, cdsp_dtb
 // and the video codec's vpu30_p4.
 inline constexpr char kVideoFirmware[] = "qcom/vpu/vpu30_p4.mbn";
+
+// The names of a transition's steps, in order.
+std::vector<std::string> StepNames(const TransitionResult& result);
+// The peripheral of `pas_id` in `hw`, or nullptr.
+const pas::HardwareState::Peripheral* Peripheral(const pas::HardwareState& hw,
+                                                 uint32_t pas_id);
+// A profile with one fault for coprocessor `name`, set up by `set`.
+sim::v1::Profile WithFault(const std::string& name,
+                           const std::function<void(sim::v1::Fault*)>& set);
 
 class SimEngine {
  public:

@@ -1,6 +1,6 @@
-#include "server/devicetree_proto.h"
+#include "messages/devicetree_proto.h"
 
-namespace pil::server {
+namespace pil::messages {
 
 v1::Coprocessor CoprocessorFromNode(const devicetree::CoprocessorNode& node) {
   v1::Coprocessor out;
@@ -46,4 +46,4 @@ v1::Coprocessor CoprocessorFromNode(const devicetree::CoprocessorNode& node) {
   return out;
 }
 
-}  // namespace pil::server
+}  // namespace pil::messages

@@ -1,17 +1,17 @@
 // Device-tree facts in the API's terms.
-#ifndef PILD_SERVER_DEVICETREE_PROTO_H_
-#define PILD_SERVER_DEVICETREE_PROTO_H_
+#ifndef PILD_MESSAGES_DEVICETREE_PROTO_H_
+#define PILD_MESSAGES_DEVICETREE_PROTO_H_
 
 #include "platform/devicetree/coprocessor_node.h"
 #include "proto/pil/v1/lifecycle.pb.h"
 
-namespace pil::server {
+namespace pil::messages {
 
 // The device-tree fields of a Coprocessor message (name, node path,
 // compatibles, PAS ids, firmware names, carveouts, stream IDs, IOMMU owner,
 // status, problems). Live fields (state, image, errors) are left unset.
 v1::Coprocessor CoprocessorFromNode(const devicetree::CoprocessorNode& node);
 
-}  // namespace pil::server
+}  // namespace pil::messages
 
-#endif  // PILD_SERVER_DEVICETREE_PROTO_H_
+#endif  // PILD_MESSAGES_DEVICETREE_PROTO_H_

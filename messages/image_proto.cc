@@ -1,6 +1,6 @@
-#include "server/image_proto.h"
+#include "messages/image_proto.h"
 
-namespace pil::server {
+namespace pil::messages {
 
 v1::ImageReport ImageReportToProto(const image::ImageReport& report) {
   v1::ImageReport out;
@@ -76,4 +76,4 @@ v1::ImageReport ImageReportToProto(const image::ImageReport& report) {
   return out;
 }
 
-}  // namespace pil::server
+}  // namespace pil::messages

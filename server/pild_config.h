@@ -1,0 +1,45 @@
+// pild's configuration: its flags checked and turned into the parts main()
+// wires together (where to listen, the device tree, the backend and its
+// hardware, the engine's options). Every bad flag is INVALID_ARGUMENT
+// (BAD_FLAG) naming it.
+#ifndef PILD_SERVER_PILD_CONFIG_H_
+#define PILD_SERVER_PILD_CONFIG_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "platform/backend.h"
+#include "platform/devicetree/coprocessor_node.h"
+#include "platform/linux/kernel_backend.h"
+#include "platform/pas/hardware.h"
+#include "server/engine.h"
+
+namespace pil::server {
+
+struct Config {
+  std::string platform;    // "sim" or "linux"
+  std::string dtb_source;  // for logs
+  std::string dtb;
+  std::vector<std::string> firmware_path;
+  std::string listen;
+  EngineOptions engine;
+  int verify_threads = 2;
+  std::unique_ptr<pas::Hardware> hardware;  // the sim's hardware
+  linux_platform::KernelOptions kernel;
+};
+
+// From the flags. `activated` is the path of the socket systemd passed,
+// which then is where pild listens (and the sim's socket goes beside).
+// Connects to (or starts) pilsim for the sim.
+absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& activated);
+
+// The backend for `config` and `board`.
+absl::StatusOr<std::unique_ptr<platform::Backend>> OpenBackend(
+    Config& config, const devicetree::Board& board);
+
+}  // namespace pil::server
+
+#endif  // PILD_SERVER_PILD_CONFIG_H_

@@ -1,0 +1,161 @@
+#include "server/watch_hub.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+#include "common/rpc_status.h"
+#include "server/status_proto.h"
+
+namespace pil::server {
+namespace {
+
+constexpr char kHealthPrefix[] = "pil.v1.Lifecycle/";
+
+class WatchError final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  explicit WatchError(const absl::Status& status) {
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+WatchHub::WatchHub(LifecycleEngine* engine, size_t queue_limit)
+    : engine_(engine), queue_limit_(queue_limit) {
+  std::vector<StateEvent> initial;
+  id_ =
+      engine_->Subscribe([this](const StateEvent& e) { OnEvent(e); }, &initial);
+  absl::MutexLock lock(&mu_);
+  for (const StateEvent& e : initial) {
+    latest_[e.status.node->name] =
+        std::make_shared<const v1::WatchEvent>(EventToProto(e));
+    order_.push_back(e.status.node->name);
+    running_[e.status.node->name] = e.status.state == State::kRunning;
+  }
+}
+
+WatchHub::~WatchHub() { engine_->Unsubscribe(id_); }
+
+void WatchHub::ReportHealth(grpc::HealthCheckServiceInterface* health) {
+  absl::MutexLock lock(&mu_);
+  health_ = health;
+  if (health_ == nullptr) return;
+  for (const auto& [name, running] : running_) {
+    health_->SetServingStatus(kHealthPrefix + name, running);
+  }
+}
+
+class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
+ public:
+  WatchReactor(WatchHub* hub, std::string name)
+      : hub_(hub), name_(std::move(name)) {}
+
+  // Starts the stream; false when `name` is unknown.
+  bool Begin() { return hub_->Add(this, name_); }
+
+  // Queues `event` when it concerns this watcher.
+  void Push(std::shared_ptr<const v1::WatchEvent> event) {
+    if (!name_.empty() && event->coprocessor().name() != name_) return;
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    if (queue_.size() >= hub_->queue_limit()) {
+      finished_ = true;
+      queue_.clear();
+      Finish(ToGrpcStatus(
+          Error(absl::StatusCode::kResourceExhausted, "WATCH_TOO_SLOW",
+                absl::StrCat("this watcher fell ", hub_->queue_limit(),
+                             " events behind; watch again to resynchronize"))));
+      return;
+    }
+    queue_.push_back(std::move(event));
+    if (in_flight_ == nullptr) WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    in_flight_ = nullptr;
+    if (finished_) return;
+    if (!ok) {
+      // The stream broke. Every call must still be finished, and OnCancel
+      // may have come first or may never come.
+      finished_ = true;
+      queue_.clear();
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "the watch stream broke"));
+      return;
+    }
+    if (!queue_.empty()) WriteNext();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    queue_.clear();
+    Finish(grpc::Status::CANCELLED);
+  }
+
+  void OnDone() override {
+    hub_->Remove(this);
+    delete this;
+  }
+
+ private:
+  void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    StartWrite(in_flight_.get());
+  }
+
+  WatchHub* hub_;
+  const std::string name_;
+  absl::Mutex mu_;
+  std::deque<std::shared_ptr<const v1::WatchEvent>> queue_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const v1::WatchEvent> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called
+};
+
+bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (!name.empty() && latest_.count(name) == 0) return false;
+  reactors_.insert(reactor);
+  for (const std::string& n : order_) {
+    if (!name.empty() && n != name) continue;
+    auto event = std::make_shared<v1::WatchEvent>(*latest_[n]);
+    event->set_initial(true);
+    event->set_sequence(last_sequence_);
+    event->set_previous_state(event->coprocessor().state());
+    event->clear_reason();
+    reactor->Push(std::move(event));
+  }
+  return true;
+}
+
+void WatchHub::OnEvent(const StateEvent& event) {
+  auto converted = std::make_shared<const v1::WatchEvent>(EventToProto(event));
+  const std::string& name = event.status.node->name;
+  absl::MutexLock lock(&mu_);
+  latest_[name] = converted;
+  last_sequence_ = event.sequence;
+  const bool running = event.status.state == State::kRunning;
+  if (health_ != nullptr && running != running_[name]) {
+    health_->SetServingStatus(kHealthPrefix + name, running);
+  }
+  running_[name] = running;
+  for (WatchReactor* reactor : reactors_) reactor->Push(converted);
+}
+
+grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
+    WatchHub* hub, const std::string& name,
+    const std::function<absl::Status()>& unknown) {
+  auto* reactor = new WatchReactor(hub, name);
+  if (!reactor->Begin()) {
+    delete reactor;
+    return new WatchError(unknown());
+  }
+  return reactor;
+}
+
+}  // namespace pil::server

@@ -1,0 +1,76 @@
+// Watch streams and per-coprocessor health: one engine subscription
+// shared by every stream. Each event is converted to its message once and
+// queued to every stream it concerns; a stream whose queue passes the limit
+// is ended with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW). Thread-safe.
+#ifndef PILD_SERVER_WATCH_HUB_H_
+#define PILD_SERVER_WATCH_HUB_H_
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "proto/pil/v1/lifecycle.grpc.pb.h"
+#include "server/engine.h"
+
+namespace pil::server {
+
+class WatchReactor;
+
+// One engine subscription shared by every Watch stream, and the health
+// status per coprocessor.
+class WatchHub {
+ public:
+  WatchHub(LifecycleEngine* engine, size_t queue_limit);
+  ~WatchHub();
+
+  // Registers `reactor` and queues it the current state of `name` (all
+  // when empty); false when no coprocessor has that name.
+  bool Add(WatchReactor* reactor, const std::string& name);
+  void Remove(WatchReactor* reactor) {
+    absl::MutexLock lock(&mu_);
+    reactors_.erase(reactor);
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return reactors_.size();
+  }
+  size_t queue_limit() const { return queue_limit_; }
+
+  // Keeps `health`'s per-coprocessor status ("pil.v1.Lifecycle/<name>":
+  // serving while RUNNING) up to date; null stops.
+  void ReportHealth(grpc::HealthCheckServiceInterface* health);
+
+ private:
+  void OnEvent(const StateEvent& event);
+
+  LifecycleEngine* engine_;
+  const size_t queue_limit_;
+  uint64_t id_ = 0;
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<const v1::WatchEvent>> latest_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, bool> running_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
+  grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+// A Watch call: a stream of the events of coprocessor `name` (all when
+// empty) on `hub`, or, when no coprocessor has that name, the call ended
+// with `unknown()`.
+grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
+    WatchHub* hub, const std::string& name,
+    const std::function<absl::Status()>& unknown);
+
+}  // namespace pil::server
+
+#endif  // PILD_SERVER_WATCH_HUB_H_
