@@ -1,5 +1,7 @@
 #include "client/format.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -255,8 +257,17 @@ std::string CoprocessorsJson(const std::vector<v1::Coprocessor>& list) {
 
 std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
                              bool live) {
-  Table table({"NAME", live ? "STATE" : "STATUS", "PAS", "IOMMU", "FW SID",
-               "CARVEOUT", "FIRMWARE"});
+  // On the linux backend each coprocessor is a remoteproc of the kernel.
+  const bool remoteprocs =
+      live && std::any_of(list.begin(), list.end(), [](const auto& c) {
+        return c.hardware().has_remoteproc();
+      });
+  std::vector<std::string> columns = {"NAME",    live ? "STATE" : "STATUS",
+                                      "PAS",     "IOMMU",
+                                      "FW SID",  "CARVEOUT",
+                                      "FIRMWARE"};
+  if (remoteprocs) columns.push_back("REMOTEPROC");
+  Table table(columns);
   for (const v1::Coprocessor& c : list) {
     std::string carveout = c.carveouts().empty() ? "-"
                                                  : Range(c.carveouts(0).base(),
@@ -268,10 +279,20 @@ std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
       absl::StrAppend(&firmware, " [", c.problems_size(), " problem",
                       c.problems_size() == 1 ? "" : "s", "]");
     }
-    table.AddRow({c.name(), live ? StateName(c.state()) : c.dt_status(),
-                  c.pas_id() != 0 ? absl::StrCat(c.pas_id()) : "?",
-                  IommuOwnerName(c.iommu_owner()), FirmwareSid(c), carveout,
-                  firmware});
+    std::vector<std::string> row = {
+        c.name(),
+        live ? StateName(c.state()) : c.dt_status(),
+        c.pas_id() != 0 ? absl::StrCat(c.pas_id()) : "?",
+        IommuOwnerName(c.iommu_owner()),
+        FirmwareSid(c),
+        carveout,
+        firmware};
+    if (remoteprocs) {
+      row.push_back(c.hardware().has_remoteproc()
+                        ? c.hardware().remoteproc().device()
+                        : "- (not a remoteproc)");
+    }
+    table.AddRow(row);
   }
   return table.Render();
 }

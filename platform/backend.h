@@ -224,6 +224,15 @@ class CoprocessorOps {
 
   // What pild holds for it, from its own record (no hardware access).
   virtual HardwareView Held() const = 0;
+  // Whether something it acquired could not be given back (after a
+  // Rollback): the core may still run, so nothing may boot over it until a
+  // Stop succeeds.
+  virtual bool Stuck() const { return false; }
+  // Asks the backend to report this coprocessor's own state as an event
+  // (state_report) once more, changed or not; backends without a state of
+  // their own ignore it. The engine asks after every transition, having
+  // dropped the reports that came while it ran.
+  virtual void ReportState() {}
   // What the hardware reports now.
   virtual absl::StatusOr<HardwareView> Observe() = 0;
   // After pild starts: a core the hardware runs is kept; anything a

@@ -7,6 +7,8 @@
 // (restart with backoff, up to max_restarts); a state the backend reports
 // on its own (kernel tier: a core started or stopped outside pild) is
 // followed.
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -34,9 +36,15 @@ void LifecycleEngine::Release(Slot& slot) {
   std::deque<platform::Event> pending;
   pending.swap(slot.events);
   for (const platform::Event& event : pending) {
+    // States reported while the transition ran are stale now: the backend
+    // reports the current one below.
+    if (event.state_report) continue;
+    // A crash made the slot busy again (recovery): what follows belongs to
+    // the incarnation that crashed.
     if (slot.busy) break;
     HandleEvent(slot, event);
   }
+  if (slot.ops != nullptr) slot.ops->ReportState();
 }
 
 void LifecycleEngine::HandleEvent(Slot& slot, const platform::Event& event) {
@@ -48,13 +56,13 @@ void LifecycleEngine::HandleEvent(Slot& slot, const platform::Event& event) {
     std::string why;
     if (event.kind == Kind::kReady &&
         (from == State::kOffline || from == State::kCrashed)) {
-      SetState(slot, State::kRunning, "running (started outside pild)");
-      why = "running, started outside pild";
+      SetState(slot, State::kRunning, "reported running");
+      why = "the backend reports it running: a change pild did not make";
     } else if (event.kind == Kind::kStopped &&
                (from == State::kRunning || from == State::kCrashed)) {
       slot.image.reset();
-      SetState(slot, State::kOffline, "stopped outside pild");
-      why = "stopped outside pild";
+      SetState(slot, State::kOffline, "reported stopped");
+      why = "the backend reports it stopped: a change pild did not make";
     }
     if (!why.empty()) {
       HistoryEntry entry;
@@ -72,6 +80,7 @@ void LifecycleEngine::HandleEvent(Slot& slot, const platform::Event& event) {
   }
   if (event.kind != Kind::kCrash || slot.state != State::kRunning) return;
   ++slot.crash_count;
+  slot.crash_dumped = false;
   const absl::Status crash = platform::CrashError(slot.node.name, event);
   slot.last_error = ErrorRecord{ReasonOf(crash), std::string(crash.message()),
                                 "crash", absl::Now()};
@@ -106,6 +115,7 @@ void LifecycleEngine::KeepCoredump(Slot& slot, std::string bytes,
       image::Digest(image::HashAlgorithm::kSha256, bytes));
   dump.bytes = std::move(bytes);
   slot.coredumps.push_back(std::move(dump));
+  slot.crash_dumped = true;
   while (slot.coredumps.size() > options_.coredumps_per_coprocessor) {
     slot.coredumps.pop_front();
   }
@@ -152,11 +162,13 @@ void LifecycleEngine::Recover(Slot* slot) {
     absl::MutexLock lock(&mu_);
     if (!RecordCrash(*slot, std::move(dump), reason)) return;
   }
-  // Backoff doubles with every restart; interrupted when pild stops.
-  const absl::Duration backoff =
-      options_.recovery.initial_backoff * (1 << (slot->restarts - 1));
+  // Backoff doubles with every restart (up to 2^10 times the first);
+  // interrupted when pild stops.
   {
     absl::MutexLock lock(&mu_);
+    const absl::Duration backoff =
+        options_.recovery.initial_backoff *
+        (int64_t{1} << std::min<uint32_t>(slot->restarts - 1, 10));
     mu_.AwaitWithTimeout(
         absl::Condition(
             +[](std::atomic<bool>* stopping) { return stopping->load(); },

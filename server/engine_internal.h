@@ -36,6 +36,9 @@ struct LifecycleEngine::Slot {
   std::deque<platform::Event> events;
   uint32_t restarts = 0;
   std::deque<Coredump> coredumps;
+  // The last crash's coredump was kept (else a Stop looks for it: some
+  // backends have one only after the core is restarted or stopped).
+  bool crash_dumped = true;
 };
 
 // One transition's steps, cancellation and events: what the backend's

@@ -175,9 +175,18 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
       slot->last_error =
           ErrorRecord{ReasonOf(status), std::string(status.message()),
                       operation, absl::Now()};
-      slot->image.reset();
-      SetState(*slot, State::kOffline,
-               absl::StrCat(operation, " failed: ", ReasonOf(status)));
+      if (slot->ops->Stuck()) {
+        // The rollback could not give everything back: the core may still
+        // run. CRASHED keeps anything from booting over it until a Stop.
+        slot->last_error->message +=
+            "; the rollback is incomplete (see the hardware view): stop it";
+        SetState(*slot, State::kCrashed,
+                 absl::StrCat(operation, " failed; rollback incomplete"));
+      } else {
+        slot->image.reset();
+        SetState(*slot, State::kOffline,
+                 absl::StrCat(operation, " failed: ", ReasonOf(status)));
+      }
       result = status;
     } else {
       slot->last_error.reset();
@@ -314,10 +323,11 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Stop(
       name, "stop", patient,
       {State::kRunning, State::kCrashed, State::kAuthenticated, State::kMapped},
       [&](Slot& slot, Transaction& tx) {
-        bool running;
+        bool running, undumped_crash;
         {
           absl::MutexLock lock(&mu_);
           running = slot.state == State::kRunning;
+          undumped_crash = slot.state == State::kCrashed && !slot.crash_dumped;
           if (running) SetState(slot, State::kStopping, "stop");
         }
         absl::Status s = slot.ops->Stop(running,
@@ -326,9 +336,18 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Stop(
                                             : options_.stop_ack_timeout,
                                         tx);
         if (!s.ok()) return s;
+        // A crash left for inspection may have its coredump only now.
+        absl::StatusOr<std::string> dump =
+            undumped_crash ? slot.ops->Coredump(absl::StrCat(
+                                 slot.node.name, " crashed and was stopped"))
+                           : absl::NotFoundError("");
         {
           absl::MutexLock lock(&mu_);
           slot.image.reset();
+          if (dump.ok()) {
+            KeepCoredump(slot, std::move(*dump),
+                         slot.last_error ? slot.last_error->reason : "CRASHED");
+          }
         }
         tx.Enter(State::kOffline, "stop");
         return absl::OkStatus();

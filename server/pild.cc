@@ -4,7 +4,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
-#include <signal.h>
 
 #include <memory>
 #include <optional>
@@ -17,6 +16,7 @@
 #include "common/flags.h"
 #include "common/grpc_runtime.h"
 #include "common/log.h"
+#include "common/termination.h"
 #include "common/unix_socket.h"
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.pb.h"
@@ -93,12 +93,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware,
   PILD_LOG(INFO) << "listening on " << config.listen;
   NotifyReady(summary);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  int signal = 0;
-  sigwait(&signals, &signal);
+  const int signal = AwaitTerminationSignal();
   PILD_LOG(INFO) << "signal " << signal << ": shutting down";
   NotifyStopping();
   if (listener != nullptr) listener->Stop();
@@ -188,11 +183,7 @@ int Run() {
 int main(int argc, char** argv) {
   // Block the termination signals before gRPC starts threads, so that only
   // Serve()'s sigwait receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  pil::BlockTerminationSignals();
 
   absl::SetProgramUsageMessage(
       "pild --platform=sim|linux [--dtb=FILE] [--firmware-path=DIR[:DIR...]] "

@@ -193,6 +193,11 @@ absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& activated) {
                                 absl::FormatDuration(value)));
     }
   }
+  if (engine.recovery.max_restarts > 100) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+                 absl::StrCat("--max-restarts must be at most 100, got ",
+                              engine.recovery.max_restarts));
+  }
   if (config.verify_threads < 1 || config.verify_threads > 64) {
     return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
                  absl::StrCat("--verify-threads must be 1..64, got ",

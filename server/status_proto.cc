@@ -1,7 +1,7 @@
 #include "server/status_proto.h"
 
-#include "platform/backend.h"
 #include "messages/devicetree_proto.h"
+#include "platform/backend.h"
 
 namespace pil::server {
 

@@ -5,6 +5,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <set>
 #include <thread>
@@ -64,15 +66,26 @@ class KernelBackend : public platform::Backend {
       auto ops = std::make_unique<KernelCoprocessor>(
           options.sysfs_root, *match, node, &staging_, options.verify_threads,
           [this, path = node.path] { Report(path); });
+      last_reported_[ops.get()] = match->state;
       coprocessors_[node.path] = std::move(ops);
     }
     staging_.Prune(staged);
+  }
+
+  // Starts the watcher; FAILED_PRECONDITION when it cannot be woken.
+  absl::Status Start() {
     wake_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_ < 0) {
+      return Error(absl::StatusCode::kFailedPrecondition, "WATCH_FAILED",
+                   absl::StrCat("eventfd: ", std::strerror(errno)));
+    }
     watcher_ = std::thread([this] { Watch(); });
+    return absl::OkStatus();
   }
 
   ~KernelBackend() override {
     stop_ = true;
+    if (wake_ < 0) return;
     const uint64_t one = 1;
     (void)!::write(wake_, &one, sizeof(one));
     watcher_.join();
@@ -103,7 +116,7 @@ class KernelBackend : public platform::Backend {
   // Has the watcher report `path`'s state on its next round, changed or not.
   void Report(const std::string& path) {
     {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&report_mu_);
       report_.insert(path);
     }
     const uint64_t one = 1;
@@ -132,7 +145,7 @@ class KernelBackend : public platform::Backend {
       (void)!::read(wake_, &drained, sizeof(drained));
       std::set<std::string> report;
       {
-        absl::MutexLock lock(&mu_);
+        absl::MutexLock lock(&report_mu_);
         report.swap(report_);
       }
       for (size_t i = 0; i < watched.size(); ++i) {
@@ -159,10 +172,13 @@ class KernelBackend : public platform::Backend {
     }
   }
 
-  // Reports `state` when it differs from the last one read (by the watcher
-  // or by an operation), or when asked to.
+  // Reports `state` when it differs from the one it last reported, or
+  // when asked to.
   void Changed(KernelCoprocessor& ops, const std::string& state, bool report) {
-    if (ops.Seen(state) == state && !report) return;
+    ops.Seen(state);
+    std::string& last = last_reported_[&ops];
+    if (state == last && !report) return;
+    last = state;
     platform::Event event;
     event.state_report = true;
     event.time = absl::Now();
@@ -184,13 +200,18 @@ class KernelBackend : public platform::Backend {
   FirmwareStaging staging_;
   std::map<std::string, std::unique_ptr<KernelCoprocessor>> coprocessors_;
   std::map<std::string, std::string> unsupported_;
+  // The watcher's own: the state it last reported per coprocessor.
+  std::map<const KernelCoprocessor*, std::string> last_reported_;
   int wake_ = -1;
   std::atomic<bool> stop_{false};
   std::thread watcher_;
 
+  // mu_ is held while an event is delivered (into the engine); report_mu_
+  // is taken under the engine's lock (ReportState), so never with mu_.
   absl::Mutex mu_;
   EventHandler handler_ ABSL_GUARDED_BY(mu_);
-  std::set<std::string> report_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex report_mu_;
+  std::set<std::string> report_ ABSL_GUARDED_BY(report_mu_);
 };
 
 }  // namespace
@@ -203,8 +224,9 @@ absl::StatusOr<std::unique_ptr<platform::Backend>> OpenKernelBackend(
     return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
                  "the remoteproc poll interval must be positive");
   }
-  return std::unique_ptr<platform::Backend>(
-      new KernelBackend(board, options, *remoteprocs));
+  auto backend = std::make_unique<KernelBackend>(board, options, *remoteprocs);
+  if (absl::Status s = backend->Start(); !s.ok()) return s;
+  return std::unique_ptr<platform::Backend>(std::move(backend));
 }
 
 }  // namespace pil::linux_platform

@@ -43,11 +43,9 @@ platform::Capabilities KernelCoprocessor::capabilities() const {
           "in one 'start'"};
 }
 
-std::string KernelCoprocessor::Seen(const std::string& state) {
+void KernelCoprocessor::Seen(const std::string& state) {
   absl::MutexLock lock(&mu_);
-  std::string previous = std::move(seen_state_);
   seen_state_ = state;
-  return previous;
 }
 
 absl::StatusOr<std::string> KernelCoprocessor::State(Steps& steps) {
@@ -230,13 +228,22 @@ absl::Status KernelCoprocessor::Stop(bool, absl::Duration stop_ack_timeout,
     steps.Note(absl::StrCat(sysfs_name_, " is already offline"));
     return absl::OkStatus();
   }
+  if (*state == "crashed") {
+    // Only a running core can be stopped: recover it (the kernel writes
+    // its devcoredump), then stop it.
+    if (absl::Status s = WriteRecover(steps); !s.ok()) return s;
+    if (absl::Status s =
+            WaitFor({"running"}, stop_ack_timeout, "wait_running", steps);
+        !s.ok()) {
+      return s;
+    }
+  }
   // The kernel asks the core to stop, waits for its ack (it has its own
   // timeout), shuts it down and unmaps before the write returns.
   if (absl::Status s = WriteStop(steps); !s.ok()) return s;
   absl::Status offline =
       WaitFor({"offline"}, stop_ack_timeout, "wait_offline", steps);
   if (!offline.ok() && ReasonOf(offline) == "KERNEL_TIMEOUT") {
-    report_state_();  // it still runs: pild's record follows the kernel
     return Error(absl::StatusCode::kFailedPrecondition, "KERNEL_STILL_RUNNING",
                  absl::StrCat(sysfs_name_,
                               " is still powered after 'stop': another "
@@ -245,6 +252,16 @@ absl::Status KernelCoprocessor::Stop(bool, absl::Duration stop_ack_timeout,
                  {{"coprocessor", node_.name}});
   }
   return offline;
+}
+
+absl::Status KernelCoprocessor::WriteRecover(Steps& steps) {
+  return steps.Step(
+      "recover",
+      [&](std::string* d) {
+        *d = absl::StrCat("'recover' to ", sysfs_name_, "/recovery");
+        return WriteAttribute(dir_, "recovery", "recover");
+      },
+      /*even_if_interrupted=*/true);
 }
 
 void KernelCoprocessor::Rollback(Steps& steps) {
@@ -277,15 +294,7 @@ absl::Status KernelCoprocessor::Restart(const platform::BootImages& images,
   }
   // The kernel stops the core, writes its devcoredump, reloads the staged
   // firmware and starts it again.
-  if (absl::Status s = steps.Step(
-          "recover",
-          [&](std::string* d) {
-            *d = absl::StrCat("'recover' to ", sysfs_name_, "/recovery");
-            return WriteAttribute(dir_, "recovery", "recover");
-          });
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = WriteRecover(steps); !s.ok()) return s;
   return WaitFor({"running"}, ready_timeout, "wait_running", steps);
 }
 

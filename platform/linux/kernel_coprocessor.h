@@ -5,7 +5,9 @@
 // `state`, and supervises. Writes are made only when the kernel's state
 // calls for them: `start` on a running core would pin an extra power
 // reference in real kernels, so a core already running its image is left
-// alone.
+// alone. The kernel refuses to stop a crashed core (recent kernels accept
+// `stop` only while running): Stop recovers it first, then stops it, and
+// leaves the devcoredump the recovery wrote for Coredump().
 #ifndef PILD_PLATFORM_LINUX_KERNEL_COPROCESSOR_H_
 #define PILD_PLATFORM_LINUX_KERNEL_COPROCESSOR_H_
 
@@ -25,8 +27,7 @@ namespace pil::linux_platform {
 class KernelCoprocessor : public platform::CoprocessorOps {
  public:
   // `staging` outlives it. `report_state` asks the backend to report the
-  // kernel's state as it is now, changed or not (after an operation that
-  // did not leave it where pild asked).
+  // kernel's state as it is now, changed or not.
   KernelCoprocessor(std::string sysfs_root, const RemoteprocEntry& entry,
                     const devicetree::CoprocessorNode& node,
                     const FirmwareStaging* staging, int verify_threads,
@@ -44,13 +45,14 @@ class KernelCoprocessor : public platform::CoprocessorOps {
                        platform::Steps& steps) override;
   absl::StatusOr<std::string> Coredump(absl::string_view note) override;
   platform::HardwareView Held() const override;
+  void ReportState() override { report_state_(); }
   absl::StatusOr<platform::HardwareView> Observe() override;
   absl::StatusOr<platform::Adoption> Adopt(platform::Steps& steps) override;
 
   // The `state` attribute, and the last value read there (by an operation
-  // or the watcher): Seen records a read and returns the value before it.
+  // or the watcher), for Held().
   std::string state_path() const { return dir_ + "/state"; }
-  std::string Seen(const std::string& state);
+  void Seen(const std::string& state);
   const std::string& node_path() const { return node_.path; }
 
  private:
@@ -67,6 +69,7 @@ class KernelCoprocessor : public platform::CoprocessorOps {
                        absl::Duration timeout, const std::string& what,
                        platform::Steps& steps);
   absl::Status WriteStop(platform::Steps& steps);
+  absl::Status WriteRecover(platform::Steps& steps);
 
   const std::string root_;
   const std::string dir_;

@@ -1,15 +1,17 @@
 #include "platform/linux/staging.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
@@ -28,6 +30,12 @@ absl::Status Failed(const std::string& what, const std::string& path, int err) {
       {{"path", path}});
 }
 
+absl::Status Refused(const std::string& path, const std::string& why) {
+  return Error(absl::StatusCode::kFailedPrecondition, "STAGING_FAILED",
+               absl::StrCat("refusing to stage firmware in ", path, ": ", why),
+               {{"path", path}});
+}
+
 // Writes all of `data` to `fd`.
 bool WriteAll(int fd, absl::string_view data) {
   while (!data.empty()) {
@@ -41,6 +49,31 @@ bool WriteAll(int fd, absl::string_view data) {
   return true;
 }
 
+// "<64 hex>.mbn", or a temporary "<64 hex>.mbn.tmp.*": names pild stages.
+bool StagedName(absl::string_view name) {
+  if (name.size() < 68) return false;
+  for (char c : name.substr(0, 64)) {
+    if (!absl::ascii_isxdigit(c) || absl::ascii_isupper(c)) return false;
+  }
+  const absl::string_view rest = name.substr(64);
+  return rest == ".mbn" || absl::StartsWith(rest, ".mbn.tmp.");
+}
+
+// An fd that closes itself.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 }  // namespace
 
 std::string KernelFirmwareRoot(absl::string_view sysfs_root,
@@ -52,8 +85,20 @@ std::string KernelFirmwareRoot(absl::string_view sysfs_root,
   return "/lib/firmware";
 }
 
-absl::Status FirmwareStaging::OwnDirectory() const {
-  if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
+FirmwareStaging::FirmwareStaging(std::string kernel_root)
+    : root_(std::move(kernel_root)),
+      dir_(absl::StrCat(root_, "/", kSubdirectory)) {}
+
+absl::StatusOr<int> FirmwareStaging::OpenDirectory(bool create) const {
+  // The kernel's directory: not writable by anyone but pild's uid, or the
+  // staging directory inside it could be swapped under the kernel.
+  struct stat root;
+  if (::stat(root_.c_str(), &root) != 0) return Failed("stat", root_, errno);
+  if (!S_ISDIR(root.st_mode)) return Refused(root_, "not a directory");
+  if (root.st_uid != ::geteuid() || (root.st_mode & 022) != 0) {
+    return Refused(root_, "writable by others than pild's uid");
+  }
+  if (create && ::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
     return Failed("create", dir_, errno);
   }
   // pild's own: a real directory (not a link), owned by pild, mode 0700.
@@ -61,32 +106,31 @@ absl::Status FirmwareStaging::OwnDirectory() const {
       ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Failed("open", dir_, errno);
   struct stat st;
-  int err = 0;
   if (::fstat(fd, &st) != 0) {
-    err = errno;
-  } else if (st.st_uid != ::geteuid()) {
+    const int err = errno;
     ::close(fd);
-    return Error(absl::StatusCode::kFailedPrecondition, "STAGING_FAILED",
-                 absl::StrCat(dir_, " is owned by uid ", st.st_uid,
-                              ", not by pild (uid ", ::geteuid(),
-                              "); refusing to stage firmware there"),
-                 {{"path", dir_}});
-  } else if ((st.st_mode & 07777) != 0700 && ::fchmod(fd, 0700) != 0) {
-    err = errno;
+    return Failed("stat", dir_, err);
   }
-  ::close(fd);
-  return err == 0 ? absl::OkStatus() : Failed("secure", dir_, err);
+  if (st.st_uid != ::geteuid()) {
+    ::close(fd);
+    return Refused(dir_, absl::StrCat("owned by uid ", st.st_uid,
+                                      ", not by pild (uid ", ::geteuid(), ")"));
+  }
+  if ((st.st_mode & 07777) != 0700 && ::fchmod(fd, 0700) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Failed("secure", dir_, err);
+  }
+  return fd;
 }
-
-FirmwareStaging::FirmwareStaging(std::string kernel_root)
-    : root_(std::move(kernel_root)),
-      dir_(absl::StrCat(root_, "/", kSubdirectory)) {}
 
 absl::StatusOr<std::string> FirmwareStaging::Stage(
     const image::FirmwareImage& image, absl::string_view digest) const {
-  const std::string name = absl::StrCat(kSubdirectory, "/", digest, ".mbn");
-  const std::string path = absl::StrCat(root_, "/", name);
-  if (absl::Status s = OwnDirectory(); !s.ok()) return s;
+  const std::string file = absl::StrCat(digest, ".mbn");
+  const std::string name = absl::StrCat(kSubdirectory, "/", file);
+  auto opened = OpenDirectory(/*create=*/true);
+  if (!opened.ok()) return opened.status();
+  const Fd dir(*opened);
   std::string squashed;
   absl::string_view bytes = image.main_file();
   if (image.split()) {
@@ -96,38 +140,56 @@ absl::StatusOr<std::string> FirmwareStaging::Stage(
     bytes = squashed;
   }
   struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+  if (::fstatat(dir.get(), file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISREG(st.st_mode) && st.st_uid == ::geteuid() &&
       static_cast<uint64_t>(st.st_size) == bytes.size()) {
     return name;  // the same digest names the same content
   }
-  const std::string temporary = absl::StrCat(path, ".tmp");
+  // A name of its own per attempt: two stagings of one image never share
+  // a temporary file.
+  static std::atomic<uint64_t> attempts{0};
+  const std::string temporary =
+      absl::StrCat(file, ".tmp.", ::getpid(), ".", attempts++);
   const int fd =
-      ::open(temporary.c_str(),
-             O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0444);
-  if (fd < 0) return Failed("create", temporary, errno);
+      ::openat(dir.get(), temporary.c_str(),
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+  if (fd < 0) return Failed("create", dir_ + "/" + temporary, errno);
   if (!WriteAll(fd, bytes) || ::fsync(fd) != 0) {
     const int err = errno;
     ::close(fd);
-    ::unlink(temporary.c_str());
-    return Failed("write", temporary, err);
+    ::unlinkat(dir.get(), temporary.c_str(), 0);
+    return Failed("write", dir_ + "/" + temporary, err);
   }
   ::close(fd);
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+  if (::renameat(dir.get(), temporary.c_str(), dir.get(), file.c_str()) != 0) {
     const int err = errno;
-    ::unlink(temporary.c_str());
-    return Failed("rename", path, err);
+    ::unlinkat(dir.get(), temporary.c_str(), 0);
+    return Failed("rename", dir_ + "/" + file, err);
   }
+  (void)::fsync(dir.get());
   return name;
 }
 
 void FirmwareStaging::Prune(const std::vector<std::string>& keep) const {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
-    const std::string name =
-        absl::StrCat(kSubdirectory, "/", entry.path().filename().string());
-    if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
-    std::filesystem::remove(entry.path(), ec);
+  auto opened = OpenDirectory(/*create=*/false);
+  if (!opened.ok()) return;  // nothing of pild's there to prune
+  DIR* listing = ::fdopendir(*opened);
+  if (listing == nullptr) {
+    ::close(*opened);
+    return;
   }
+  const int dir = ::dirfd(listing);
+  std::vector<std::string> stale;
+  while (dirent* entry = ::readdir(listing)) {
+    const std::string file = entry->d_name;
+    if (!StagedName(file)) continue;  // only what pild stages is pruned
+    const std::string name = absl::StrCat(kSubdirectory, "/", file);
+    if (std::find(keep.begin(), keep.end(), name) == keep.end()) {
+      stale.push_back(file);
+    }
+  }
+  for (const std::string& file : stale) ::unlinkat(dir, file.c_str(), 0);
+  ::closedir(listing);
 }
 
 }  // namespace pil::linux_platform

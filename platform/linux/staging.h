@@ -29,22 +29,25 @@ class FirmwareStaging {
   explicit FirmwareStaging(std::string kernel_root);
 
   // Stages `image` (validated, its metadata digest `digest`) and returns
-  // the name to write to a remoteproc's `firmware` attribute. The staging
-  // directory is made mode 0700 (and refused when it is a link or another
-  // user's); a staged file is mode 0444. FAILED_PRECONDITION
-  // (STAGING_FAILED) naming the path otherwise.
+  // the name to write to a remoteproc's `firmware` attribute. Files are
+  // written and renamed relative to the opened directory, never through a
+  // link; a staged file is mode 0444. FAILED_PRECONDITION (STAGING_FAILED)
+  // naming the path otherwise (see OpenDirectory).
   absl::StatusOr<std::string> Stage(const image::FirmwareImage& image,
                                     absl::string_view digest) const;
 
-  // Removes staged images other than `keep` (names as Stage returns them).
+  // Removes staged images (names of the form pild stages) other than
+  // `keep` (names as Stage returns them).
   void Prune(const std::vector<std::string>& keep) const;
 
   const std::string& directory() const { return dir_; }
 
  private:
-  // Creates the staging directory or checks it is pild's: a directory, not
-  // a link, owned by pild's uid; makes it mode 0700.
-  absl::Status OwnDirectory() const;
+  // The staging directory, opened: the kernel's directory must not be
+  // writable by others; the staging directory is created (with `create`)
+  // or checked to be pild's (a directory, not a link, owned by pild's
+  // uid), and made 0700.
+  absl::StatusOr<int> OpenDirectory(bool create) const;
 
   std::string root_;
   std::string dir_;

@@ -99,6 +99,14 @@ absl::Status PasCoprocessor::InitImage(const image::FirmwareImage& image,
 
 absl::StatusOr<platform::VerifiedImage> PasCoprocessor::Authenticate(
     const platform::BootImages& images, Steps& steps) {
+  if (!claims_.empty()) {
+    // Never copy an image over memory a core may still run from.
+    return Error(absl::StatusCode::kFailedPrecondition, "STILL_HELD",
+                 absl::StrCat(node_.name,
+                              " still holds what an earlier boot acquired "
+                              "and could not be released; stop it first"),
+                 {{"coprocessor", node_.name}});
+  }
   std::optional<platform::VerifiedImage> main, dtb;
   if (absl::Status s = Place(*images.main, false, steps, &main); !s.ok()) {
     return s;

@@ -30,6 +30,9 @@ absl::Status Claims::Release(platform::Steps& steps, const Filter& filter) {
         /*even_if_interrupted=*/true);
     if (!status.ok()) {
       if (first.ok()) first = status;
+      // A core still out of reset keeps fetching through its mappings and
+      // bridges: what was acquired before it stays.
+      if (entry.claim.kind == Claim::Kind::kRunning) break;
       continue;
     }
     absl::MutexLock lock(&mu_);

@@ -10,7 +10,10 @@
 //
 // A claim leaves the list only when its release succeeds: what cannot be
 // given back stays, shows in View(), and is tried again by the next
-// release or rollback. Thread-safe.
+// release or rollback. When a released reset cannot be taken back (PAS
+// shutdown fails) the release stops there: the core may still run, so
+// what it was given before (mappings, bridges, metadata) stays too.
+// Thread-safe.
 #ifndef PILD_PLATFORM_PAS_CLAIMS_H_
 #define PILD_PLATFORM_PAS_CLAIMS_H_
 
@@ -54,7 +57,8 @@ class Claims {
   void Add(const Claim& claim, std::string undo_step, std::string detail,
            Undo undo);
   // Releases the claims `filter` selects, newest first, each as a step run
-  // even if the caller gave up; returns the first failure.
+  // even if the caller gave up; returns the first failure (and stops at a
+  // failed kRunning release).
   absl::Status Release(platform::Steps& steps, const Filter& filter);
   // Releases everything, newest first, trying every undo.
   void Rollback(platform::Steps& steps);

@@ -47,6 +47,7 @@ class PasCoprocessor : public platform::CoprocessorOps {
                        platform::Steps& steps) override;
   absl::StatusOr<std::string> Coredump(absl::string_view note) override;
   platform::HardwareView Held() const override;
+  bool Stuck() const override { return !claims_.empty(); }
   absl::StatusOr<platform::HardwareView> Observe() override;
   absl::StatusOr<platform::Adoption> Adopt(platform::Steps& steps) override;
 

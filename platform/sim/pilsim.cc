@@ -4,7 +4,6 @@
 //   pilsim --board=sm8550-el2-sim --listen=unix:/run/pild/pilsim.sock
 //   pilsim --dtb=board.dtb --profile=board.textproto --listen=unix:PATH
 #include <grpcpp/grpcpp.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,6 +20,7 @@
 #include "common/flags.h"
 #include "common/grpc_runtime.h"
 #include "common/log.h"
+#include "common/termination.h"
 #include "common/unix_socket.h"
 #include "google/protobuf/text_format.h"
 #include "platform/sim/boards.h"
@@ -113,12 +113,7 @@ int Run() {
                  << "; memory " << memory_path
                  << "; listening on unix:" << socket;
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  int signal = 0;
-  sigwait(&signals, &signal);
+  const int signal = AwaitTerminationSignal();
   PILD_LOG(INFO) << "signal " << signal << ": the simulated SoC powers off";
   service.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -132,11 +127,7 @@ int Run() {
 }  // namespace pil::sim
 
 int main(int argc, char** argv) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  pil::BlockTerminationSignals();
   pil::KeepGrpcRuntime();
   absl::SetProgramUsageMessage(
       "pilsim [--board=NAME | --dtb=FILE] [--profile=FILE] --listen=unix:PATH");

@@ -11,7 +11,7 @@ import stat
 import pytest
 
 import pild
-from pildtest import FakeKernel, binary, realdata, running_pild, wait_until
+from pildtest import FakeKernel, binary, pilctl, realdata, running_pild, wait_until
 import subprocess
 
 state_name = pild.state_name
@@ -49,6 +49,11 @@ def test_coprocessors_are_joined_with_their_remoteprocs(tmp_path):
         with pytest.raises(pild.PildError) as caught:
             client.start("video")
         assert (caught.value.code, caught.value.reason) == ("UNIMPLEMENTED", "NOT_SUPPORTED")
+        table = pilctl("--server=" + server.address, "list", check=0).stdout.splitlines()
+        assert table[0].split()[-1] == "REMOTEPROC"
+        rows = {line.split()[0]: line for line in table[1:]}
+        assert rows["cdsp"].split()[-1] == listed["cdsp"].hardware.remoteproc.device
+        assert rows["video"].endswith("- (not a remoteproc)")
 
 
 def test_step_verbs_say_the_kernel_does_them_as_one(tmp_path):
@@ -139,7 +144,8 @@ def test_changes_outside_pild_are_followed(tmp_path, notify, poll):
         # With notification the change arrives long before the 1 min poll.
         assert wait_until(lambda: state_name(client.get("cdsp").state) == "offline", timeout=5)
         latest = client.history("cdsp")[0]
-        assert (latest.operation, latest.message) == ("observed", "stopped outside pild")
+        assert latest.operation == "observed"
+        assert "reports it stopped: a change pild did not make" in latest.message
         assert latest.caller.peer == "linux"
         staged = kernel.status()["cdsp"]["firmware"]
         assert kernel.write("cdsp", "state", "start") == 0
@@ -159,8 +165,14 @@ def test_recovery_none_leaves_the_crash_for_inspection(tmp_path):
         with pytest.raises(pild.PildError) as caught:
             client.coredump("cdsp")
         assert caught.value.reason == "NO_COREDUMP"
-        client.stop("cdsp")
+        # The kernel stops only a running core: pild recovers it first, and
+        # the dump the kernel writes then is the crash's.
+        stopped = client.stop("cdsp")
+        assert [s.name for s in stopped.steps][:3] == ["read_state", "recover", "wait_running"]
         assert kernel.status()["cdsp"]["state"] == "offline"
+        info, data = client.coredump("cdsp")
+        assert data.startswith(b"\x7fELF") and b"FAKE COREDUMP cdsp" in data
+        assert kernel.status()["devcoredumps"] == []
 
 
 def test_staged_images_are_read_only_and_stale_ones_pruned(tmp_path):
@@ -179,6 +191,27 @@ def test_staged_images_are_read_only_and_stale_ones_pruned(tmp_path):
             assert [s.name for s in started.steps] == [
                 "load", "verify", "stage_firmware", "read_state", "set_firmware", "start",
                 "wait_running"]
+
+
+def test_staging_refuses_a_linked_or_shared_directory(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    # (The fake kernel's firmware directory is this test's, fresh.)
+    with fake(tmp_path) as kernel, linux_pild(kernel) as server, server.client() as client:
+        os.symlink(str(elsewhere), os.path.join(kernel.firmware_dir, "pild"))
+        with pytest.raises(pild.PildError) as caught:
+            client.start("cdsp")
+        assert caught.value.reason == "STAGING_FAILED"
+        assert os.listdir(str(elsewhere)) == []
+        os.unlink(os.path.join(kernel.firmware_dir, "pild"))
+        os.chmod(kernel.firmware_dir, 0o777)
+        with pytest.raises(pild.PildError) as caught:
+            client.start("cdsp")
+        assert caught.value.reason == "STAGING_FAILED"
+        assert "writable by others" in caught.value.message
+        assert kernel.status()["cdsp"]["starts"] == "0"
+        os.chmod(kernel.firmware_dir, 0o755)
+        client.start("cdsp")
 
 
 def test_bad_poll_interval_is_refused(tmp_path):

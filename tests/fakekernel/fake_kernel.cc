@@ -159,21 +159,27 @@ int Truncate(const char* path, off_t, fuse_file_info*) {
 // handle last read it.
 int Poll(const char* path, fuse_file_info* fi, fuse_pollhandle* ph,
          unsigned* revents) {
+  {
+    // Register first: a change after the generation is read below then
+    // notifies this handle.
+    std::lock_guard<std::mutex> lock(handles_mu);
+    auto it = handles.find(fi->fh);
+    if (it == handles.end()) {
+      if (ph != nullptr) fuse_pollhandle_destroy(ph);
+      return -EBADF;
+    }
+    if (ph != nullptr) {
+      if (it->second.waiting != nullptr) {
+        fuse_pollhandle_destroy(it->second.waiting);
+      }
+      it->second.waiting = ph;
+    }
+  }
   const uint64_t generation = model->Generation(path);
   std::lock_guard<std::mutex> lock(handles_mu);
   auto it = handles.find(fi->fh);
-  if (it == handles.end()) {
-    if (ph != nullptr) fuse_pollhandle_destroy(ph);
-    return -EBADF;
-  }
-  if (generation != 0 && generation != it->second.seen) {
+  if (it != handles.end() && generation != 0 && generation != it->second.seen) {
     *revents |= POLLPRI | POLLERR;
-  }
-  if (ph != nullptr) {
-    if (it->second.waiting != nullptr) {
-      fuse_pollhandle_destroy(it->second.waiting);
-    }
-    it->second.waiting = ph;
   }
   return 0;
 }

@@ -283,7 +283,9 @@ int Model::Start(Rproc& r, std::unique_lock<std::mutex>& lock) {
 
 int Model::Stop(Rproc& r, std::unique_lock<std::mutex>& lock) {
   idle_.wait(lock, [&] { return !r.busy; });
-  if (r.state == "offline") return options_.guards ? -EINVAL : 0;
+  // Recent kernels stop only a running core; older ones a crashed one too.
+  if (options_.guards && r.state != "running") return -EINVAL;
+  if (r.state == "offline") return 0;
   ++r.stops;
   if (--r.power > 0) return 0;  // another holder keeps it up
   r.busy = true;
