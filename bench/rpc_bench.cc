@@ -40,8 +40,10 @@
 #include "platform/pas/pas_backend.h"
 #include "platform/sim/soc.h"
 #include "proto/pil/v1/lifecycle.grpc.pb.h"
+#include "server/access/policy.h"
 #include "server/engine.h"
 #include "server/firmware_store.h"
+#include "server/gate.h"
 #include "server/history.h"
 #include "server/service.h"
 #include "server/status_proto.h"
@@ -90,12 +92,10 @@ class Server {
     (void)engine_->Adopt();
     socket_ = absl::StrCat("/tmp/pild-rpc-bench-", getpid(), ".sock");
     listener_ = std::move(*server::UnixListener::Listen(socket_));
-    server::ServiceOptions options;
-    options.identify = [this](const std::string& peer) {
-      return listener_->CallerOf(peer);
-    };
+    // Root only, as pild without --policy: the benchmark runs as root.
+    gate_ = std::make_unique<server::Gate>(&history_, access::Policy());
     service_ = std::make_unique<server::LifecycleService>(
-        engine_.get(), store_.get(), options);
+        engine_.get(), store_.get(), gate_.get(), server::ServerFacts{});
     auto video = engine_->Get("video");
     echo_ = std::make_unique<EchoService>(
         server::CoprocessorToProto(*video).ByteSizeLong());
@@ -124,6 +124,7 @@ class Server {
   std::unique_ptr<server::LifecycleEngine> engine_;
   std::string socket_;
   std::unique_ptr<server::UnixListener> listener_;
+  std::unique_ptr<server::Gate> gate_;
   std::unique_ptr<server::LifecycleService> service_;
   std::unique_ptr<EchoService> echo_;
   std::unique_ptr<grpc::Server> server_;

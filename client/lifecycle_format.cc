@@ -19,13 +19,6 @@ double Milliseconds(const google::protobuf::Duration& d) {
   return absl::ToDoubleMilliseconds(FromProto(d));
 }
 
-std::string CallerText(const v1::Caller& caller) {
-  if (caller.uid() >= 0) {
-    return absl::StrCat("uid ", caller.uid(), " pid ", caller.pid());
-  }
-  return caller.peer().empty() ? "-" : caller.peer();
-}
-
 }  // namespace
 
 std::string DurationText(const google::protobuf::Duration& d) {
@@ -126,48 +119,6 @@ std::string WatchEventJson(const v1::WatchEvent& event) {
   std::string out = json.str();
   if (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
-}
-
-std::string HistoryTable(const std::vector<v1::HistoryEntry>& entries) {
-  Table table({"ID", "TIME", "NAME", "OPERATION", "TRANSITION", "RESULT",
-               "DURATION", "CALLER"});
-  for (const v1::HistoryEntry& e : entries) {
-    table.AddRow(
-        {absl::StrCat(e.id()), TimestampText(e.time()), e.name(), e.operation(),
-         absl::StrCat(StateName(e.from_state()), " -> ",
-                      StateName(e.to_state())),
-         e.result(), DurationText(e.duration()), CallerText(e.caller())});
-  }
-  return table.Render();
-}
-
-std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries) {
-  JsonWriter json;
-  json.BeginArray();
-  for (const v1::HistoryEntry& e : entries) {
-    json.BeginObject();
-    json.Key("id").Uint(e.id());
-    json.Key("time").String(TimestampText(e.time()));
-    json.Key("name").String(e.name());
-    json.Key("operation").String(e.operation());
-    json.Key("request_id").String(e.request_id());
-    json.Key("caller").BeginObject();
-    json.Key("uid").Int(e.caller().uid());
-    json.Key("gid").Int(e.caller().gid());
-    json.Key("pid").Int(e.caller().pid());
-    json.Key("peer").String(e.caller().peer());
-    json.EndObject();
-    json.Key("image_sha256").String(e.image_sha256());
-    json.Key("from_state").String(StateName(e.from_state()));
-    json.Key("to_state").String(StateName(e.to_state()));
-    json.Key("result").String(e.result());
-    json.Key("message").String(e.message());
-    json.Key("duration_us")
-        .Uint(static_cast<uint64_t>(Milliseconds(e.duration()) * 1000));
-    json.EndObject();
-  }
-  json.EndArray();
-  return json.str();
 }
 
 std::string ProgressBar(uint64_t done, uint64_t total, int width) {

@@ -1,4 +1,4 @@
-// Transitions, watch events, history and transfers for people (text) and
+// Transitions, watch events and transfers for people (text) and
 // scripts (JSON).
 #ifndef PILD_CLIENT_LIFECYCLE_FORMAT_H_
 #define PILD_CLIENT_LIFECYCLE_FORMAT_H_
@@ -33,14 +33,6 @@ std::string WatchEventLine(const v1::WatchEvent& event);
 // One compact JSON object (no trailing newline). Keys: sequence, time,
 // initial, name, previous_state, state, reason, crash_count, last_error.
 std::string WatchEventJson(const v1::WatchEvent& event);
-
-// Columns: ID, TIME, NAME, OPERATION, TRANSITION, RESULT, DURATION, CALLER.
-std::string HistoryTable(const std::vector<v1::HistoryEntry>& entries);
-
-// A JSON list. Keys: id, time, name, operation, request_id, caller,
-// image_sha256, from_state, to_state, result, message, duration_us;
-// caller is {uid, gid, pid, peer} (-1 when unknown).
-std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries);
 
 // "[#########.........]  45%  1.2/2.7 MiB" of `width` bar cells.
 std::string ProgressBar(uint64_t done, uint64_t total, int width = 30);

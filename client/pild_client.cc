@@ -2,14 +2,17 @@
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
 #include <openssl/evp.h>
 
 #include <random>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "common/rpc_status.h"
 
 namespace pil::client {
@@ -54,10 +57,49 @@ std::string NewRequestId() {
       0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffffULL);
 }
 
+absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_path,
+                                            const std::string& key_path,
+                                            const std::string& ca_path) {
+  TlsMaterial tls;
+  for (auto [path, out] : {std::make_pair(&cert_path, &tls.cert),
+                           std::make_pair(&key_path, &tls.key),
+                           std::make_pair(&ca_path, &tls.ca)}) {
+    auto text = ReadFile(*path, size_t{1} << 20);
+    if (!text.ok() || !absl::StrContains(*text, "-----BEGIN ")) {
+      return Error(absl::StatusCode::kInvalidArgument, "TLS_MATERIAL_INVALID",
+                   absl::StrCat(*path, ": ",
+                                text.ok() ? "holds no PEM block"
+                                          : text.status().message()),
+                   {{"path", *path}});
+    }
+    *out = std::move(*text);
+  }
+  return tls;
+}
+
+namespace {
+
+std::shared_ptr<grpc::Channel> ChannelFor(const PildClient::Options& options) {
+  if (!options.tls) {
+    return grpc::CreateChannel(options.address,
+                               grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.tls->ca;
+  ssl.pem_private_key = options.tls->key;
+  ssl.pem_cert_chain = options.tls->cert;
+  grpc::ChannelArguments args;
+  if (!options.tls->server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls->server_name);
+  }
+  return grpc::CreateCustomChannel(options.address, grpc::SslCredentials(ssl),
+                                   args);
+}
+
+}  // namespace
+
 PildClient::PildClient(const Options& options)
-    : options_(options),
-      stub_(v1::Lifecycle::NewStub(grpc::CreateChannel(
-          options.address, grpc::InsecureChannelCredentials()))) {}
+    : options_(options), stub_(v1::Lifecycle::NewStub(ChannelFor(options))) {}
 
 std::unique_ptr<grpc::ClientContext> PildClient::NewContext() const {
   return NewContext(options_.timeout);
@@ -276,17 +318,22 @@ absl::StatusOr<v1::CoredumpInfo> PildClient::GetCoredump(
   return info;
 }
 
-absl::StatusOr<std::vector<v1::HistoryEntry>> PildClient::GetHistory(
-    absl::string_view name, uint32_t limit) {
+absl::StatusOr<v1::GetHistoryResponse> PildClient::GetHistory(
+    const v1::GetHistoryRequest& request) {
   auto context = NewContext();
-  v1::GetHistoryRequest request;
-  request.set_name(std::string(name));
-  request.set_limit(limit);
   v1::GetHistoryResponse response;
   grpc::Status status = stub_->GetHistory(context.get(), request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
-  return std::vector<v1::HistoryEntry>(response.entries().begin(),
-                                       response.entries().end());
+  return response;
+}
+
+absl::StatusOr<v1::Info> PildClient::GetInfo() {
+  auto context = NewContext();
+  v1::Info response;
+  grpc::Status status =
+      stub_->GetInfo(context.get(), v1::GetInfoRequest(), &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
 }
 
 }  // namespace pil::client

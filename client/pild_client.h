@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,11 +50,28 @@ struct Firmware {
 // A random RFC 4122 version-4 UUID.
 std::string NewRequestId();
 
+// Mutual-TLS material for a TCP connection to pild, as PEM text.
+struct TlsMaterial {
+  std::string cert;  // the client's certificate (chain)
+  std::string key;   // its private key
+  std::string ca;    // the CA(s) that issued pild's certificate
+  // The name pild's certificate carries, when it is not the address's.
+  std::string server_name;
+};
+
+// Reads the three PEM files; INVALID_ARGUMENT (TLS_MATERIAL_INVALID) naming
+// a file that cannot be read or holds no PEM block.
+absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_path,
+                                            const std::string& key_path,
+                                            const std::string& ca_path);
+
 class PildClient {
  public:
   struct Options {
-    // gRPC target: "unix:/path", "unix:///abs/path", "host:port".
+    // gRPC target: "unix:/path", "unix:///abs/path", "IP:PORT".
     std::string address;
+    // Required by pild for TCP; none for its Unix socket.
+    std::optional<TlsMaterial> tls;
     // Deadline of each query.
     absl::Duration timeout = absl::Seconds(10);
     // Deadline of each transition, upload and download.
@@ -115,9 +133,12 @@ class PildClient {
       absl::string_view name, uint64_t crash_id, std::string* bytes,
       const std::function<void(uint64_t, uint64_t)>& progress = nullptr);
 
-  // Newest first; `name` empty: every coprocessor; `limit` 0: 100.
-  absl::StatusOr<std::vector<v1::HistoryEntry>> GetHistory(
-      absl::string_view name, uint32_t limit);
+  // One page of the audit trail, newest first (see GetHistoryRequest).
+  absl::StatusOr<v1::GetHistoryResponse> GetHistory(
+      const v1::GetHistoryRequest& request);
+
+  // pild itself, and who it takes this client for.
+  absl::StatusOr<v1::Info> GetInfo();
 
   // The generated stub, for calls this class does not wrap.
   v1::Lifecycle::Stub& stub() { return *stub_; }

@@ -11,6 +11,7 @@ sigset_t TerminationSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   return signals;
 }
 
@@ -21,12 +22,14 @@ void BlockTerminationSignals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
-int AwaitTerminationSignal() {
+int AwaitTerminationSignal(const std::function<void()>& on_hangup) {
   const sigset_t signals = TerminationSignals();
-  int signal = 0;
-  while (sigwait(&signals, &signal) != 0) {
+  while (true) {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) continue;
+    if (signal != SIGHUP) return signal;
+    if (on_hangup) on_hangup();
   }
-  return signal;
 }
 
 }  // namespace pil

@@ -46,6 +46,7 @@ LifecycleEngine::~LifecycleEngine() {
   }
   for (Recovery& r : recoveries) r.thread.join();
   backend_->Subscribe(nullptr);
+  FlushAudit();
 }
 
 LifecycleEngine::Slot* LifecycleEngine::Find(absl::string_view name) const {

@@ -162,9 +162,16 @@ class LifecycleEngine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void KeepCoredump(Slot& slot, std::string bytes, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `slot`'s record of `operation` for the audit trail (refused:
+  // turned away before anything was done).
   void Record(const Slot& slot, const std::string& operation,
               const CallContext& ctx, absl::Time start, State from,
-              const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+              const absl::Status& status, bool refused = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Audit(HistoryEntry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes every queued record (outside the engine's lock: a write waits
+  // for the disk). A call's record is written before the call returns.
+  void FlushAudit() ABSL_LOCKS_EXCLUDED(mu_, audit_mu_);
 
   platform::Backend* backend_;
   const FirmwareStore* firmware_;
@@ -185,6 +192,10 @@ class LifecycleEngine {
     std::shared_ptr<std::atomic<bool>> done;
   };
   std::vector<Recovery> recoveries_ ABSL_GUARDED_BY(mu_);
+  // Records not yet written; audit_mu_ keeps writes in order (taken before
+  // mu_, never inside it).
+  std::vector<HistoryEntry> unwritten_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex audit_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 };
 
 }  // namespace pil::server

@@ -21,14 +21,17 @@ namespace pil::server {
 
 void LifecycleEngine::OnEvent(const std::string& node_path,
                               const platform::Event& event) {
-  absl::MutexLock lock(&mu_);
-  Slot* slot = FindByPath(node_path);
-  if (slot == nullptr || stopping_) return;
-  if (slot->busy) {
-    slot->events.push_back(event);
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    Slot* slot = FindByPath(node_path);
+    if (slot == nullptr || stopping_) return;
+    if (slot->busy) {
+      slot->events.push_back(event);
+      return;
+    }
+    HandleEvent(*slot, event);
   }
-  HandleEvent(*slot, event);
+  FlushAudit();
 }
 
 void LifecycleEngine::Release(Slot& slot) {
@@ -74,7 +77,7 @@ void LifecycleEngine::HandleEvent(Slot& slot, const platform::Event& event) {
       entry.to = slot.state;
       entry.result = "OK";
       entry.message = why;
-      history_->Add(std::move(entry));
+      Audit(std::move(entry));
       return;
     }
   }
@@ -133,7 +136,7 @@ bool LifecycleEngine::RecordCrash(Slot& slot, absl::StatusOr<std::string> dump,
   entry.result = reason;
   entry.message = slot.last_error ? slot.last_error->message : "";
   if (slot.image) entry.image_sha256 = slot.image->sha256;
-  history_->Add(std::move(entry));
+  Audit(std::move(entry));
   const RecoveryPolicy& policy = options_.recovery;
   if (!policy.restart || slot.restarts >= policy.max_restarts || stopping_) {
     Release(slot);
@@ -159,9 +162,15 @@ void LifecycleEngine::Recover(Slot* slot) {
   absl::StatusOr<std::string> dump = ops.Coredump(note);
   const bool dumped = dump.ok();
   {
-    absl::MutexLock lock(&mu_);
-    if (!RecordCrash(*slot, std::move(dump), reason)) return;
+    absl::ReleasableMutexLock lock(&mu_);
+    const bool restart = RecordCrash(*slot, std::move(dump), reason);
+    if (!restart) {
+      lock.Release();
+      FlushAudit();
+      return;
+    }
   }
+  FlushAudit();
   // Backoff doubles with every restart (up to 2^10 times the first);
   // interrupted when pild stops.
   {
@@ -201,7 +210,7 @@ void LifecycleEngine::Recover(Slot* slot) {
   // A backend that writes its coredump while it restarts has it now.
   absl::StatusOr<std::string> late_dump =
       dumped ? absl::NotFoundError("") : ops.Coredump(note);
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   if (late_dump.ok()) KeepCoredump(*slot, std::move(*late_dump), reason);
   if (status.ok()) {
     SetState(*slot, State::kRunning, "recovered");
@@ -214,6 +223,8 @@ void LifecycleEngine::Recover(Slot* slot) {
   }
   Record(*slot, "recover", ctx, start, State::kRecovering, status);
   Release(*slot);
+  lock.Release();
+  FlushAudit();
 }
 
 }  // namespace pil::server

@@ -32,7 +32,8 @@ absl::Duration LifecycleEngine::ReadyTimeout(absl::Duration requested) const {
 
 void LifecycleEngine::Record(const Slot& slot, const std::string& operation,
                              const CallContext& ctx, absl::Time start,
-                             State from, const absl::Status& status) {
+                             State from, const absl::Status& status,
+                             bool refused) {
   HistoryEntry entry;
   entry.time = start;
   entry.coprocessor = slot.node.name;
@@ -45,7 +46,22 @@ void LifecycleEngine::Record(const Slot& slot, const std::string& operation,
   entry.result = status.ok() ? "OK" : ReasonOf(status);
   entry.message = std::string(status.message());
   entry.duration = absl::Now() - start;
-  history_->Add(std::move(entry));
+  entry.refused = refused;
+  Audit(std::move(entry));
+}
+
+void LifecycleEngine::Audit(HistoryEntry entry) {
+  unwritten_.push_back(std::move(entry));
+}
+
+void LifecycleEngine::FlushAudit() {
+  absl::MutexLock order(&audit_mu_);
+  std::vector<HistoryEntry> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    entries.swap(unwritten_);
+  }
+  for (HistoryEntry& entry : entries) history_->Add(std::move(entry));
 }
 
 std::optional<absl::StatusOr<TransitionResult>> LifecycleEngine::Replay(
@@ -133,7 +149,8 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
     return absl::OkStatus();
   }
   // Refused attempts are recorded too: who tried what, and why not.
-  Record(slot, operation, ctx, absl::Now(), *from_state, refused);
+  Record(slot, operation, ctx, absl::Now(), *from_state, refused,
+         /*refused=*/true);
   return refused;
 }
 
@@ -143,6 +160,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
   std::shared_ptr<RequestLog::Record> record;
   if (auto replayed = Replay(name, operation, ctx, &record)) return *replayed;
   auto finish = [&](absl::StatusOr<TransitionResult> result) {
+    FlushAudit();
     if (record != nullptr) {
       absl::MutexLock lock(&mu_);
       record->result = result;

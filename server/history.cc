@@ -1,53 +1,338 @@
 #include "server/history.h"
 
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/error.h"
+#include "common/log.h"
 
 namespace pil::server {
+namespace {
 
-std::string Caller::Describe() const {
-  if (uid < 0) return peer;
-  return absl::StrCat("uid ", uid, " pid ", pid);
+// Bumped when the table changes; a database from a newer pild is refused.
+constexpr int kSchemaVersion = 1;
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_ns INTEGER NOT NULL,
+  refused INTEGER NOT NULL,
+  coprocessor TEXT NOT NULL,
+  operation TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  caller_uid INTEGER NOT NULL,
+  caller_gid INTEGER NOT NULL,
+  caller_pid INTEGER NOT NULL,
+  caller_groups TEXT NOT NULL,
+  caller_certificate TEXT NOT NULL,
+  caller_peer TEXT NOT NULL,
+  image_sha256 TEXT NOT NULL,
+  from_state TEXT NOT NULL,
+  to_state TEXT NOT NULL,
+  result TEXT NOT NULL,
+  message TEXT NOT NULL,
+  duration_ns INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_kind ON audit (refused, id);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (time_ns);
+CREATE INDEX IF NOT EXISTS audit_by_coprocessor ON audit (coprocessor, id);
+)sql";
+
+constexpr char kColumns[] =
+    "id, time_ns, refused, coprocessor, operation, request_id, caller_uid, "
+    "caller_gid, caller_pid, caller_groups, caller_certificate, caller_peer, "
+    "image_sha256, from_state, to_state, result, message, duration_ns";
+
+// A prepared statement, finalized when it goes out of scope.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      stmt_ = nullptr;
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  sqlite3_stmt* get() const { return stmt_; }
+  explicit operator bool() const { return stmt_ != nullptr; }
+
+  void Bind(int index, int64_t value) {
+    sqlite3_bind_int64(stmt_, index, value);
+  }
+  void Bind(int index, const std::string& value) {
+    sqlite3_bind_text(stmt_, index, value.data(),
+                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
+  }
+  std::string Text(int column) const {
+    const unsigned char* text = sqlite3_column_text(stmt_, column);
+    return text == nullptr ? "" : reinterpret_cast<const char*>(text);
+  }
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+absl::Status Unavailable(const std::string& path, absl::string_view what,
+                         sqlite3* db) {
+  return Error(
+      absl::StatusCode::kFailedPrecondition, "AUDIT_UNAVAILABLE",
+      absl::StrCat("audit trail ", path, ": ", what, ": ",
+                   db == nullptr ? "out of memory" : sqlite3_errmsg(db)),
+      {{"path", path}});
 }
 
-const char* StateName(State state) {
-  switch (state) {
-    case State::kOffline:
-      return "offline";
-    case State::kAuthenticated:
-      return "authenticated";
-    case State::kMapped:
-      return "mapped";
-    case State::kRunning:
-      return "running";
-    case State::kStopping:
-      return "stopping";
-    case State::kCrashed:
-      return "crashed";
-    case State::kRecovering:
-      return "recovering";
+// The single text value of `sql` ("" when it yields none).
+std::string QueryText(sqlite3* db, const char* sql) {
+  Statement stmt(db, sql);
+  if (!stmt || sqlite3_step(stmt.get()) != SQLITE_ROW) return "";
+  return stmt.Text(0);
+}
+
+int64_t QueryInt(sqlite3* db, const char* sql) {
+  Statement stmt(db, sql);
+  if (!stmt || sqlite3_step(stmt.get()) != SQLITE_ROW) return -1;
+  return stmt.Int(0);
+}
+
+HistoryEntry FromRow(const Statement& row) {
+  HistoryEntry entry;
+  entry.id = static_cast<uint64_t>(row.Int(0));
+  entry.time = absl::FromUnixNanos(row.Int(1));
+  entry.refused = row.Int(2) != 0;
+  entry.coprocessor = row.Text(3);
+  entry.operation = row.Text(4);
+  entry.request_id = row.Text(5);
+  entry.caller.uid = row.Int(6);
+  entry.caller.gid = row.Int(7);
+  entry.caller.pid = row.Int(8);
+  for (absl::string_view group :
+       absl::StrSplit(row.Text(9), ',', absl::SkipEmpty())) {
+    int64_t gid;
+    if (absl::SimpleAtoi(group, &gid)) entry.caller.groups.push_back(gid);
   }
-  return "unknown";
+  entry.caller.certificate = row.Text(10);
+  entry.caller.peer = row.Text(11);
+  entry.image_sha256 = row.Text(12);
+  entry.from = StateFromName(row.Text(13).c_str()).value_or(State::kOffline);
+  entry.to = StateFromName(row.Text(14).c_str()).value_or(State::kOffline);
+  entry.result = row.Text(15);
+  entry.message = row.Text(16);
+  entry.duration = absl::Nanoseconds(row.Int(17));
+  return entry;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<History>> History::Open(const std::string& path,
+                                                       Limits limits) {
+  std::unique_ptr<History> history(new History(path, limits));
+  absl::Status setup = history->Setup();
+  if (!setup.ok()) return setup;
+  return history;
+}
+
+History::History(Limits limits) : History("", limits) {
+  absl::Status setup = Setup();
+  if (!setup.ok()) {
+    // Only an allocation failure stops an in-memory database.
+    PILD_LOG(ERROR) << setup.message();
+    std::abort();
+  }
+}
+
+History::History(std::string path, Limits limits)
+    : path_(std::move(path)), limits_(limits) {}
+
+History::~History() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close_v2(db_);
+}
+
+absl::Status History::Setup() {
+  absl::MutexLock lock(&mu_);
+  const std::string where = path_.empty() ? ":memory:" : path_;
+  if (sqlite3_open_v2(
+          where.c_str(), &db_,
+          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
+          nullptr) != SQLITE_OK) {
+    return Unavailable(where, "cannot open", db_);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  // A reader (an operator's sqlite3 shell) holds the lock only briefly.
+  sqlite3_busy_timeout(db_, 2000);
+  const std::string check = QueryText(db_, "PRAGMA quick_check");
+  if (check != "ok") {
+    return Unavailable(
+        where,
+        absl::StrCat("integrity check failed (",
+                     check.empty() ? "not a database" : check, ")"),
+        db_);
+  }
+  const int64_t version = QueryInt(db_, "PRAGMA user_version");
+  if (version > kSchemaVersion) {
+    return Error(
+        absl::StatusCode::kFailedPrecondition, "AUDIT_UNAVAILABLE",
+        absl::StrCat("audit trail ", where, " has schema version ", version,
+                     "; this pild knows up to ", kSchemaVersion),
+        {{"path", where}});
+  }
+  if (!path_.empty() && QueryText(db_, "PRAGMA journal_mode=WAL") != "wal") {
+    return Unavailable(where, "cannot enter WAL mode", db_);
+  }
+  // Each record is on disk before Add returns, so before the reply.
+  if (sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) !=
+          SQLITE_OK ||
+      sqlite3_exec(db_, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK ||
+      sqlite3_exec(db_,
+                   absl::StrCat("PRAGMA user_version=", kSchemaVersion).c_str(),
+                   nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return Unavailable(where, "cannot write", db_);
+  }
+  count_[0] = QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 0");
+  count_[1] = QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 1");
+  Prune(false);
+  Prune(true);
+  return absl::OkStatus();
 }
 
 uint64_t History::Add(HistoryEntry entry) {
   absl::MutexLock lock(&mu_);
-  entry.id = next_id_++;
-  entries_.push_back(std::move(entry));
-  if (entries_.size() > kCapacity) entries_.pop_front();
-  return entries_.back().id;
+  Statement insert(
+      db_,
+      "INSERT INTO audit (time_ns, refused, coprocessor, operation, "
+      "request_id, caller_uid, caller_gid, caller_pid, caller_groups, "
+      "caller_certificate, caller_peer, image_sha256, from_state, to_state, "
+      "result, message, duration_ns) VALUES "
+      "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+      "?16, ?17)");
+  if (insert) {
+    insert.Bind(1, absl::ToUnixNanos(entry.time));
+    insert.Bind(2, entry.refused ? 1 : 0);
+    insert.Bind(3, entry.coprocessor);
+    insert.Bind(4, entry.operation);
+    insert.Bind(5, entry.request_id);
+    insert.Bind(6, entry.caller.uid);
+    insert.Bind(7, entry.caller.gid);
+    insert.Bind(8, entry.caller.pid);
+    insert.Bind(9, absl::StrJoin(entry.caller.groups, ","));
+    insert.Bind(10, entry.caller.certificate);
+    insert.Bind(11, entry.caller.peer);
+    insert.Bind(12, entry.image_sha256);
+    insert.Bind(13, std::string(StateName(entry.from)));
+    insert.Bind(14, std::string(StateName(entry.to)));
+    insert.Bind(15, entry.result);
+    insert.Bind(16, entry.message);
+    insert.Bind(17, absl::ToInt64Nanoseconds(entry.duration));
+  }
+  if (!insert || sqlite3_step(insert.get()) != SQLITE_DONE) {
+    ++write_failures_;
+    PILD_LOG(ERROR) << "audit trail " << path_ << ": cannot record "
+                    << entry.operation << " of '" << entry.coprocessor
+                    << "': " << sqlite3_errmsg(db_);
+    return 0;
+  }
+  const auto id = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
+  ++count_[entry.refused ? 1 : 0];
+  Prune(entry.refused);
+  return id;
 }
 
-std::vector<HistoryEntry> History::Query(const std::string& coprocessor,
-                                         size_t limit) const {
-  absl::MutexLock lock(&mu_);
-  std::vector<HistoryEntry> out;
-  for (auto it = entries_.rbegin(); it != entries_.rend() && out.size() < limit;
-       ++it) {
-    if (coprocessor.empty() || it->coprocessor == coprocessor) {
-      out.push_back(*it);
+void History::Prune(bool refused) {
+  const int kind = refused ? 1 : 0;
+  const uint64_t bound = refused ? limits_.max_refused : limits_.max_records;
+  if (count_[kind] > static_cast<int64_t>(bound)) {
+    Statement drop(db_,
+                   "DELETE FROM audit WHERE id IN (SELECT id FROM audit "
+                   "WHERE refused = ?1 ORDER BY id LIMIT ?2)");
+    if (drop) {
+      drop.Bind(1, kind);
+      drop.Bind(2, count_[kind] - static_cast<int64_t>(bound));
+      if (sqlite3_step(drop.get()) == SQLITE_DONE) {
+        count_[kind] -= sqlite3_changes(db_);
+      }
     }
   }
+  if (limits_.max_age > absl::ZeroDuration()) {
+    Statement expire(db_, "DELETE FROM audit WHERE time_ns < ?1");
+    if (expire) {
+      expire.Bind(1, absl::ToUnixNanos(absl::Now() - limits_.max_age));
+      if (sqlite3_step(expire.get()) == SQLITE_DONE && sqlite3_changes(db_)) {
+        count_[0] =
+            QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 0");
+        count_[1] =
+            QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 1");
+      }
+    }
+  }
+}
+
+std::vector<HistoryEntry> History::Find(const Query& query,
+                                        uint64_t* next) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<HistoryEntry> out;
+  *next = 0;
+  if (query.scope && query.scope->empty()) return out;
+  std::string scope;
+  if (query.scope) {
+    // ?7, ?8, ...: one per coprocessor in scope.
+    std::vector<std::string> marks;
+    for (size_t i = 0; i < query.scope->size(); ++i) {
+      marks.push_back(absl::StrCat("?", 7 + i));
+    }
+    scope =
+        absl::StrCat(" AND coprocessor IN (", absl::StrJoin(marks, ", "), ")");
+  }
+  const std::string sql = absl::StrCat(
+      "SELECT ", kColumns,
+      " FROM audit WHERE (?1 = '' OR coprocessor = ?1)"
+      " AND (?2 < 0 OR caller_uid = ?2) AND (?3 = '' OR caller_certificate = "
+      "?3) AND time_ns >= ?4 AND (?5 = 0 OR id < ?5)",
+      scope, " ORDER BY id DESC LIMIT ?6");
+  Statement select(db_, sql.c_str());
+  if (!select) return out;
+  select.Bind(1, query.coprocessor);
+  select.Bind(2, query.caller_uid.value_or(-1));
+  select.Bind(3, query.caller_certificate);
+  select.Bind(4, query.since == absl::InfinitePast()
+                     ? INT64_MIN
+                     : absl::ToUnixNanos(query.since));
+  select.Bind(5, static_cast<int64_t>(query.before_id));
+  // One more than asked tells whether another page follows.
+  select.Bind(6, static_cast<int64_t>(query.limit) + 1);
+  if (query.scope) {
+    for (size_t i = 0; i < query.scope->size(); ++i) {
+      select.Bind(static_cast<int>(7 + i), (*query.scope)[i]);
+    }
+  }
+  while (sqlite3_step(select.get()) == SQLITE_ROW) {
+    if (out.size() == query.limit) {
+      *next = out.back().id;
+      break;
+    }
+    out.push_back(FromRow(select));
+  }
   return out;
+}
+
+std::vector<HistoryEntry> History::Latest(const std::string& coprocessor,
+                                          size_t limit) const {
+  Query query;
+  query.coprocessor = coprocessor;
+  query.limit = limit;
+  uint64_t next = 0;
+  return Find(query, &next);
+}
+
+uint64_t History::write_failures() const {
+  absl::MutexLock lock(&mu_);
+  return write_failures_;
 }
 
 }  // namespace pil::server

@@ -24,7 +24,9 @@
 #include "server/activation.h"
 #include "server/engine.h"
 #include "server/firmware_store.h"
+#include "server/gate.h"
 #include "server/history.h"
+#include "server/pild_access.h"
 #include "server/pild_config.h"
 #include "server/service.h"
 #include "server/unix_listener.h"
@@ -48,52 +50,90 @@ void LinkReflectedDescriptors() {
 int ExitCode(const absl::Status& status) {
   const std::string reason = ReasonOf(status);
   return reason == "BAD_FLAG" || reason == "UNKNOWN_BOARD" ||
-                 reason == "FILE_NOT_FOUND"
+                 reason == "FILE_NOT_FOUND" || reason == "BAD_POLICY" ||
+                 reason == "TLS_MATERIAL_INVALID"
              ? 2
              : 1;
 }
 
-// pild's own Unix socket for `listen` (pild accepts connections itself, so
-// that it knows who connects); none for a TCP address.
+// The socket systemd passed, else pild's own for `config` (none when it
+// listens on TCP only). pild accepts connections itself, so that each call
+// can be identified by its connection.
 absl::StatusOr<std::unique_ptr<UnixListener>> OpenListener(
-    const std::string& listen) {
-  const std::string path = UnixSocketPath(listen);
+    const AccessConfig& config, std::unique_ptr<UnixListener> adopted) {
+  if (adopted != nullptr) return adopted;
+  const std::string path = UnixSocketPath(config.unix_address);
   if (path.empty()) return std::unique_ptr<UnixListener>();
-  return UnixListener::Listen(path);
+  return UnixListener::Listen(path, config.socket_group);
 }
 
-// Serves until SIGTERM or SIGINT (blocked in main()).
-int Serve(LifecycleEngine& engine, FirmwareStore& firmware,
-          const Config& config, std::unique_ptr<UnixListener> listener,
-          const std::string& summary) {
+// Where pild listens, as GetInfo and the log say it.
+std::vector<std::string> Listeners(const AccessConfig& access,
+                                   const UnixListener* listener) {
+  std::vector<std::string> out;
+  if (listener != nullptr) {
+    out.push_back(absl::StrCat("unix:", listener->path(),
+                               " (callers by uid and groups)"));
+  }
+  for (const std::string& address : access.tcp) {
+    out.push_back(absl::StrCat(address, access.tls ? " (mutual TLS: callers by "
+                                                     "client certificate)"
+                                                   : " (PLAINTEXT, tests only: "
+                                                     "callers unidentified)"));
+  }
+  return out;
+}
+
+// Serves until SIGTERM or SIGINT (blocked in main()); SIGHUP re-reads the
+// policy.
+int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
+          const Config& config, const AccessConfig& access,
+          std::unique_ptr<UnixListener> listener, ServerFacts facts,
+          const std::vector<std::string>& names, const std::string& summary) {
   grpc::EnableDefaultHealthCheckService(true);
   LinkReflectedDescriptors();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  std::shared_ptr<grpc::ServerCredentials> tcp_credentials;
+  if (!access.tcp.empty()) {
+    auto credentials = TcpCredentials(access, &gate.history(), &facts.tls);
+    if (!credentials.ok()) {
+      PILD_LOG(ERROR) << credentials.status().message();
+      return ExitCode(credentials.status());
+    }
+    tcp_credentials = *credentials;
+  }
+  facts.listeners = Listeners(access, listener.get());
   ServiceOptions service_options;
   service_options.verify_threads = config.verify_threads;
-  if (listener != nullptr) {
-    service_options.identify = [&listener](const std::string& peer) {
-      return listener->CallerOf(peer);
-    };
-  }
-  LifecycleService service(&engine, &firmware, service_options);
+  LifecycleService service(&engine, &firmware, &gate, facts, service_options);
   grpc::ServerBuilder builder;
-  if (listener == nullptr) {
-    builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials());
+  for (const std::string& address : access.tcp) {
+    builder.AddListeningPort(address, tcp_credentials);
   }
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
-    PILD_LOG(ERROR) << "cannot listen on " << config.listen;
+    PILD_LOG(ERROR) << "cannot listen on " << absl::StrJoin(access.tcp, ", ");
     return 1;
   }
   if (listener != nullptr) listener->Start(server.get());
   server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   service.ReportHealth(server->GetHealthCheckService());
-  PILD_LOG(INFO) << "listening on " << config.listen;
+  for (const std::string& where : facts.listeners) {
+    PILD_LOG(INFO) << "listening on " << where;
+  }
   NotifyReady(summary);
 
-  const int signal = AwaitTerminationSignal();
+  const int signal = AwaitTerminationSignal([&] {
+    auto policy = LoadPolicy(access, names);
+    if (!policy.ok()) {
+      PILD_LOG(ERROR) << "SIGHUP: keeping the current policy: "
+                      << policy.status().message();
+      return;
+    }
+    gate.SetPolicy(std::move(*policy));
+    PILD_LOG(INFO) << "SIGHUP: policy: " << gate.policy()->Describe();
+  });
   PILD_LOG(INFO) << "signal " << signal << ": shutting down";
   NotifyStopping();
   if (listener != nullptr) listener->Stop();
@@ -122,7 +162,12 @@ int Run() {
     activated_path = (*listener)->path();
     adopted_listener = std::move(*listener);
   }
-  auto config = LoadConfig(activated_path);
+  auto access = LoadAccessConfig(activated_path);
+  if (!access.ok()) {
+    PILD_LOG(ERROR) << access.status().message();
+    return ExitCode(access.status());
+  }
+  auto config = LoadConfig(access->unix_address);
   if (!config.ok()) {
     PILD_LOG(ERROR) << config.status().message();
     return ExitCode(config.status());
@@ -132,14 +177,33 @@ int Run() {
     PILD_LOG(ERROR) << config->dtb_source << ": " << board.status().message();
     return 1;
   }
+  std::vector<std::string> names;
+  for (const devicetree::CoprocessorNode& node : board->coprocessors) {
+    names.push_back(node.name);
+  }
+  // Who may do what, and the record of what they did, before anything is
+  // touched.
+  auto policy = LoadPolicy(*access, names);
+  if (!policy.ok()) {
+    PILD_LOG(ERROR) << policy.status().message();
+    return 2;
+  }
+  auto history = OpenAuditTrail(*access);
+  if (!history.ok()) {
+    PILD_LOG(ERROR) << history.status().message();
+    return 1;
+  }
+  PILD_LOG(INFO) << "policy: " << policy->Describe();
+  PILD_LOG(INFO) << "audit trail: "
+                 << ((*history)->path().empty() ? "in memory only"
+                                                : (*history)->path());
   auto backend = OpenBackend(*config, *board);
   if (!backend.ok()) {
     PILD_LOG(ERROR) << backend.status().message();
     return 1;
   }
   FirmwareStore firmware(config->firmware_path);
-  History history;
-  LifecycleEngine engine(backend->get(), *board, &firmware, &history,
+  LifecycleEngine engine(backend->get(), *board, &firmware, history->get(),
                          config->engine);
   // What a previous pild left behind: running cores are adopted, anything
   // half-done is released.
@@ -152,29 +216,32 @@ int Run() {
   for (const std::string& action : *adopted) {
     PILD_LOG(INFO) << "startup: " << action;
   }
-  // The socket systemd passed, else pild's own.
-  std::unique_ptr<UnixListener> listener = std::move(adopted_listener);
-  if (listener == nullptr) {
-    auto own = OpenListener(config->listen);
-    if (!own.ok()) {
-      PILD_LOG(ERROR) << own.status().message();
-      return 1;
-    }
-    listener = std::move(*own);
+  auto listener = OpenListener(*access, std::move(adopted_listener));
+  if (!listener.ok()) {
+    PILD_LOG(ERROR) << listener.status().message();
+    return 1;
   }
-  std::vector<std::string> names;
+  Gate gate(history->get(), std::move(*policy));
+  ServerFacts facts;
+  facts.backend = config->platform;
+  facts.board_model = board->model;
+  facts.plaintext_tcp = !access->tcp.empty() && !access->tls;
+  facts.audit_enabled = access->audit_enabled;
+  facts.audit_limits = access->audit_limits;
+  std::vector<std::string> managed;
   for (const CoprocessorStatus& c : engine.List()) {
-    names.push_back(c.node->name);
+    managed.push_back(c.node->name);
   }
   const std::string summary =
       absl::StrCat(config->platform, " backend, ",
                    board->model.empty() ? "(no model)" : board->model, ": ",
-                   absl::StrJoin(names, " "));
+                   absl::StrJoin(managed, " "));
   PILD_LOG(INFO) << summary << " (device tree from " << config->dtb_source
                  << ")";
   PILD_LOG(INFO) << "firmware path: "
                  << absl::StrJoin(config->firmware_path, ":");
-  return Serve(engine, firmware, *config, std::move(listener), summary);
+  return Serve(engine, firmware, gate, *config, *access, std::move(*listener),
+               std::move(facts), names, summary);
 }
 
 }  // namespace
@@ -187,7 +254,8 @@ int main(int argc, char** argv) {
 
   absl::SetProgramUsageMessage(
       "pild --platform=sim|linux [--dtb=FILE] [--firmware-path=DIR[:DIR...]] "
-      "[--listen=unix:PATH]");
+      "[--listen=unix:PATH[,IP:PORT...]] [--policy=FILE] [--audit-db=FILE] "
+      "[--tls-cert=PEM --tls-key=PEM --tls-client-ca=PEM]");
   pil::ParseFlags(argc, argv);
   pil::KeepGrpcRuntime();
   return pil::server::Run();

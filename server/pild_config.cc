@@ -26,10 +26,6 @@ ABSL_FLAG(std::string, board, pil::sim::kDefaultBoard,
           "sim only: bundled board to simulate when --dtb is not given");
 ABSL_FLAG(std::string, firmware_path, "/lib/firmware",
           "colon-separated directories firmware names are resolved in");
-ABSL_FLAG(std::string, listen, "",
-          "unix:PATH or HOST:PORT (loopback only); default: $PILD_SOCKET, "
-          "/run/pild/pild.sock (root), $XDG_RUNTIME_DIR/pild/pild.sock or "
-          "/tmp/pild-UID/pild.sock");
 ABSL_FLAG(std::string, sysfs_root, "/sys",
           "linux only: where sysfs is mounted (tests mount a fake kernel "
           "elsewhere)");
@@ -63,12 +59,6 @@ ABSL_FLAG(int32_t, verify_threads, 2, "threads verifying one image");
 
 namespace pil::server {
 namespace {
-
-bool IsLoopback(absl::string_view address) {
-  return absl::StartsWith(address, "127.") ||
-         absl::StartsWith(address, "localhost:") ||
-         absl::StartsWith(address, "[::1]:");
-}
 
 // The sim: connects to pilsim (starting it when none answers), and checks
 // that it simulates the board asked for.
@@ -126,19 +116,11 @@ absl::Status OpenSim(Config& config) {
 
 }  // namespace
 
-absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& activated) {
+absl::StatusOr<Config> LoadConfig(const std::string& unix_address) {
   Config config;
   config.platform = absl::GetFlag(FLAGS_platform);
   const std::string dtb_path = absl::GetFlag(FLAGS_dtb);
-  config.listen = activated ? absl::StrCat("unix:", *activated)
-                            : absl::GetFlag(FLAGS_listen);
-  if (config.listen.empty()) config.listen = DefaultEndpoint();
-  if (UnixSocketPath(config.listen).empty() && !IsLoopback(config.listen)) {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                 absl::StrCat("refusing to listen on ", config.listen,
-                              ": TCP is allowed on loopback addresses only; "
-                              "use a unix: socket"));
-  }
+  config.listen = unix_address;
   if (config.platform == "sim") {
     if (absl::Status s = OpenSim(config); !s.ok()) return s;
   } else if (config.platform == "linux") {

@@ -24,17 +24,16 @@ struct Config {
   std::string dtb_source;  // for logs
   std::string dtb;
   std::vector<std::string> firmware_path;
-  std::string listen;
+  std::string listen;  // pild's unix: address ("" when it has none)
   EngineOptions engine;
   int verify_threads = 2;
   std::unique_ptr<pas::Hardware> hardware;  // the sim's hardware
   linux_platform::KernelOptions kernel;
 };
 
-// From the flags. `activated` is the path of the socket systemd passed,
-// which then is where pild listens (and the sim's socket goes beside).
-// Connects to (or starts) pilsim for the sim.
-absl::StatusOr<Config> LoadConfig(const std::optional<std::string>& activated);
+// From the flags (where pild listens: pild_access.h). The sim's socket
+// goes beside `unix_address`. Connects to (or starts) pilsim for the sim.
+absl::StatusOr<Config> LoadConfig(const std::string& unix_address);
 
 // The backend for `config` and `board`.
 absl::StatusOr<std::unique_ptr<platform::Backend>> OpenBackend(

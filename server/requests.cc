@@ -26,6 +26,12 @@ absl::Status RequireName(const std::string& name) {
                    "name is required: the coprocessor to act on (see "
                    "ListCoprocessors)");
   }
+  if (name.size() > kMaxNameSize) {
+    return Invalid("BAD_NAME", absl::StrCat("name is ", name.size(),
+                                            " bytes; at most ", kMaxNameSize,
+                                            " expected (a device-tree node "
+                                            "name)"));
+  }
   return absl::OkStatus();
 }
 

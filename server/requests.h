@@ -16,7 +16,11 @@
 
 namespace pil::server {
 
-// MISSING_FIELD when `name` is empty.
+// Longest coprocessor name accepted (device-tree node names are shorter).
+inline constexpr size_t kMaxNameSize = 128;
+
+// MISSING_FIELD when `name` is empty; BAD_NAME when longer than
+// kMaxNameSize.
 absl::Status RequireName(const std::string& name);
 
 // BAD_REQUEST_ID when longer than 128 bytes.

@@ -8,6 +8,12 @@
 // once and queued to every watcher; a watcher that falls more than
 // `watch_queue` events behind is ended with RESOURCE_EXHAUSTED
 // (WATCH_TOO_SLOW) rather than buffering without bound.
+//
+// Every call is identified when it arrives (server/access/identity.h) and
+// admitted by the Gate before anything else is done; a denial is recorded
+// (on a worker: the audit trail waits for the disk) and answered
+// PERMISSION_DENIED. Lists, watches and history show only what the caller
+// may read.
 #ifndef PILD_SERVER_SERVICE_H_
 #define PILD_SERVER_SERVICE_H_
 
@@ -18,10 +24,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proto/pil/v1/lifecycle.grpc.pb.h"
+#include "server/access/caller.h"
+#include "server/access/tls.h"
 #include "server/engine.h"
 #include "server/firmware_store.h"
+#include "server/gate.h"
 #include "server/workers.h"
 
 namespace pil::server {
@@ -36,19 +46,27 @@ struct ServiceOptions {
   size_t watch_queue = 256;
   // Threads verifying one image.
   int verify_threads = 2;
-  // Who is behind a gRPC peer string (UnixListener::CallerOf); when
-  // empty, only the peer string is known.
-  std::function<Caller(const std::string& peer)> identify;
+};
+
+// What GetInfo says of pild beyond what the service knows itself.
+struct ServerFacts {
+  std::string backend;
+  std::string board_model;
+  std::vector<std::string> listeners;  // with how callers are identified
+  bool plaintext_tcp = false;
+  bool audit_enabled = true;  // false: --no-audit-trail
+  HistoryLimits audit_limits;
+  std::shared_ptr<access::ClientCertificates> tls;  // null without TLS
 };
 
 class WatchHub;
 
 class LifecycleService final : public v1::Lifecycle::CallbackService {
  public:
-  // `engine` and `firmware` outlive the service; the service outlives the
-  // grpc::Server it is registered with.
-  LifecycleService(LifecycleEngine* engine, FirmwareStore* firmware,
-                   ServiceOptions options = {});
+  // `engine`, `firmware` and `gate` outlive the service; the service
+  // outlives the grpc::Server it is registered with.
+  LifecycleService(LifecycleEngine* engine, FirmwareStore* firmware, Gate* gate,
+                   ServerFacts facts, ServiceOptions options = {});
   ~LifecycleService() override;
 
   // Keeps "pil.v1.Lifecycle/<name>" SERVING exactly while coprocessor
@@ -96,6 +114,9 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::GetHistoryRequest* request,
       v1::GetHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context,
+                                    const v1::GetInfoRequest* request,
+                                    v1::Info* response) override;
 
  private:
   class UploadReactor;
@@ -103,12 +124,28 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
   // Runs `work` on a worker and finishes the call with its status.
   grpc::ServerUnaryReactor* Blocking(grpc::CallbackServerContext* context,
                                      std::function<absl::Status()> work);
+  // A transition of `name` after the common checks (name, request id,
+  // `valid`) and the gate.
+  grpc::ServerUnaryReactor* Transition(
+      grpc::CallbackServerContext* context, Verb verb, const std::string& name,
+      const std::string& request_id, absl::Status valid,
+      std::function<absl::StatusOr<TransitionResult>(const CallContext&)> run,
+      v1::TransitionResponse* response);
+  // Null when `caller` may `verb` on `coprocessor`; otherwise the call,
+  // finished PERMISSION_DENIED once the denial is recorded.
+  grpc::ServerUnaryReactor* Deny(grpc::CallbackServerContext* context,
+                                 const Caller& caller, Verb verb,
+                                 const std::string& coprocessor,
+                                 const std::string& request_id = "");
   // The engine's view of a call: deadline, cancellation, request id, caller.
   CallContext ContextOf(grpc::CallbackServerContext* context,
-                        const std::string& request_id) const;
+                        const std::string& request_id,
+                        const Caller& caller) const;
 
   LifecycleEngine* engine_;
   FirmwareStore* firmware_;
+  Gate* gate_;
+  const ServerFacts facts_;
   ServiceOptions options_;
   std::unique_ptr<WatchHub> hub_;
   // Last: destroyed first, so running work finishes while the rest exists.

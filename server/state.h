@@ -2,6 +2,8 @@
 #ifndef PILD_SERVER_STATE_H_
 #define PILD_SERVER_STATE_H_
 
+#include <optional>
+
 namespace pil::server {
 
 enum class State {
@@ -16,6 +18,8 @@ enum class State {
 
 // "offline", "authenticated", ...
 const char* StateName(State state);
+// The inverse of StateName; nullopt for any other text.
+std::optional<State> StateFromName(const char* name);
 
 }  // namespace pil::server
 

@@ -127,6 +127,15 @@ v1::WatchEvent EventToProto(const StateEvent& event) {
   return out;
 }
 
+void CallerToProto(const Caller& caller, v1::Caller* out) {
+  out->set_uid(caller.uid);
+  out->set_gid(caller.gid);
+  out->set_pid(caller.pid);
+  out->set_peer(caller.peer);
+  for (int64_t group : caller.groups) out->add_groups(group);
+  out->set_certificate(caller.certificate);
+}
+
 v1::HistoryEntry HistoryToProto(const HistoryEntry& entry) {
   v1::HistoryEntry out;
   out.set_id(entry.id);
@@ -134,11 +143,8 @@ v1::HistoryEntry HistoryToProto(const HistoryEntry& entry) {
   out.set_name(entry.coprocessor);
   out.set_operation(entry.operation);
   out.set_request_id(entry.request_id);
-  v1::Caller* caller = out.mutable_caller();
-  caller->set_uid(entry.caller.uid);
-  caller->set_gid(entry.caller.gid);
-  caller->set_pid(entry.caller.pid);
-  caller->set_peer(entry.caller.peer);
+  CallerToProto(entry.caller, out.mutable_caller());
+  out.set_refused(entry.refused);
   out.set_image_sha256(entry.image_sha256);
   out.set_from_state(StateToProto(entry.from));
   out.set_to_state(StateToProto(entry.to));

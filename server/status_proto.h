@@ -17,6 +17,7 @@ void DurationToProto(absl::Duration duration, google::protobuf::Duration* out);
 v1::Coprocessor CoprocessorToProto(const CoprocessorStatus& status);
 v1::TransitionResponse TransitionToProto(const TransitionResult& result);
 v1::WatchEvent EventToProto(const StateEvent& event);
+void CallerToProto(const Caller& caller, v1::Caller* out);
 v1::HistoryEntry HistoryToProto(const HistoryEntry& entry);
 
 }  // namespace pil::server

@@ -11,9 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
@@ -21,7 +19,7 @@
 namespace pil::server {
 
 absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
-    const std::string& path) {
+    const std::string& path, std::optional<gid_t> group) {
   if (absl::Status s = PrepareUnixSocket(path); !s.ok()) return s;
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -31,11 +29,19 @@ absl::StatusOr<std::unique_ptr<UnixListener>> UnixListener::Listen(
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  // Owner and group only; set before listen() so that no connection is
-  // accepted under wider permissions.
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::chmod(path.c_str(), 0660) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+  // Owner and group only, from the moment the file exists; its group is
+  // set before listen(), before which nobody can connect.
+  const mode_t umask_before = ::umask(0117);
+  const int bound =
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int bind_error = errno;
+  ::umask(umask_before);
+  errno = bind_error;
+  if (bound != 0 ||
+      (group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *group) != 0) ||
+      ::listen(fd, SOMAXCONN) != 0) {
     const int err = errno;
+    if (bound == 0) ::unlink(path.c_str());
     ::close(fd);
     return Error(
         absl::StatusCode::kFailedPrecondition, "LISTEN_FAILED",
@@ -109,35 +115,8 @@ void UnixListener::Accept(grpc::Server* server) {
       }
       continue;
     }
-    ucred credentials{};
-    socklen_t size = sizeof(credentials);
-    Caller caller;
-    caller.peer = absl::StrCat("fd:", connection);
-    if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &credentials,
-                     &size) == 0) {
-      caller.uid = credentials.uid;
-      caller.gid = credentials.gid;
-      caller.pid = credentials.pid;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      peers_[connection] = caller;
-    }
     grpc::AddInsecureChannelFromFd(server, connection);
   }
-}
-
-Caller UnixListener::CallerOf(const std::string& peer) const {
-  absl::string_view rest = peer;
-  int fd = -1;
-  if (absl::ConsumePrefix(&rest, "fd:") && absl::SimpleAtoi(rest, &fd)) {
-    absl::MutexLock lock(&mu_);
-    auto it = peers_.find(fd);
-    if (it != peers_.end()) return it->second;
-  }
-  Caller caller;
-  caller.peer = peer;
-  return caller;
 }
 
 }  // namespace pil::server

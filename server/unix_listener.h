@@ -1,34 +1,33 @@
-// pild's Unix-socket endpoint: it accepts connections itself, notes each
-// peer's credentials (SO_PEERCRED), then hands the connection to gRPC, so
-// that calls can be attributed to a uid, gid and pid.
+// pild's Unix-socket endpoint: it accepts connections itself and hands
+// each to gRPC by its descriptor, so that a call's peer ("fd:N") names its
+// connection and server/access/identity.h can read the caller's
+// credentials from it.
 //
-//   auto listener = UnixListener::Listen("/run/pild/pild.sock");
+//   auto listener = UnixListener::Listen("/run/pild/pild.sock", gid);
 //   ... build and start a grpc::Server without listening ports ...
 //   (*listener)->Start(server.get());
-//   Caller who = (*listener)->CallerOf(context->peer());
 #ifndef PILD_SERVER_UNIX_LISTENER_H_
 #define PILD_SERVER_UNIX_LISTENER_H_
 
 #include <grpcpp/server.h>
+#include <sys/types.h>
 
-#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "server/history.h"
 
 namespace pil::server {
 
 class UnixListener {
  public:
-  // Binds and listens at `path`, mode 0660 (see PrepareUnixSocket: a stale
-  // socket is replaced, a live one is ADDRESS_IN_USE).
+  // Binds and listens at `path`, created mode 0660 (owner and `group`
+  // when given, else pild's group; see PrepareUnixSocket: a stale socket is
+  // replaced, a live one is ADDRESS_IN_USE).
   static absl::StatusOr<std::unique_ptr<UnixListener>> Listen(
-      const std::string& path);
+      const std::string& path, std::optional<gid_t> group = std::nullopt);
   // A socket already listening (passed by systemd's socket activation):
   // its path comes from the socket, and the file stays systemd's.
   static absl::StatusOr<std::unique_ptr<UnixListener>> Adopt(int fd);
@@ -43,10 +42,6 @@ class UnixListener {
   // Stops accepting; established connections stay with gRPC.
   void Stop();
 
-  // The credentials of the connection gRPC names `peer` ("fd:N"), with the
-  // peer string; just the peer string for other connections.
-  Caller CallerOf(const std::string& peer) const;
-
  private:
   UnixListener(std::string path, int fd, bool owns_path)
       : path_(std::move(path)), fd_(fd), owns_path_(owns_path) {}
@@ -57,9 +52,6 @@ class UnixListener {
   const bool owns_path_;
   int wake_[2] = {-1, -1};  // a pipe that ends the accept loop
   std::thread thread_;
-  mutable absl::Mutex mu_;
-  // By connection fd; replaced when the number is reused.
-  std::map<int, Caller> peers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pil::server

@@ -49,15 +49,18 @@ void WatchHub::ReportHealth(grpc::HealthCheckServiceInterface* health) {
 
 class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
  public:
-  WatchReactor(WatchHub* hub, std::string name)
-      : hub_(hub), name_(std::move(name)) {}
+  WatchReactor(WatchHub* hub, std::string name,
+               std::function<bool(const std::string&)> visible)
+      : hub_(hub), name_(std::move(name)), visible_(std::move(visible)) {}
 
   // Starts the stream; false when `name` is unknown.
   bool Begin() { return hub_->Add(this, name_); }
 
   // Queues `event` when it concerns this watcher.
   void Push(std::shared_ptr<const v1::WatchEvent> event) {
-    if (!name_.empty() && event->coprocessor().name() != name_) return;
+    const std::string& name = event->coprocessor().name();
+    if (!name_.empty() && name != name_) return;
+    if (visible_ && !visible_(name)) return;
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     if (queue_.size() >= hub_->queue_limit()) {
@@ -111,6 +114,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
   WatchHub* hub_;
   const std::string name_;
+  const std::function<bool(const std::string&)> visible_;
   absl::Mutex mu_;
   std::deque<std::shared_ptr<const v1::WatchEvent>> queue_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::WatchEvent> in_flight_ ABSL_GUARDED_BY(mu_);
@@ -149,8 +153,9 @@ void WatchHub::OnEvent(const StateEvent& event) {
 
 grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
     WatchHub* hub, const std::string& name,
+    std::function<bool(const std::string&)> visible,
     const std::function<absl::Status()>& unknown) {
-  auto* reactor = new WatchReactor(hub, name);
+  auto* reactor = new WatchReactor(hub, name, std::move(visible));
   if (!reactor->Begin()) {
     delete reactor;
     return new WatchError(unknown());

@@ -65,10 +65,12 @@ class WatchHub {
 };
 
 // A Watch call: a stream of the events of coprocessor `name` (all when
-// empty) on `hub`, or, when no coprocessor has that name, the call ended
-// with `unknown()`.
+// empty) on `hub` for which `visible` (when set) holds at the time of the
+// event, or, when no coprocessor has that name, the call ended with
+// `unknown()`.
 grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
     WatchHub* hub, const std::string& name,
+    std::function<bool(const std::string&)> visible,
     const std::function<absl::Status()>& unknown);
 
 }  // namespace pil::server

@@ -61,8 +61,10 @@ start_pild() {  # DIR ARGS...: pild listening on DIR/pild.sock
   local dir="$1"
   shift
   mkdir -p "$dir"
-  printf '%s$ pild --listen=unix:%s %s &%s\n' "$dim" "$dir/pild.sock" "$*" "$reset"
-  "$pild" --listen="unix:$dir/pild.sock" "$@" 2>"$dir/pild.log" &
+  printf '%s$ pild --listen=unix:%s --audit-db=%s %s &%s\n' "$dim" \
+    "$dir/pild.sock" "$dir/audit.db" "$*" "$reset"
+  "$pild" --listen="unix:$dir/pild.sock" --audit-db="$dir/audit.db" "$@" \
+    2>"$dir/pild.log" &
   pids+=("$!")
   for _ in $(seq 100); do
     "$pilctl" --server="unix:$dir/pild.sock" --timeout=200ms list >/dev/null 2>&1 && break

@@ -4,6 +4,7 @@
 //   pilsim --board=sm8550-el2-sim --listen=unix:/run/pild/pilsim.sock
 //   pilsim --dtb=board.dtb --profile=board.textproto --listen=unix:PATH
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -127,6 +128,9 @@ int Run() {
 }  // namespace pil::sim
 
 int main(int argc, char** argv) {
+  // The simulated hardware answers its owner only: its socket and memory
+  // file are made owner-only from the start.
+  ::umask(0077);
   pil::BlockTerminationSignals();
   pil::KeepGrpcRuntime();
   absl::SetProgramUsageMessage(

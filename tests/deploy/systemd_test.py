@@ -67,7 +67,8 @@ def test_socket_activation_and_readiness():
     notify.settimeout(30)
     activator = subprocess.Popen(
         ["systemd-socket-activate", "-l", sock, "-E", "NOTIFY_SOCKET=" + notify_path,
-         binary("server/pild"), "--sim=unix:" + os.path.join(work, "pilsim.sock")],
+         binary("server/pild"), "--sim=unix:" + os.path.join(work, "pilsim.sock"),
+         "--audit-db=" + os.path.join(work, "audit.db")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert wait_until(lambda: os.path.exists(sock))

@@ -142,8 +142,10 @@ def test_crash_is_recovered_with_a_coredump(backend, tmp_path):
         assert len(data) == info.size > 0
         assert hashlib.sha256(data).hexdigest() == info.sha256
         assert data[:4] == b"\x7fELF"
-        operations = [h.operation for h in client.history("cdsp")]
-        assert operations[:2] == ["recover", "crash"]
+        history = client.history("cdsp")
+        # The download of raw coprocessor memory is on the record too.
+        assert [h.operation for h in history[:3]] == ["coredump", "recover", "crash"]
+        assert history[0].result == "OK" and info.sha256 in history[0].message
         client.stop("cdsp")
         server.clean(client, "cdsp")
 

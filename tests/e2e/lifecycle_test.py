@@ -387,7 +387,9 @@ def test_crash_is_recovered_and_its_coredump_downloaded(tmp_path):
         assert "WATCHDOG" in text and open(out, "rb").read() == data
 
         history = [(h.operation, h.result) for h in client.history("cdsp")]
-        assert history == [("recover", "OK"), ("crash", "WATCHDOG"), ("start", "OK")]
+        # Both downloads (client and pilctl) are on the record.
+        assert history == [("coredump", "OK"), ("coredump", "OK"), ("recover", "OK"),
+                           ("crash", "WATCHDOG"), ("start", "OK")]
         client.stop("cdsp")
         assert_clean(server, client, "cdsp")
 

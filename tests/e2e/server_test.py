@@ -166,7 +166,7 @@ def test_bad_flags_exit_with_usage_code():
                              "--sim=unix:/nonexistent/pilsim.sock"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert "loopback" in result.stderr
+    assert "refusing TCP (0.0.0.0:7000) without mutual TLS" in result.stderr
 
 
 def test_second_server_on_the_same_socket_is_refused(sim):

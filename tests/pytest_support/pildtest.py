@@ -278,7 +278,9 @@ class Pild:
         self.socket = os.path.join(self.dir, "pild.sock")
         self.address = "unix:" + self.socket
         self.log_path = os.path.join(self.dir, "pild.log")
-        self.args = [binary("server/pild"), "--listen=" + self.address, *args]
+        self.audit_db = os.path.join(self.dir, "audit.db")
+        self.args = [binary("server/pild"), "--listen=" + self.address,
+                     "--audit-db=" + self.audit_db, *args]
         if profile is not None:
             profile_path = os.path.join(self.dir, "profile.textproto")
             with open(profile_path, "w") as f:

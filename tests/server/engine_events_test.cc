@@ -198,7 +198,7 @@ TEST(Engine, CrashIsRecoveredAfterACoredump) {
             absl::StatusCode::kNotFound);
 
   std::vector<std::string> operations;
-  for (const HistoryEntry& e : sim.history().Query("cdsp", 10)) {
+  for (const HistoryEntry& e : sim.history().Latest("cdsp", 10)) {
     operations.push_back(e.operation + ":" + e.result);
   }
   EXPECT_THAT(operations,

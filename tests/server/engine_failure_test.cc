@@ -64,7 +64,7 @@ TEST_P(FailureTest, RollsBackToOfflineWithNothingLeft) {
   EXPECT_FALSE(status->image.has_value());
   sim.ExpectClean(c.coprocessor);
   // And it boots once the cause is gone (when it can be).
-  auto entries = sim.history().Query(c.coprocessor, 1);
+  auto entries = sim.history().Latest(c.coprocessor, 1);
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].result, c.reason);
   EXPECT_EQ(entries[0].to, State::kOffline);

@@ -166,7 +166,7 @@ TEST(Engine, ConcurrentCallersOnOneCoprocessorNeverInterleave) {
     EXPECT_TRUE(s.ok() || ReasonOf(s) == "WRONG_STATE") << s;
   }
   // The history shows whole transitions, one after the other.
-  auto entries = sim.history().Query("video", 100);
+  auto entries = sim.history().Latest("video", 100);
   std::reverse(entries.begin(), entries.end());
   State state = State::kOffline;
   for (const HistoryEntry& e : entries) {
@@ -198,7 +198,7 @@ TEST(Engine, WrongStateIsRefusedAndChangesNothing) {
   EXPECT_EQ(view->state, State::kAuthenticated);
   EXPECT_TRUE(view->hardware.metadata_held);
   // Refused attempts are in the history too.
-  auto entries = sim.history().Query("video", 1);
+  auto entries = sim.history().Latest("video", 1);
   ASSERT_EQ(entries.size(), 1u);
   EXPECT_EQ(entries[0].operation, "reset");
   EXPECT_EQ(entries[0].result, "WRONG_STATE");
@@ -218,7 +218,7 @@ TEST(Engine, RequestIdReplaysTheFirstOutcome) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->replayed);
   EXPECT_EQ(again->steps.size(), first->steps.size());
-  EXPECT_EQ(sim.history().Query("video", 100).size(), 1u);
+  EXPECT_EQ(sim.history().Latest("video", 100).size(), 1u);
 
   auto reused = sim.engine().Stop("video", absl::ZeroDuration(), ctx);
   EXPECT_EQ(ReasonOf(reused.status()), "REQUEST_ID_REUSED");

@@ -295,29 +295,6 @@ TEST(Coredump, SegmentOutsideMemoryIsAnError) {
       "OUTSIDE_CARVEOUT");
 }
 
-// ---- history ----
-
-TEST(History, NewestFirstFilteredAndBounded) {
-  History history;
-  for (int i = 0; i < 5; ++i) {
-    HistoryEntry e;
-    e.coprocessor = i % 2 ? "adsp" : "cdsp";
-    e.operation = absl::StrCat("op", i);
-    EXPECT_EQ(history.Add(e), static_cast<uint64_t>(i + 1));
-  }
-  auto all = history.Query("", 10);
-  ASSERT_EQ(all.size(), 5u);
-  EXPECT_EQ(all[0].operation, "op4");
-  auto adsp = history.Query("adsp", 10);
-  ASSERT_EQ(adsp.size(), 2u);
-  EXPECT_EQ(adsp[0].id, 4u);
-  EXPECT_EQ(history.Query("", 2).size(), 2u);
-  for (size_t i = 0; i < History::kCapacity; ++i) history.Add({});
-  EXPECT_EQ(history.Query("", History::kCapacity + 10).size(),
-            History::kCapacity);
-  EXPECT_TRUE(history.Query("cdsp", 10).empty());  // evicted
-}
-
 TEST(State, Names) {
   EXPECT_STREQ(StateName(State::kOffline), "offline");
   EXPECT_STREQ(StateName(State::kRecovering), "recovering");

@@ -17,6 +17,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "platform/image/elf.h"
+#include "server/access/policy.h"
+#include "server/gate.h"
 #include "server/unix_listener.h"
 #include "tests/server/engine_testing.h"
 
@@ -44,11 +46,11 @@ class Served {
     socket_ = absl::StrCat("/tmp/pild-service-test-", getpid(), "-", counter_++,
                            ".sock");
     listener_ = std::move(*UnixListener::Listen(socket_));
-    options.identify = [this](const std::string& peer) {
-      return listener_->CallerOf(peer);
-    };
+    gate_ = std::make_unique<Gate>(&sim_.history(), access::Policy());
+    ServerFacts facts;
+    facts.backend = "sim";
     service_ = std::make_unique<LifecycleService>(&sim_.engine(), &sim_.store(),
-                                                  options);
+                                                  gate_.get(), facts, options);
     grpc::ServerBuilder builder;
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
@@ -75,6 +77,7 @@ class Served {
   SimEngine sim_;
   std::string socket_;
   std::unique_ptr<UnixListener> listener_;
+  std::unique_ptr<Gate> gate_;
   std::unique_ptr<LifecycleService> service_;
   std::unique_ptr<grpc::Server> server_;
 };
@@ -97,14 +100,18 @@ TEST(Service, ClientLibraryDrivesAWholeLifecycle) {
   ASSERT_TRUE(stopped.ok()) << stopped.status();
   served.sim().ExpectClean("video");
 
-  auto history = client.GetHistory("video", 0);
-  ASSERT_TRUE(history.ok());
-  ASSERT_EQ(history->size(), 4u);
-  EXPECT_EQ((*history)[0].operation(), "stop");
-  EXPECT_EQ((*history)[0].caller().uid(), static_cast<int64_t>(getuid()));
-  EXPECT_EQ((*history)[0].caller().pid(), static_cast<int64_t>(getpid()));
-  EXPECT_EQ((*history)[3].operation(), "authenticate");
-  EXPECT_EQ((*history)[3].request_id().size(), 36u);  // a fresh UUID
+  v1::GetHistoryRequest request;
+  request.set_name("video");
+  auto page = client.GetHistory(request);
+  ASSERT_TRUE(page.ok());
+  const auto& history = page->entries();
+  ASSERT_EQ(history.size(), 4);
+  EXPECT_EQ(history[0].operation(), "stop");
+  EXPECT_EQ(history[0].caller().uid(), static_cast<int64_t>(getuid()));
+  EXPECT_EQ(history[0].caller().gid(), static_cast<int64_t>(getgid()));
+  EXPECT_EQ(history[0].caller().pid(), static_cast<int64_t>(getpid()));
+  EXPECT_EQ(history[3].operation(), "authenticate");
+  EXPECT_EQ(history[3].request_id().size(), 36u);  // a fresh UUID
 }
 
 TEST(Service, TheSocketIsForOwnerAndGroupOnly) {
@@ -133,9 +140,12 @@ TEST(Service, RequestsAreValidatedBeforeTheEngine) {
   EXPECT_THAT(bad_timeout.status().message(), HasSubstr("at most 1h"));
   EXPECT_EQ(ReasonOf(client.GetCoprocessor("gpu").status()),
             "UNKNOWN_COPROCESSOR");
-  EXPECT_EQ(ReasonOf(client.GetHistory("gpu", 1).status()),
-            "UNKNOWN_COPROCESSOR");
-  EXPECT_TRUE(served.sim().history().Query("", 10).empty());
+  v1::GetHistoryRequest gpu;
+  gpu.set_name("gpu");
+  EXPECT_EQ(ReasonOf(client.GetHistory(gpu).status()), "UNKNOWN_COPROCESSOR");
+  EXPECT_EQ(ReasonOf(client.GetCoprocessor(std::string(200, 'x')).status()),
+            "BAD_NAME");
+  EXPECT_TRUE(served.sim().history().Latest("", 10).empty());
 }
 
 TEST(Service, UploadsAreCheckedAndValidatedBeforeBeingKept) {

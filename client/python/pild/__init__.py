@@ -9,23 +9,40 @@
     except pild.PildError as e:
         print(e.code, e.reason, e.metadata)  # NOT_FOUND UNKNOWN_COPROCESSOR {...}
 
-Needs the generated modules proto.pil.v1.lifecycle_pb2(_grpc) and
+Over TCP, pild requires mutual TLS:
+
+    client = pild.connect("192.0.2.7:7443", tls=pild.Tls(
+        cert="client.pem", key="client.key", ca="pild-ca.pem"))
+
+Needs the generated modules proto.pil.v1.*_pb2(_grpc) and
 google.rpc.{status,error_details}_pb2 on sys.path (bazel-bin and
 bazel-bin/third_party/googleapis after a build).
 """
 
+import collections
 import hashlib
 import os
+import types
 import uuid
 
 import grpc
 
 from google.rpc import error_details_pb2, status_pb2
-from proto.pil.v1 import lifecycle_pb2, lifecycle_pb2_grpc
+from proto.pil.v1 import (history_pb2, image_pb2, info_pb2, lifecycle_pb2,
+                          lifecycle_pb2_grpc, state_pb2)
 
-pb = lifecycle_pb2
+# Every pil.v1 message and enum, whichever file defines it.
+pb = types.SimpleNamespace(**{
+    name: value
+    for module in (state_pb2, image_pb2, history_pb2, info_pb2, lifecycle_pb2)
+    for name, value in vars(module).items() if not name.startswith("_")})
 
-__all__ = ["PildError", "Client", "connect", "default_endpoint", "state_name", "pb"]
+# Mutual-TLS material for a TCP connection: PEM file paths of the client's
+# certificate and key and of the CA that issued pild's certificate;
+# `server_name` when pild's certificate names another host than the address.
+Tls = collections.namedtuple("Tls", "cert key ca server_name", defaults=(None,))
+
+__all__ = ["PildError", "Client", "Tls", "connect", "default_endpoint", "state_name", "pb"]
 
 
 def default_endpoint():
@@ -73,10 +90,18 @@ class PildError(Exception):
 class Client:
     """One channel to pild; every call has a deadline of `timeout` seconds."""
 
-    def __init__(self, address=None, timeout=10.0):
+    def __init__(self, address=None, timeout=10.0, tls=None):
         self.address = address or default_endpoint()
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(self.address)
+        if tls is None:
+            self.channel = grpc.insecure_channel(self.address)
+        else:
+            def read(path):
+                with open(path, "rb") as f:
+                    return f.read()
+            credentials = grpc.ssl_channel_credentials(read(tls.ca), read(tls.key), read(tls.cert))
+            options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
+            self.channel = grpc.secure_channel(self.address, credentials, options)
         self.stub = lifecycle_pb2_grpc.LifecycleStub(self.channel)
 
     def close(self):
@@ -193,8 +218,25 @@ class Client:
         return info, b"".join(parts)
 
     def history(self, name="", limit=0):
-        request = pb.GetHistoryRequest(name=name, limit=limit)
-        return list(self.call("GetHistory", request).entries)
+        """The newest `limit` (default 100) audit-trail entries of `name` (all when empty)."""
+        return self.history_page(name, limit)[0]
+
+    def history_page(self, name="", limit=0, page_token="", caller_uid=None,
+                     caller_certificate="", since=None):
+        """One page of the audit trail, newest first: (entries, next_page_token);
+        `since` in seconds since the epoch."""
+        request = pb.GetHistoryRequest(name=name, limit=limit, page_token=page_token,
+                                       caller_certificate=caller_certificate)
+        if caller_uid is not None:
+            request.caller_uid = caller_uid
+        if since is not None:
+            request.since.FromNanoseconds(int(since * 1e9))
+        response = self.call("GetHistory", request)
+        return list(response.entries), response.next_page_token
+
+    def info(self):
+        """pil.v1.Info: pild, its admission and audit state, and who the caller is."""
+        return self.call("GetInfo", pb.GetInfoRequest())
 
 
 class _Stream:
@@ -216,6 +258,6 @@ class _Stream:
         self._stream.cancel()
 
 
-def connect(address=None, timeout=10.0):
-    """A Client for `address` (default: default_endpoint())."""
-    return Client(address, timeout)
+def connect(address=None, timeout=10.0, tls=None):
+    """A Client for `address` (default: default_endpoint()); `tls`: a Tls."""
+    return Client(address, timeout, tls)

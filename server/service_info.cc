@@ -1,0 +1,129 @@
+// GetHistory (the audit trail, a page at a time) and GetInfo (pild and the
+// caller).
+#include <algorithm>
+#include <optional>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+#include "common/version.h"
+#include "server/access/identity.h"
+#include "server/requests.h"
+#include "server/service.h"
+#include "server/service_internal.h"
+#include "server/status_proto.h"
+
+namespace pil::server {
+namespace {
+
+constexpr uint32_t kDefaultPage = 100;
+constexpr uint32_t kMaxPage = 1000;
+
+absl::StatusOr<History::Query> QueryOf(const v1::GetHistoryRequest& request) {
+  History::Query query;
+  query.coprocessor = request.name();
+  query.limit =
+      request.limit() == 0 ? kDefaultPage : std::min(request.limit(), kMaxPage);
+  if (!request.page_token().empty() &&
+      (!absl::SimpleAtoi(request.page_token(), &query.before_id) ||
+       query.before_id == 0)) {
+    return Invalid(
+        "BAD_PAGE_TOKEN",
+        absl::StrCat("page_token '", request.page_token().substr(0, 40),
+                     "' is not one GetHistory returned"));
+  }
+  if (request.has_caller_uid()) query.caller_uid = request.caller_uid();
+  if (request.caller_certificate().size() > 1024) {
+    return Invalid("BAD_CALLER_CERTIFICATE",
+                   "caller_certificate is longer than 1024 bytes");
+  }
+  query.caller_certificate = request.caller_certificate();
+  if (request.has_since()) {
+    query.since = absl::FromUnixSeconds(request.since().seconds()) +
+                  absl::Nanoseconds(request.since().nanos());
+  }
+  return query;
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LifecycleService::GetHistory(
+    grpc::CallbackServerContext* context, const v1::GetHistoryRequest* request,
+    v1::GetHistoryResponse* response) {
+  const Caller caller = access::Identify(*context);
+  auto query = QueryOf(*request);
+  if (!query.ok()) return Finish(context, query.status());
+  if (!request->name().empty()) {
+    if (absl::Status s = RequireName(request->name()); !s.ok()) {
+      return Finish(context, s);
+    }
+  }
+  if (auto* denied = Deny(context, caller, Verb::kHistory, request->name())) {
+    return denied;
+  }
+  if (!request->name().empty()) {
+    if (absl::Status s = engine_->Get(request->name()).status(); !s.ok()) {
+      return Finish(context, s);
+    }
+  }
+  query->scope = gate_->HistoryScope(caller);
+  // The database may be busy with a write: on a worker.
+  return Blocking(context, [this, query = *query, response] {
+    uint64_t next = 0;
+    for (const HistoryEntry& entry : gate_->history().Find(query, &next)) {
+      *response->add_entries() = HistoryToProto(entry);
+    }
+    if (next != 0) response->set_next_page_token(absl::StrCat(next));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* LifecycleService::GetInfo(
+    grpc::CallbackServerContext* context, const v1::GetInfoRequest*,
+    v1::Info* response) {
+  const Caller caller = access::Identify(*context);
+  if (caller.uid < 0 && caller.certificate.empty()) {
+    // Nobody pild can name: plaintext TCP (tests only).
+    return Deny(context, caller, Verb::kRead, "");
+  }
+  response->set_version(kVersion);
+  response->set_backend(facts_.backend);
+  response->set_board_model(facts_.board_model);
+  History& history = gate_->history();
+  v1::AuditTrail* audit = response->mutable_audit();
+  audit->set_enabled(facts_.audit_enabled);
+  audit->set_path(history.path());
+  audit->set_write_failures(history.write_failures());
+  audit->set_max_records(facts_.audit_limits.max_records);
+  audit->set_max_refused(facts_.audit_limits.max_refused);
+  DurationToProto(facts_.audit_limits.max_age, audit->mutable_max_age());
+  const auto policy = gate_->policy();
+  v1::Admission* admission = response->mutable_admission();
+  admission->set_policy(policy->Describe());
+  for (const std::string& listener : facts_.listeners) {
+    admission->add_listeners(listener);
+  }
+  admission->set_plaintext_tcp(facts_.plaintext_tcp);
+  if (facts_.tls != nullptr) {
+    const access::HandshakeCounts counts = facts_.tls->counts();
+    v1::TlsHandshakes* tls = admission->mutable_tls();
+    tls->set_accepted(counts.accepted);
+    tls->set_expired(counts.expired);
+    tls->set_untrusted(counts.untrusted);
+    tls->set_missing(counts.missing);
+    tls->set_invalid(counts.invalid);
+  }
+  CallerToProto(caller, response->mutable_caller());
+  for (const access::Grant& grant : policy->GrantsOf(caller)) {
+    v1::Grant* out = response->add_grants();
+    out->set_verb(access::VerbName(grant.verb));
+    out->set_all_coprocessors(grant.all_coprocessors);
+    for (const std::string& name : grant.coprocessors) {
+      out->add_coprocessors(name);
+    }
+  }
+  return Finish(context, absl::OkStatus());
+}
+
+}  // namespace pil::server

@@ -1,0 +1,281 @@
+// The streaming calls: UploadFirmware (client stream) and GetCoredump
+// (server stream), each admitted by the gate and recorded in the audit
+// trail before its reply.
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/rpc_status.h"
+#include "messages/image_proto.h"
+#include "server/access/identity.h"
+#include "server/requests.h"
+#include "server/service.h"
+#include "server/service_internal.h"
+#include "server/status_proto.h"
+
+namespace pil::server {
+
+// ---- UploadFirmware ----
+
+class LifecycleService::UploadReactor final
+    : public grpc::ServerReadReactor<v1::UploadFirmwareRequest> {
+ public:
+  UploadReactor(LifecycleService* service, grpc::CallbackServerContext* context,
+                v1::UploadFirmwareResponse* response)
+      : service_(service),
+        response_(response),
+        caller_(access::Identify(*context)),
+        start_(absl::Now()) {
+    if (!service_->gate_->Allows(caller_, Verb::kUpload, "")) {
+      OnWorker([this] {
+        return service_->gate_->Check(caller_, Verb::kUpload, "");
+      });
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Complete();
+      return;
+    }
+    if (absl::Status s = Take(); !s.ok()) {
+      End(s);
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Take() {
+    if (!has_header_) {
+      if (!request_.has_header()) {
+        return Invalid("UPLOAD_HEADER_MISSING",
+                       "the first message of an upload must be its header");
+      }
+      header_ = request_.header();
+      has_header_ = true;
+      if (header_.size() == 0) {
+        return Invalid("UPLOAD_EMPTY",
+                       "header.size is 0; expected the image's size in bytes");
+      }
+      if (header_.size() > service_->options_.max_upload_size) {
+        return Error(
+            absl::StatusCode::kResourceExhausted, "UPLOAD_TOO_LARGE",
+            absl::StrCat("the image is ", header_.size(), " bytes; at most ",
+                         service_->options_.max_upload_size, " accepted"));
+      }
+      if (!header_.sha256().empty() && !IsSha256Hex(header_.sha256())) {
+        return Invalid("BAD_SHA256",
+                       absl::StrCat("header.sha256 must be 64 lower-case hex "
+                                    "digits; got '",
+                                    header_.sha256().substr(0, 80), "'"));
+      }
+      bytes_.reserve(std::min<uint64_t>(header_.size(), kChunk * 64));
+      return absl::OkStatus();
+    }
+    if (!request_.has_chunk()) {
+      return Invalid("UPLOAD_HEADER_REPEATED",
+                     "only the first message of an upload is a header; "
+                     "expected a chunk");
+    }
+    const std::string& chunk = request_.chunk();
+    if (chunk.size() > kChunk) {
+      return Invalid("UPLOAD_CHUNK_TOO_LARGE",
+                     absl::StrCat("a chunk of ", chunk.size(),
+                                  " bytes; at most 1 MiB expected"));
+    }
+    if (bytes_.size() + chunk.size() > header_.size()) {
+      return Invalid("UPLOAD_SIZE_MISMATCH",
+                     absl::StrCat("received more than the ", header_.size(),
+                                  " bytes the header announced"));
+    }
+    bytes_ += chunk;
+    return absl::OkStatus();
+  }
+
+  // The client finished sending: check and validate on a worker.
+  void Complete() {
+    if (!has_header_) {
+      End(Invalid("UPLOAD_HEADER_MISSING",
+                  "the upload ended before its header"));
+      return;
+    }
+    if (bytes_.size() != header_.size()) {
+      End(Invalid(
+          "UPLOAD_SIZE_MISMATCH",
+          absl::StrCat("received ", bytes_.size(),
+                       " bytes; the header announced ", header_.size())));
+      return;
+    }
+    OnWorker([this] { return Record(Validate()); });
+  }
+
+  // Ends the upload with `status`, recorded first.
+  void End(absl::Status status) {
+    bytes_.clear();
+    bytes_.shrink_to_fit();
+    OnWorker([this, status] { return Record(status); });
+  }
+
+  void OnWorker(std::function<absl::Status()> work) {
+    auto status = std::make_shared<grpc::Status>();
+    if (!service_->workers_.Run(
+            [status, work = std::move(work)] {
+              *status = ToGrpcStatus(work());
+            },
+            [this, status] { Finish(*status); })) {
+      Finish(ToGrpcStatus(Busy(service_->options_.max_blocking_calls)));
+    }
+  }
+
+  absl::Status Validate() {
+    auto valid =
+        ValidateUpload(header_, bytes_, service_->options_.verify_threads);
+    if (!valid.ok()) return valid.status();
+    sha256_ = valid->sha256;
+    *response_->mutable_report() = messages::ImageReportToProto(valid->report);
+    response_->mutable_report()->set_source("upload:" + sha256_);
+    response_->set_sha256(sha256_);
+    response_->set_size(bytes_.size());
+    service_->firmware_->AddUpload(sha256_, std::move(bytes_));
+    PILD_LOG(INFO) << "upload " << header_.name() << " (" << header_.size()
+                   << " bytes) from " << caller_.Describe() << " accepted as "
+                   << sha256_;
+    return absl::OkStatus();
+  }
+
+  // Puts the upload's outcome in the audit trail; returns `status`.
+  absl::Status Record(const absl::Status& status) {
+    HistoryEntry entry;
+    entry.time = start_;
+    entry.operation = "upload";
+    entry.caller = caller_;
+    entry.image_sha256 = sha256_;
+    entry.result = status.ok() ? "OK" : ReasonOf(status);
+    entry.message = status.ok()
+                        ? absl::StrCat("'", header_.name().substr(0, 256),
+                                       "', ", header_.size(), " bytes")
+                        : std::string(status.message());
+    entry.duration = absl::Now() - start_;
+    // An upload turned away stored nothing.
+    entry.refused = !status.ok();
+    service_->gate_->history().Add(std::move(entry));
+    return status;
+  }
+
+  LifecycleService* service_;
+  v1::UploadFirmwareResponse* response_;
+  const Caller caller_;
+  const absl::Time start_;
+  v1::UploadFirmwareRequest request_;
+  bool has_header_ = false;
+  v1::UploadHeader header_;
+  std::string bytes_;
+  std::string sha256_;
+};
+
+grpc::ServerReadReactor<v1::UploadFirmwareRequest>*
+LifecycleService::UploadFirmware(grpc::CallbackServerContext* context,
+                                 v1::UploadFirmwareResponse* response) {
+  return new UploadReactor(this, context, response);
+}
+
+// ---- GetCoredump ----
+
+namespace {
+
+// Streams `dump`: its CoredumpInfo, then the ELF file in chunks, once
+// `record` has run on a worker.
+class CoredumpReactor final
+    : public grpc::ServerWriteReactor<v1::CoredumpChunk> {
+ public:
+  CoredumpReactor(Coredump dump, Workers& workers, size_t limit,
+                  std::function<void()> record)
+      : dump_(std::move(dump)) {
+    v1::CoredumpInfo* info = chunk_.mutable_info();
+    info->set_name(dump_.coprocessor);
+    info->set_crash_id(dump_.crash_id);
+    info->set_reason(dump_.reason);
+    TimeToProto(dump_.time, info->mutable_time());
+    info->set_size(dump_.bytes.size());
+    info->set_sha256(dump_.sha256);
+    if (!workers.Run(std::move(record), [this] { StartWrite(&chunk_); })) {
+      Finish(ToGrpcStatus(Busy(limit)));
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "the client went away"));
+      return;
+    }
+    if (offset_ >= dump_.bytes.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const size_t n = std::min(kChunk, dump_.bytes.size() - offset_);
+    chunk_.set_data(dump_.bytes.substr(offset_, n));
+    offset_ += n;
+    StartWrite(&chunk_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  Coredump dump_;
+  v1::CoredumpChunk chunk_;
+  size_t offset_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::CoredumpChunk>* LifecycleService::GetCoredump(
+    grpc::CallbackServerContext* context,
+    const v1::GetCoredumpRequest* request) {
+  const Caller caller = access::Identify(*context);
+  const std::string name = request->name();
+  if (absl::Status s = RequireName(name); !s.ok()) {
+    return new EndedWriter<v1::CoredumpChunk>(s);
+  }
+  if (!gate_->Allows(caller, Verb::kCoredump, name)) {
+    return new EndedWriter<v1::CoredumpChunk>(
+        workers_, options_.max_blocking_calls, [this, caller, name] {
+          return gate_->Check(caller, Verb::kCoredump, name);
+        });
+  }
+  const absl::Time start = absl::Now();
+  auto dump = engine_->GetCoredump(name, request->crash_id());
+  // Raw coprocessor memory leaves pild: recorded before the first byte.
+  HistoryEntry entry;
+  entry.time = start;
+  entry.coprocessor = name;
+  entry.operation = "coredump";
+  entry.caller = caller;
+  entry.result = dump.ok() ? "OK" : ReasonOf(dump.status());
+  entry.message = dump.ok() ? absl::StrCat("crash ", dump->crash_id, ", ",
+                                           dump->bytes.size(),
+                                           " bytes, sha256 ", dump->sha256)
+                            : std::string(dump.status().message());
+  entry.refused = !dump.ok();
+  if (!dump.ok()) {
+    return new EndedWriter<v1::CoredumpChunk>(
+        workers_, options_.max_blocking_calls,
+        [this, entry, status = dump.status()] {
+          gate_->history().Add(entry);
+          return status;
+        });
+  }
+  return new CoredumpReactor(std::move(*dump), workers_,
+                             options_.max_blocking_calls,
+                             [this, entry] { gate_->history().Add(entry); });
+}
+
+}  // namespace pil::server
