@@ -202,6 +202,27 @@ def scratch_dir(prefix):
     return path
 
 
+def public_dir(prefix):
+    """A directory under /tmp that other users may traverse (mode 0755), for
+    tests that call pild as another user; removed when the test process
+    exits."""
+    path = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    os.chmod(path, 0o755)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def as_user(uid, gid, groups, *command, timeout=60):
+    """Runs `command` as uid/gid with supplementary `groups` (setpriv, as
+    root); returns the CompletedProcess."""
+    return subprocess.run(
+        ["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid,
+         "--groups=" + ",".join(str(g) for g in groups) if groups else "--clear-groups",
+         *command],
+        capture_output=True, text=True, timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/"}, cwd="/")
+
+
 class FakeKernel:
     """A fake kernel's sysfs (tests/fakekernel, FUSE) for the linux backend:
     remoteprocs for `dtb`'s remoteproc nodes, firmware looked up in
@@ -273,8 +294,8 @@ class FakeKernel:
 class Pild:
     """A pild process on a private Unix socket."""
 
-    def __init__(self, *args, profile=None):
-        self.dir = scratch_dir("pild-test-")
+    def __init__(self, *args, profile=None, directory=None):
+        self.dir = directory or scratch_dir("pild-test-")
         self.socket = os.path.join(self.dir, "pild.sock")
         self.address = "unix:" + self.socket
         self.log_path = os.path.join(self.dir, "pild.log")
@@ -363,8 +384,8 @@ class Pild:
 
 
 @contextlib.contextmanager
-def running_pild(*args, profile=None):
-    server = Pild(*args, profile=profile)
+def running_pild(*args, profile=None, directory=None):
+    server = Pild(*args, profile=profile, directory=directory)
     server.start()
     try:
         yield server

@@ -21,66 +21,16 @@
 #include "server/gate.h"
 #include "server/unix_listener.h"
 #include "tests/server/engine_testing.h"
+#include "tests/server/served.h"
 
 namespace pil::server {
 namespace {
 
+using testing::Fast;
 using ::testing::HasSubstr;
+using testing::Served;
+using testing::ServedOptions;
 using testing::SimEngine;
-
-sim::v1::Profile Fast() {
-  sim::v1::Profile profile;
-  profile.mutable_timings()->set_boot_ms(1);
-  profile.mutable_timings()->set_stop_ack_ms(1);
-  profile.mutable_timings()->set_handover_ms(1);
-  return profile;
-}
-
-class Served {
- public:
-  explicit Served(const sim::v1::Profile& profile = Fast(),
-                  ServiceOptions options = {})
-      : sim_("sm8550-el2-sim", profile) {
-    KeepGrpcRuntime();
-    // (TEST_TMPDIR is too deep for a socket address.)
-    socket_ = absl::StrCat("/tmp/pild-service-test-", getpid(), "-", counter_++,
-                           ".sock");
-    listener_ = std::move(*UnixListener::Listen(socket_));
-    gate_ = std::make_unique<Gate>(&sim_.history(), access::Policy());
-    ServerFacts facts;
-    facts.backend = "sim";
-    service_ = std::make_unique<LifecycleService>(&sim_.engine(), &sim_.store(),
-                                                  gate_.get(), facts, options);
-    grpc::ServerBuilder builder;
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    listener_->Start(server_.get());
-  }
-  ~Served() {
-    listener_->Stop();
-    server_->Shutdown(std::chrono::system_clock::now());
-  }
-
-  client::PildClient Client(absl::Duration timeout = absl::Seconds(10)) {
-    client::PildClient::Options options;
-    options.address = address();
-    options.timeout = timeout;
-    options.transition_timeout = timeout;
-    return client::PildClient(options);
-  }
-  SimEngine& sim() { return sim_; }
-  const std::string& socket() const { return socket_; }
-  std::string address() const { return "unix:" + socket_; }
-
- private:
-  static inline std::atomic<int> counter_{0};
-  SimEngine sim_;
-  std::string socket_;
-  std::unique_ptr<UnixListener> listener_;
-  std::unique_ptr<Gate> gate_;
-  std::unique_ptr<LifecycleService> service_;
-  std::unique_ptr<grpc::Server> server_;
-};
 
 TEST(Service, ClientLibraryDrivesAWholeLifecycle) {
   Served served;
@@ -149,9 +99,9 @@ TEST(Service, RequestsAreValidatedBeforeTheEngine) {
 }
 
 TEST(Service, UploadsAreCheckedAndValidatedBeforeBeingKept) {
-  ServiceOptions options;
-  options.max_upload_size = 8 << 20;
-  Served served(Fast(), options);
+  ServedOptions options;
+  options.service.max_upload_size = 8 << 20;
+  Served served(options);
   auto client = served.Client();
   const std::string image = SimEngine::Signed(0x9bb00000, 0x300000, 0xe, 7);
   int progress_calls = 0;
@@ -185,7 +135,9 @@ TEST(Service, CoredumpsDownloadInChunksAndCheckOut) {
   sim::v1::Fault* fault = profile.add_faults();
   fault->set_coprocessor("cdsp");
   fault->set_watchdog_after_ms(5);
-  Served served(profile);
+  ServedOptions options;
+  options.profile = profile;
+  Served served(options);
   auto client = served.Client();
   ASSERT_TRUE(client.Start("cdsp").ok());
   std::string bytes;
@@ -271,9 +223,10 @@ TEST(Service, BlockingCallsBeyondThePoolAreRefusedNotQueuedForever) {
   sim::v1::Fault* fault = profile.add_faults();
   fault->set_coprocessor("video");
   fault->set_never_ready(true);
-  ServiceOptions options;
-  options.max_blocking_calls = 1;
-  Served served(profile, options);
+  ServedOptions options;
+  options.profile = profile;
+  options.service.max_blocking_calls = 1;
+  Served served(options);
   std::thread slow([&] {
     auto client = served.Client();
     auto started = client.Start("video", client::Firmware::Default(),

@@ -38,7 +38,8 @@ pb = types.SimpleNamespace(**{
     for name, value in vars(module).items() if not name.startswith("_")})
 
 # Mutual-TLS material for a TCP connection: PEM file paths of the client's
-# certificate and key and of the CA that issued pild's certificate;
+# certificate and key (None: connect without one, which pild refuses) and of
+# the CA that issued pild's certificate;
 # `server_name` when pild's certificate names another host than the address.
 Tls = collections.namedtuple("Tls", "cert key ca server_name", defaults=(None,))
 
@@ -99,7 +100,9 @@ class Client:
             def read(path):
                 with open(path, "rb") as f:
                     return f.read()
-            credentials = grpc.ssl_channel_credentials(read(tls.ca), read(tls.key), read(tls.cert))
+            credentials = grpc.ssl_channel_credentials(
+                read(tls.ca), read(tls.key) if tls.key else None,
+                read(tls.cert) if tls.cert else None)
             options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
             self.channel = grpc.secure_channel(self.address, credentials, options)
         self.stub = lifecycle_pb2_grpc.LifecycleStub(self.channel)
