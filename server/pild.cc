@@ -145,6 +145,59 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   return 0;
 }
 
+// Past the configuration: the backend, the engine and what the previous
+// pild left, then the service until a termination signal.
+int Operate(Config& config, const AccessConfig& access,
+            const devicetree::Board& board,
+            const std::vector<std::string>& names, access::Policy policy,
+            History* history, std::unique_ptr<UnixListener> adopted_listener) {
+  auto backend = OpenBackend(config, board);
+  if (!backend.ok()) {
+    PILD_LOG(ERROR) << backend.status().message();
+    return 1;
+  }
+  FirmwareStore firmware(config.firmware_path);
+  LifecycleEngine engine(backend->get(), board, &firmware, history,
+                         config.engine);
+  // What a previous pild left behind: running cores are adopted, anything
+  // half-done is released.
+  auto adopted = engine.Adopt();
+  if (!adopted.ok()) {
+    PILD_LOG(ERROR) << "reading the hardware state: "
+                    << adopted.status().message();
+    return 1;
+  }
+  for (const std::string& action : *adopted) {
+    PILD_LOG(INFO) << "startup: " << action;
+  }
+  auto listener = OpenListener(access, std::move(adopted_listener));
+  if (!listener.ok()) {
+    PILD_LOG(ERROR) << listener.status().message();
+    return 1;
+  }
+  Gate gate(history, std::move(policy));
+  ServerFacts facts;
+  facts.backend = config.platform;
+  facts.board_model = board.model;
+  facts.plaintext_tcp = !access.tcp.empty() && !access.tls;
+  facts.audit_enabled = access.audit_enabled;
+  facts.audit_limits = access.audit_limits;
+  std::vector<std::string> managed;
+  for (const CoprocessorStatus& c : engine.List()) {
+    managed.push_back(c.node->name);
+  }
+  const std::string summary =
+      absl::StrCat(config.platform, " backend, ",
+                   board.model.empty() ? "(no model)" : board.model, ": ",
+                   absl::StrJoin(managed, " "));
+  PILD_LOG(INFO) << summary << " (device tree from " << config.dtb_source
+                 << ")";
+  PILD_LOG(INFO) << "firmware path: "
+                 << absl::StrJoin(config.firmware_path, ":");
+  return Serve(engine, firmware, gate, config, access, std::move(*listener),
+               std::move(facts), names, summary);
+}
+
 int Run() {
   auto activated = ActivatedSocket();
   if (!activated.ok()) {
@@ -197,51 +250,8 @@ int Run() {
   PILD_LOG(INFO) << "audit trail: "
                  << ((*history)->path().empty() ? "in memory only"
                                                 : (*history)->path());
-  auto backend = OpenBackend(*config, *board);
-  if (!backend.ok()) {
-    PILD_LOG(ERROR) << backend.status().message();
-    return 1;
-  }
-  FirmwareStore firmware(config->firmware_path);
-  LifecycleEngine engine(backend->get(), *board, &firmware, history->get(),
-                         config->engine);
-  // What a previous pild left behind: running cores are adopted, anything
-  // half-done is released.
-  auto adopted = engine.Adopt();
-  if (!adopted.ok()) {
-    PILD_LOG(ERROR) << "reading the hardware state: "
-                    << adopted.status().message();
-    return 1;
-  }
-  for (const std::string& action : *adopted) {
-    PILD_LOG(INFO) << "startup: " << action;
-  }
-  auto listener = OpenListener(*access, std::move(adopted_listener));
-  if (!listener.ok()) {
-    PILD_LOG(ERROR) << listener.status().message();
-    return 1;
-  }
-  Gate gate(history->get(), std::move(*policy));
-  ServerFacts facts;
-  facts.backend = config->platform;
-  facts.board_model = board->model;
-  facts.plaintext_tcp = !access->tcp.empty() && !access->tls;
-  facts.audit_enabled = access->audit_enabled;
-  facts.audit_limits = access->audit_limits;
-  std::vector<std::string> managed;
-  for (const CoprocessorStatus& c : engine.List()) {
-    managed.push_back(c.node->name);
-  }
-  const std::string summary =
-      absl::StrCat(config->platform, " backend, ",
-                   board->model.empty() ? "(no model)" : board->model, ": ",
-                   absl::StrJoin(managed, " "));
-  PILD_LOG(INFO) << summary << " (device tree from " << config->dtb_source
-                 << ")";
-  PILD_LOG(INFO) << "firmware path: "
-                 << absl::StrJoin(config->firmware_path, ":");
-  return Serve(engine, firmware, gate, *config, *access, std::move(*listener),
-               std::move(facts), names, summary);
+  return Operate(*config, *access, *board, names, std::move(*policy),
+                 history->get(), std::move(adopted_listener));
 }
 
 }  // namespace

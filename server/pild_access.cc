@@ -116,10 +116,10 @@ absl::Status PrepareAuditFile(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<AccessConfig> LoadAccessConfig(
-    const std::optional<std::string>& activated) {
-  AccessConfig config;
-  std::string listen = absl::GetFlag(FLAGS_listen);
+namespace {
+
+// --listen into `config`'s Unix address and TCP listeners.
+absl::Status ParseListen(std::string listen, AccessConfig& config) {
   if (listen.empty()) listen = DefaultEndpoint();
   for (absl::string_view address :
        absl::StrSplit(listen, ',', absl::SkipWhitespace())) {
@@ -139,22 +139,12 @@ absl::StatusOr<AccessConfig> LoadAccessConfig(
           "host names are not accepted"));
     }
   }
-  if (activated) config.unix_address = absl::StrCat("unix:", *activated);
+  return absl::OkStatus();
+}
 
-  if (const std::string group = absl::GetFlag(FLAGS_socket_group);
-      !group.empty()) {
-    const struct group* entry = ::getgrnam(group.c_str());
-    if (entry == nullptr) {
-      return BadFlag(absl::StrCat("--socket-group: no group '", group, "'"));
-    }
-    if (activated) {
-      PILD_LOG(WARNING) << "--socket-group is ignored for the socket systemd "
-                           "passed (set SocketGroup= in pild.socket)";
-    } else {
-      config.socket_group = entry->gr_gid;
-    }
-  }
-
+// The --tls-* flags into `config`: all three or none, and TCP only with
+// them (or the test-only plaintext flag).
+absl::Status ParseTls(AccessConfig& config) {
   access::TlsFiles files{absl::GetFlag(FLAGS_tls_cert),
                          absl::GetFlag(FLAGS_tls_key),
                          absl::GetFlag(FLAGS_tls_client_ca),
@@ -178,8 +168,11 @@ absl::StatusOr<AccessConfig> LoadAccessConfig(
                      "--tls-client-ca"));
   }
   if (given == 3) config.tls = files;
+  return absl::OkStatus();
+}
 
-  config.policy_path = absl::GetFlag(FLAGS_policy);
+// The --audit-* flags into `config`.
+absl::Status ParseAudit(AccessConfig& config) {
   config.audit_enabled = !absl::GetFlag(FLAGS_no_audit_trail);
   config.audit_path = absl::GetFlag(FLAGS_audit_db);
   if (config.audit_path.empty()) config.audit_path = DefaultAuditPath();
@@ -189,12 +182,40 @@ absl::StatusOr<AccessConfig> LoadAccessConfig(
   if (config.audit_limits.max_records == 0 ||
       config.audit_limits.max_refused == 0) {
     return BadFlag(
-        "--audit-max-records and --audit-max-refused must be at "
-        "least 1");
+        "--audit-max-records and --audit-max-refused must be at least 1");
   }
   if (config.audit_limits.max_age < absl::ZeroDuration()) {
     return BadFlag("--audit-max-age must not be negative");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<AccessConfig> LoadAccessConfig(
+    const std::optional<std::string>& activated) {
+  AccessConfig config;
+  if (absl::Status s = ParseListen(absl::GetFlag(FLAGS_listen), config);
+      !s.ok()) {
+    return s;
+  }
+  if (activated) config.unix_address = absl::StrCat("unix:", *activated);
+  if (const std::string group = absl::GetFlag(FLAGS_socket_group);
+      !group.empty()) {
+    const struct group* entry = ::getgrnam(group.c_str());
+    if (entry == nullptr) {
+      return BadFlag(absl::StrCat("--socket-group: no group '", group, "'"));
+    }
+    if (activated) {
+      PILD_LOG(WARNING) << "--socket-group is ignored for the socket systemd "
+                           "passed (set SocketGroup= in pild.socket)";
+    } else {
+      config.socket_group = entry->gr_gid;
+    }
+  }
+  if (absl::Status s = ParseTls(config); !s.ok()) return s;
+  if (absl::Status s = ParseAudit(config); !s.ok()) return s;
+  config.policy_path = absl::GetFlag(FLAGS_policy);
   return config;
 }
 

@@ -97,6 +97,72 @@ std::optional<int64_t> GidOf(const std::string& group) {
   return found->gr_gid;
 }
 
+// Whom `in` names, into `rule`; what is wrong otherwise ("" when nothing).
+std::string ResolveWho(const pb::Rule& in, PolicyRule* rule) {
+  using Who = PolicyRule::Who;
+  switch (in.who_case()) {
+    case pb::Rule::kUid:
+      rule->who = Who::kUid;
+      rule->id = in.uid();
+      return "";
+    case pb::Rule::kUser: {
+      auto uid = UidOf(in.user());
+      if (!uid) return absl::StrCat("no user '", in.user(), "' on this system");
+      rule->who = Who::kUid;
+      rule->id = *uid;
+      return "";
+    }
+    case pb::Rule::kGid:
+      rule->who = Who::kGid;
+      rule->id = in.gid();
+      return "";
+    case pb::Rule::kGroup: {
+      auto gid = GidOf(in.group());
+      if (!gid) {
+        return absl::StrCat("no group '", in.group(), "' on this system");
+      }
+      rule->who = Who::kGid;
+      rule->id = *gid;
+      return "";
+    }
+    case pb::Rule::kCertificate:
+      if (in.certificate().empty()) return "certificate is empty";
+      rule->who = Who::kCertificate;
+      rule->certificate = in.certificate();
+      return "";
+    case pb::Rule::WHO_NOT_SET:
+      break;
+  }
+  return "names nobody (expected one of uid, user, gid, group, certificate)";
+}
+
+// `in` resolved into `rule`; what is wrong otherwise ("" when nothing).
+std::string Resolve(const pb::Rule& in,
+                    const std::vector<std::string>& coprocessors,
+                    PolicyRule* rule) {
+  if (std::string problem = ResolveWho(in, rule); !problem.empty()) {
+    return problem;
+  }
+  rule->verbs = RoleVerbs(in.role());
+  for (int verb : in.verb()) {
+    auto v = VerbOf(static_cast<pb::Verb>(verb));
+    if (!v) return absl::StrCat("unknown verb ", verb);
+    rule->verbs.set(static_cast<int>(*v));
+  }
+  if (rule->verbs.none()) {
+    return "grants nothing (expected a role or at least one verb)";
+  }
+  for (const std::string& name : in.coprocessor()) {
+    if (std::find(coprocessors.begin(), coprocessors.end(), name) ==
+        coprocessors.end()) {
+      return absl::StrCat("no coprocessor '", name, "' on this board (it has: ",
+                          absl::StrJoin(coprocessors, ", "), ")");
+    }
+    rule->coprocessors.push_back(name);
+  }
+  return "";
+}
+
 }  // namespace
 
 const char* VerbName(Verb verb) {
@@ -140,75 +206,10 @@ absl::StatusOr<Policy> Policy::Parse(
   Policy policy;
   policy.origin_ = std::string(origin);
   for (int i = 0; i < proto.rule_size(); ++i) {
-    const pb::Rule& in = proto.rule(i);
-    const std::string where = absl::StrCat("rule ", i + 1);
-    Rule rule;
-    switch (in.who_case()) {
-      case pb::Rule::kUid:
-        rule.who = Rule::Who::kUid;
-        rule.id = in.uid();
-        break;
-      case pb::Rule::kUser: {
-        auto uid = UidOf(in.user());
-        if (!uid) {
-          return BadPolicy(origin, absl::StrCat(where, ": no user '", in.user(),
-                                                "' on this system"));
-        }
-        rule.who = Rule::Who::kUid;
-        rule.id = *uid;
-        break;
-      }
-      case pb::Rule::kGid:
-        rule.who = Rule::Who::kGid;
-        rule.id = in.gid();
-        break;
-      case pb::Rule::kGroup: {
-        auto gid = GidOf(in.group());
-        if (!gid) {
-          return BadPolicy(origin,
-                           absl::StrCat(where, ": no group '", in.group(),
-                                        "' on this system"));
-        }
-        rule.who = Rule::Who::kGid;
-        rule.id = *gid;
-        break;
-      }
-      case pb::Rule::kCertificate:
-        if (in.certificate().empty()) {
-          return BadPolicy(origin,
-                           absl::StrCat(where, ": certificate is empty"));
-        }
-        rule.who = Rule::Who::kCertificate;
-        rule.certificate = in.certificate();
-        break;
-      case pb::Rule::WHO_NOT_SET:
-        return BadPolicy(
-            origin, absl::StrCat(where,
-                                 ": names nobody (expected one of uid, user, "
-                                 "gid, group, certificate)"));
-    }
-    rule.verbs = RoleVerbs(in.role());
-    for (int verb : in.verb()) {
-      auto v = VerbOf(static_cast<pb::Verb>(verb));
-      if (!v) {
-        return BadPolicy(origin, absl::StrCat(where, ": unknown verb ", verb));
-      }
-      rule.verbs.set(static_cast<int>(*v));
-    }
-    if (rule.verbs.none()) {
-      return BadPolicy(origin, absl::StrCat(where,
-                                            ": grants nothing (expected a "
-                                            "role or at least one verb)"));
-    }
-    for (const std::string& name : in.coprocessor()) {
-      if (std::find(coprocessors.begin(), coprocessors.end(), name) ==
-          coprocessors.end()) {
-        return BadPolicy(origin,
-                         absl::StrCat(where, ": no coprocessor '", name,
-                                      "' on this board (it has: ",
-                                      absl::StrJoin(coprocessors, ", "), ")"));
-      }
-      rule.coprocessors.push_back(name);
+    PolicyRule rule;
+    std::string problem = Resolve(proto.rule(i), coprocessors, &rule);
+    if (!problem.empty()) {
+      return BadPolicy(origin, absl::StrCat("rule ", i + 1, ": ", problem));
     }
     policy.rules_.push_back(std::move(rule));
   }

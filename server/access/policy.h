@@ -46,6 +46,15 @@ struct Grant {
   std::vector<std::string> coprocessors;  // when not all
 };
 
+// One rule, resolved: whom it matches and what it grants where.
+struct PolicyRule {
+  enum class Who { kUid, kGid, kCertificate } who = Who::kUid;
+  int64_t id = -1;  // uid or gid
+  std::string certificate;
+  std::bitset<kVerbCount> verbs;
+  std::vector<std::string> coprocessors;  // all when empty
+};
+
 class Policy {
  public:
   // Root only.
@@ -75,13 +84,7 @@ class Policy {
   std::string Describe() const;
 
  private:
-  struct Rule {
-    enum class Who { kUid, kGid, kCertificate } who;
-    int64_t id = -1;
-    std::string certificate;
-    std::bitset<kVerbCount> verbs;
-    std::vector<std::string> coprocessors;  // all when empty
-  };
+  using Rule = PolicyRule;
   static bool Matches(const Rule& rule, const Caller& caller);
 
   std::vector<Rule> rules_;
