@@ -31,10 +31,7 @@ void WriteCallerJson(const v1::Caller& caller, JsonWriter& json) {
 
 std::string GrantText(const v1::Grant& grant) {
   return absl::StrCat(grant.verb(), " (",
-                      grant.all_coprocessors()
-                          ? "all"
-                          : absl::StrJoin(grant.coprocessors(), ", "),
-                      ")");
+                      absl::StrJoin(grant.coprocessors(), ", "), ")");
 }
 
 }  // namespace
@@ -121,8 +118,18 @@ std::string InfoText(const v1::Info& info) {
   if (info.grants().empty()) {
     absl::StrAppend(&out, "you may:     nothing\n");
   }
+  std::vector<std::string> everywhere;
   for (const v1::Grant& grant : info.grants()) {
-    absl::StrAppend(&out, "you may:     ", GrantText(grant), "\n");
+    if (grant.all_coprocessors()) everywhere.push_back(grant.verb());
+  }
+  if (!everywhere.empty()) {
+    absl::StrAppend(&out, "you may:     ", absl::StrJoin(everywhere, ", "),
+                    " (every coprocessor)\n");
+  }
+  for (const v1::Grant& grant : info.grants()) {
+    if (!grant.all_coprocessors()) {
+      absl::StrAppend(&out, "you may:     ", GrantText(grant), "\n");
+    }
   }
   return out;
 }

@@ -172,6 +172,10 @@ shown "$pilctl" status video --hardware
 step "Every transition is recorded: who, what, which image, how it ended"
 export PILD_SOCKET="$work/el2/pild.sock"
 show "$pilctl" history
+say "(the audit trail is a SQLite database, $work/el2/audit.db: it survives pild)"
+
+step "Who pild takes the caller for, and what it may do (root only: no --policy)"
+show "$pilctl" info
 
 step "The state changes a watcher saw meanwhile (pilctl watch --changes)"
 sed 's/^/  /' "$work/watch.log"
