@@ -87,9 +87,11 @@ std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries) {
   return json.str();
 }
 
-std::string InfoText(const v1::Info& info) {
-  std::string out = absl::StrCat("pild ", info.version(), ", ", info.backend(),
-                                 " backend, ", info.board_model(), "\n");
+namespace {
+
+// What a caller that may read something also learns.
+std::string PildText(const v1::Info& info) {
+  std::string out;
   const v1::Admission& admission = info.admission();
   for (const std::string& listener : admission.listeners()) {
     absl::StrAppend(&out, "listening:   ", listener, "\n");
@@ -114,6 +116,19 @@ std::string InfoText(const v1::Info& info) {
                     "audit trail: NONE ON DISK (--no-audit-trail): kept in "
                     "memory only\n");
   }
+  return out;
+}
+
+}  // namespace
+
+std::string InfoText(const v1::Info& info) {
+  std::string out = absl::StrCat("pild ", info.version());
+  if (!info.backend().empty()) {
+    absl::StrAppend(&out, ", ", info.backend(), " backend, ",
+                    info.board_model());
+  }
+  absl::StrAppend(&out, "\n");
+  if (info.has_admission()) absl::StrAppend(&out, PildText(info));
   absl::StrAppend(&out, "you:         ", CallerText(info.caller()), "\n");
   if (info.grants().empty()) {
     absl::StrAppend(&out, "you may:     nothing\n");

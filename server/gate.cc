@@ -27,20 +27,26 @@ bool Gate::Allows(const Caller& caller, Verb verb,
   return policy()->Allows(caller, verb, coprocessor);
 }
 
-absl::Status Gate::Check(const Caller& caller, Verb verb,
-                         const std::string& coprocessor,
-                         const std::string& request_id) {
+absl::Status Gate::Decide(const Caller& caller, Verb verb,
+                          const std::string& coprocessor) const {
   const std::shared_ptr<const access::Policy> policy = this->policy();
   if (policy->Allows(caller, verb, coprocessor)) return absl::OkStatus();
   const std::string who = caller.Describe();
-  const absl::Status denied =
-      Error(absl::StatusCode::kPermissionDenied, "ACCESS_DENIED",
-            absl::StrCat(who, " may not ", access::VerbName(verb),
-                         coprocessor.empty() ? "" : " ", coprocessor,
-                         " (policy: ", policy->Describe(), ")"),
-            {{"verb", access::VerbName(verb)},
-             {"coprocessor", coprocessor},
-             {"caller", who}});
+  return Error(absl::StatusCode::kPermissionDenied, "ACCESS_DENIED",
+               absl::StrCat(who, " may not ", access::VerbName(verb),
+                            coprocessor.empty() ? "" : " ", coprocessor,
+                            " (policy: ", policy->Describe(), ")"),
+               {{"verb", access::VerbName(verb)},
+                {"coprocessor", coprocessor},
+                {"caller", who}});
+}
+
+namespace {
+
+HistoryEntry DenialRecord(const Caller& caller, Verb verb,
+                          const std::string& coprocessor,
+                          const std::string& request_id,
+                          const absl::Status& denied) {
   HistoryEntry entry;
   entry.time = absl::Now();
   entry.coprocessor = coprocessor;
@@ -50,7 +56,30 @@ absl::Status Gate::Check(const Caller& caller, Verb verb,
   entry.result = "ACCESS_DENIED";
   entry.message = std::string(denied.message());
   entry.refused = true;
-  history_->Add(std::move(entry));
+  return entry;
+}
+
+}  // namespace
+
+void Gate::Record(const Caller& caller, Verb verb,
+                  const std::string& coprocessor, const std::string& request_id,
+                  const absl::Status& denied, std::function<void()> then) {
+  std::function<void(uint64_t)> done;
+  if (then) done = [then](uint64_t) { then(); };
+  if (!history_->Submit(
+          DenialRecord(caller, verb, coprocessor, request_id, denied), done) &&
+      then) {
+    then();
+  }
+}
+
+absl::Status Gate::Check(const Caller& caller, Verb verb,
+                         const std::string& coprocessor,
+                         const std::string& request_id) {
+  absl::Status denied = Decide(caller, verb, coprocessor);
+  if (!denied.ok()) {
+    history_->Add(DenialRecord(caller, verb, coprocessor, request_id, denied));
+  }
   return denied;
 }
 

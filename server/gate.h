@@ -1,13 +1,15 @@
 // Every call's door: whether the policy lets the caller do what it asks,
 // with every refusal in the audit trail. The policy can be replaced while
-// pild serves (SIGHUP); calls already admitted keep the answer they got.
+// pild serves (SIGHUP); each call is judged by one policy, the one in force
+// when it arrived.
 //
-//   Gate gate(&history, std::move(policy));
-//   if (absl::Status s = gate.Check(caller, Verb::kStart, "video", id);
-//       !s.ok()) return s;  // PERMISSION_DENIED, already recorded
+//   absl::Status denied = gate.Decide(caller, Verb::kStart, "video");
+//   if (!denied.ok())  // recorded, then answered
+//     gate.Record(caller, Verb::kStart, "video", id, denied, reply);
 #ifndef PILD_SERVER_GATE_H_
 #define PILD_SERVER_GATE_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,7 +34,16 @@ class Gate {
 
   // OK when `caller` may `verb` on `coprocessor` (see Policy::Allows);
   // otherwise PERMISSION_DENIED (ACCESS_DENIED, with the verb, the
-  // coprocessor and the caller), recorded as a refused call.
+  // coprocessor and the caller). Records nothing.
+  absl::Status Decide(const Caller& caller, Verb verb,
+                      const std::string& coprocessor) const;
+  // Queues the record of `denied` and runs `then` once it is on disk (at
+  // once when the audit queue is full: the refusal is then counted, not
+  // recorded). Never blocks.
+  void Record(const Caller& caller, Verb verb, const std::string& coprocessor,
+              const std::string& request_id, const absl::Status& denied,
+              std::function<void()> then);
+  // Decide(), and a denial recorded before it returns.
   absl::Status Check(const Caller& caller, Verb verb,
                      const std::string& coprocessor,
                      const std::string& request_id = "");

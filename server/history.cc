@@ -135,6 +135,7 @@ absl::StatusOr<std::unique_ptr<History>> History::Open(const std::string& path,
   std::unique_ptr<History> history(new History(path, limits));
   absl::Status setup = history->Setup();
   if (!setup.ok()) return setup;
+  history->Start();
   return history;
 }
 
@@ -145,14 +146,24 @@ History::History(Limits limits) : History("", limits) {
     PILD_LOG(ERROR) << setup.message();
     std::abort();
   }
+  Start();
 }
 
 History::History(std::string path, Limits limits)
     : path_(std::move(path)), limits_(limits) {}
 
 History::~History() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
   absl::MutexLock lock(&mu_);
   sqlite3_close_v2(db_);
+}
+
+void History::Start() {
+  writer_ = std::thread([this] { WriterLoop(); });
 }
 
 absl::Status History::Setup() {
@@ -195,15 +206,132 @@ absl::Status History::Setup() {
                    nullptr, nullptr, nullptr) != SQLITE_OK) {
     return Unavailable(where, "cannot write", db_);
   }
-  count_[0] = QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 0");
-  count_[1] = QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 1");
-  Prune(false);
-  Prune(true);
+  Recount();
+  for (int kind = 0; kind < 3; ++kind) Prune(kind);
   return absl::OkStatus();
 }
 
+bool History::Submit(HistoryEntry entry, std::function<void(uint64_t)> done) {
+  absl::MutexLock lock(&queue_mu_);
+  if (stopping_ || queue_.size() >= limits_.max_queued) {
+    dropped_.fetch_add(1);
+    ++unreported_drops_;
+    return false;
+  }
+  queue_.push_back({std::move(entry), std::move(done)});
+  return true;
+}
+
 uint64_t History::Add(HistoryEntry entry) {
-  absl::MutexLock lock(&mu_);
+  struct Result {
+    absl::Mutex mu;
+    bool done = false;
+    uint64_t id = 0;
+  };
+  auto result = std::make_shared<Result>();
+  {
+    absl::MutexLock lock(&queue_mu_);
+    // What must be recorded waits for room rather than being dropped.
+    auto room = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
+      return stopping_ || queue_.size() < limits_.max_queued;
+    };
+    queue_mu_.Await(absl::Condition(&room));
+    if (stopping_) return 0;
+    queue_.push_back({std::move(entry), [result](uint64_t id) {
+                        absl::MutexLock done(&result->mu);
+                        result->id = id;
+                        result->done = true;
+                      }});
+  }
+  absl::MutexLock lock(&result->mu);
+  result->mu.Await(absl::Condition(&result->done));
+  return result->id;
+}
+
+void History::WriterLoop() {
+  constexpr size_t kBatch = 512;
+  while (true) {
+    std::vector<Queued> batch;
+    {
+      absl::MutexLock lock(&queue_mu_);
+      auto work = [this]() ABSL_SHARED_LOCKS_REQUIRED(queue_mu_) {
+        return stopping_ || !queue_.empty() || unreported_drops_ > 0;
+      };
+      queue_mu_.Await(absl::Condition(&work));
+      if (queue_.empty() && unreported_drops_ == 0) return;  // stopping
+      while (!queue_.empty() && batch.size() < kBatch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (unreported_drops_ > 0) {
+        HistoryEntry note;
+        note.time = absl::Now();
+        note.operation = "dropped";
+        note.refused = true;
+        note.result = "AUDIT_QUEUE_FULL";
+        note.message = absl::StrCat(unreported_drops_,
+                                    " refused calls or connections were not "
+                                    "recorded: the audit queue was full");
+        note.caller.peer = "pild";
+        batch.push_back({std::move(note), nullptr});
+        unreported_drops_ = 0;
+      }
+    }
+    std::vector<uint64_t> ids;
+    {
+      absl::MutexLock lock(&mu_);
+      ids = Write(batch);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done) batch[i].done(ids[i]);
+    }
+  }
+}
+
+namespace {
+
+// Which bound a record counts against: 0 what was done, 1 refused calls,
+// 2 refused connections.
+int KindOf(const HistoryEntry& entry) {
+  if (!entry.refused) return 0;
+  return entry.operation == "connect" ? 2 : 1;
+}
+
+}  // namespace
+
+std::vector<uint64_t> History::Write(std::vector<Queued>& batch) {
+  std::vector<uint64_t> ids(batch.size(), 0);
+  // One transaction, one flush to disk, for the whole batch.
+  bool ok = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) ==
+            SQLITE_OK;
+  for (size_t i = 0; ok && i < batch.size(); ++i) {
+    ids[i] = Insert(batch[i].entry);
+    ok = ids[i] != 0;
+  }
+  if (ok) {
+    ok = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  if (!ok) {
+    PILD_LOG(ERROR) << "audit trail " << path_ << ": cannot record "
+                    << batch.size() << " record(s): " << sqlite3_errmsg(db_);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    write_failures_.fetch_add(batch.size());
+    Recount();
+    return std::vector<uint64_t>(batch.size(), 0);
+  }
+  bool kinds[3] = {false, false, false};
+  for (const Queued& q : batch) {
+    const int kind = KindOf(q.entry);
+    ++count_[kind];
+    kinds[kind] = true;
+  }
+  for (int kind = 0; kind < 3; ++kind) {
+    if (kinds[kind]) Prune(kind);
+  }
+  return ids;
+}
+
+uint64_t History::Insert(const HistoryEntry& entry) {
   Statement insert(
       db_,
       "INSERT INTO audit (time_ns, refused, coprocessor, operation, "
@@ -212,41 +340,39 @@ uint64_t History::Add(HistoryEntry entry) {
       "result, message, duration_ns) VALUES "
       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
       "?16, ?17)");
-  if (insert) {
-    insert.Bind(1, absl::ToUnixNanos(entry.time));
-    insert.Bind(2, entry.refused ? 1 : 0);
-    insert.Bind(3, entry.coprocessor);
-    insert.Bind(4, entry.operation);
-    insert.Bind(5, entry.request_id);
-    insert.Bind(6, entry.caller.uid);
-    insert.Bind(7, entry.caller.gid);
-    insert.Bind(8, entry.caller.pid);
-    insert.Bind(9, absl::StrJoin(entry.caller.groups, ","));
-    insert.Bind(10, entry.caller.certificate);
-    insert.Bind(11, entry.caller.peer);
-    insert.Bind(12, entry.image_sha256);
-    insert.Bind(13, std::string(StateName(entry.from)));
-    insert.Bind(14, std::string(StateName(entry.to)));
-    insert.Bind(15, entry.result);
-    insert.Bind(16, entry.message);
-    insert.Bind(17, absl::ToInt64Nanoseconds(entry.duration));
-  }
-  if (!insert || sqlite3_step(insert.get()) != SQLITE_DONE) {
-    ++write_failures_;
-    PILD_LOG(ERROR) << "audit trail " << path_ << ": cannot record "
-                    << entry.operation << " of '" << entry.coprocessor
-                    << "': " << sqlite3_errmsg(db_);
-    return 0;
-  }
-  const auto id = static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
-  ++count_[entry.refused ? 1 : 0];
-  Prune(entry.refused);
-  return id;
+  if (!insert) return 0;
+  insert.Bind(1, absl::ToUnixNanos(entry.time));
+  insert.Bind(2, KindOf(entry));
+  insert.Bind(3, entry.coprocessor);
+  insert.Bind(4, entry.operation);
+  insert.Bind(5, entry.request_id);
+  insert.Bind(6, entry.caller.uid);
+  insert.Bind(7, entry.caller.gid);
+  insert.Bind(8, entry.caller.pid);
+  insert.Bind(9, absl::StrJoin(entry.caller.groups, ","));
+  insert.Bind(10, entry.caller.certificate);
+  insert.Bind(11, entry.caller.peer);
+  insert.Bind(12, entry.image_sha256);
+  insert.Bind(13, std::string(StateName(entry.from)));
+  insert.Bind(14, std::string(StateName(entry.to)));
+  insert.Bind(15, entry.result);
+  insert.Bind(16, entry.message);
+  insert.Bind(17, absl::ToInt64Nanoseconds(entry.duration));
+  if (sqlite3_step(insert.get()) != SQLITE_DONE) return 0;
+  return static_cast<uint64_t>(sqlite3_last_insert_rowid(db_));
 }
 
-void History::Prune(bool refused) {
-  const int kind = refused ? 1 : 0;
-  const uint64_t bound = refused ? limits_.max_refused : limits_.max_records;
+void History::Recount() {
+  for (int kind = 0; kind < 3; ++kind) {
+    Statement count(db_, "SELECT COUNT(*) FROM audit WHERE refused = ?1");
+    count.Bind(1, kind);
+    count_[kind] =
+        count && sqlite3_step(count.get()) == SQLITE_ROW ? count.Int(0) : 0;
+  }
+}
+
+void History::Prune(int kind) {
+  const uint64_t bound = kind == 0 ? limits_.max_records : limits_.max_refused;
   if (count_[kind] > static_cast<int64_t>(bound)) {
     Statement drop(db_,
                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit "
@@ -264,10 +390,7 @@ void History::Prune(bool refused) {
     if (expire) {
       expire.Bind(1, absl::ToUnixNanos(absl::Now() - limits_.max_age));
       if (sqlite3_step(expire.get()) == SQLITE_DONE && sqlite3_changes(db_)) {
-        count_[0] =
-            QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 0");
-        count_[1] =
-            QueryInt(db_, "SELECT COUNT(*) FROM audit WHERE refused = 1");
+        Recount();
       }
     }
   }
@@ -278,7 +401,7 @@ std::vector<HistoryEntry> History::Find(const Query& query,
   absl::MutexLock lock(&mu_);
   std::vector<HistoryEntry> out;
   *next = 0;
-  if (query.scope && query.scope->empty()) return out;
+  if (query.limit == 0 || (query.scope && query.scope->empty())) return out;
   std::string scope;
   if (query.scope) {
     // ?7, ?8, ...: one per coprocessor in scope.
@@ -328,11 +451,6 @@ std::vector<HistoryEntry> History::Latest(const std::string& coprocessor,
   query.limit = limit;
   uint64_t next = 0;
   return Find(query, &next);
-}
-
-uint64_t History::write_failures() const {
-  absl::MutexLock lock(&mu_);
-  return write_failures_;
 }
 
 }  // namespace pil::server

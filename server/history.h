@@ -1,20 +1,28 @@
 // The audit trail: every transition, every refused or denied call, every
-// upload and coredump download — who asked for what, with which image, and
-// how it ended. Kept in SQLite (WAL), each record committed before Add
-// returns, so it survives pild being killed; bounded, oldest first, with
-// refused calls counted apart so that they never evict what was done.
-// In memory (lost at exit) when no path is given. Thread-safe.
+// upload, coredump download and refused TLS handshake — who asked for
+// what, with which image, and how it ended. Kept in SQLite (WAL,
+// synchronous), so that it survives pild being killed. One writer thread
+// commits whatever is queued in one transaction (one disk flush for many
+// records), so a flood of refusals costs little. Bounded, oldest first,
+// in three classes kept apart — what was done, refused calls, refused
+// connections — so that refusals never evict what was done. In memory (lost
+// at exit) when no path is given. Thread-safe.
 //
 //   auto history = History::Open("/var/lib/pild/audit.db", {});
-//   (*history)->Add(entry);
-//   auto page = (*history)->Find({.coprocessor = "video", .limit = 50});
+//   (*history)->Add(entry);                    // on disk when it returns
+//   (*history)->Submit(denial, [](uint64_t id) { ... reply ... });
+//   auto page = (*history)->Find(query, &next);
 #ifndef PILD_SERVER_HISTORY_H_
 #define PILD_SERVER_HISTORY_H_
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -54,6 +62,8 @@ struct HistoryLimits {
   uint64_t max_records = 100000;                  // of calls that did something
   uint64_t max_refused = 10000;                   // of refused and denied calls
   absl::Duration max_age = absl::ZeroDuration();  // zero: no age limit
+  // Records waiting for the writer before Submit drops refusals.
+  size_t max_queued = 4096;
 };
 
 class History {
@@ -82,10 +92,16 @@ class History {
   History(const History&) = delete;
   History& operator=(const History&) = delete;
 
-  // Records `entry` (committed before it returns) and returns its id; 0
-  // when the database refused the write (logged, and counted in
-  // write_failures()).
+  // Records `entry` (on disk before it returns, waiting for room in the
+  // queue) and returns its id; 0 when the database refused the write
+  // (logged, and counted in write_failures()).
   uint64_t Add(HistoryEntry entry);
+  // Queues `entry`; `done(id)` runs on the writer thread once it is on disk
+  // (id 0: the write failed). With the queue full (Limits::max_queued),
+  // returns false without calling `done`: the record is dropped, counted,
+  // and a record saying how many were dropped follows once there is room.
+  bool Submit(HistoryEntry entry,
+              std::function<void(uint64_t id)> done = nullptr);
   // Newest first; `*next` is the page token of the following page (0 when
   // there is none).
   std::vector<HistoryEntry> Find(const Query& query, uint64_t* next) const;
@@ -93,22 +109,42 @@ class History {
   std::vector<HistoryEntry> Latest(const std::string& coprocessor,
                                    size_t limit) const;
 
-  // Where it is kept ("" in memory), and writes that failed.
+  // Where it is kept ("" in memory); records the database refused; records
+  // dropped because the queue was full.
   const std::string& path() const { return path_; }
-  uint64_t write_failures() const;
+  uint64_t write_failures() const { return write_failures_.load(); }
+  uint64_t dropped() const { return dropped_.load(); }
 
  private:
+  struct Queued {
+    HistoryEntry entry;
+    std::function<void(uint64_t)> done;
+  };
   History(std::string path, Limits limits);
   absl::Status Setup();
-  void Prune(bool refused) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Start();
+  void WriterLoop();
+  // Writes `batch` in one transaction; the ids (0 for a failed write).
+  std::vector<uint64_t> Write(std::vector<Queued>& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t Insert(const HistoryEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Prune(int kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Recount() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
   const Limits limits_;
-  mutable absl::Mutex mu_;
+  mutable absl::Mutex mu_;  // the database
   sqlite3* db_ ABSL_GUARDED_BY(mu_) = nullptr;
-  uint64_t write_failures_ ABSL_GUARDED_BY(mu_) = 0;
-  // Records kept: [0] of calls that did something, [1] of refused ones.
-  int64_t count_[2] ABSL_GUARDED_BY(mu_) = {0, 0};
+  // Records kept, by kind: done, refused calls, refused connections.
+  int64_t count_[3] ABSL_GUARDED_BY(mu_) = {0, 0, 0};
+  std::atomic<uint64_t> write_failures_{0};
+  std::atomic<uint64_t> dropped_{0};
+
+  absl::Mutex queue_mu_;
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(queue_mu_);
+  uint64_t unreported_drops_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::thread writer_;
 };
 
 }  // namespace pil::server

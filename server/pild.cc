@@ -3,7 +3,6 @@
 // turns the flags into the parts.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include <memory>
 #include <optional>
@@ -25,6 +24,7 @@
 #include "server/engine.h"
 #include "server/firmware_store.h"
 #include "server/gate.h"
+#include "server/health.h"
 #include "server/history.h"
 #include "server/pild_access.h"
 #include "server/pild_config.h"
@@ -34,13 +34,10 @@
 namespace pil::server {
 namespace {
 
-constexpr char kServiceName[] = "pil.v1.Lifecycle";
-
-// Server reflection answers from the descriptors linked into pild. gRPC's
-// health service and the ErrorInfo in error details have none of their own
-// there (gRPC implements health without generated code), so that clients
-// that learn the schema from reflection alone can call health and decode
-// errors, their generated descriptors are linked in here.
+// Server reflection answers from the descriptors linked into pild. The
+// ErrorInfo in error details is never built by pild's own code, so that
+// clients that learn the schema from reflection alone can decode errors its
+// generated descriptor is linked in here (and health's, which pild serves).
 void LinkReflectedDescriptors() {
   grpc::health::v1::HealthCheckRequest::descriptor();
   google::rpc::ErrorInfo::descriptor();
@@ -90,7 +87,6 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
           const Config& config, const AccessConfig& access,
           std::unique_ptr<UnixListener> listener, ServerFacts facts,
           const std::vector<std::string>& names, const std::string& summary) {
-  grpc::EnableDefaultHealthCheckService(true);
   LinkReflectedDescriptors();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::shared_ptr<grpc::ServerCredentials> tcp_credentials;
@@ -106,19 +102,21 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   ServiceOptions service_options;
   service_options.verify_threads = config.verify_threads;
   LifecycleService service(&engine, &firmware, &gate, facts, service_options);
+  HealthService health(&gate);
   grpc::ServerBuilder builder;
   for (const std::string& address : access.tcp) {
     builder.AddListeningPort(address, tcp_credentials);
   }
   builder.RegisterService(&service);
+  builder.RegisterService(&health);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     PILD_LOG(ERROR) << "cannot listen on " << absl::StrJoin(access.tcp, ", ");
     return 1;
   }
   if (listener != nullptr) listener->Start(server.get());
-  server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
-  service.ReportHealth(server->GetHealthCheckService());
+  health.SetServingStatus(true);
+  service.ReportHealth(&health);
   for (const std::string& where : facts.listeners) {
     PILD_LOG(INFO) << "listening on " << where;
   }
@@ -137,7 +135,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   PILD_LOG(INFO) << "signal " << signal << ": shutting down";
   NotifyStopping();
   if (listener != nullptr) listener->Stop();
-  server->GetHealthCheckService()->Shutdown();
+  health.Shutdown();
   service.ReportHealth(nullptr);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server.reset();
@@ -150,7 +148,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
 int Operate(Config& config, const AccessConfig& access,
             const devicetree::Board& board,
             const std::vector<std::string>& names, access::Policy policy,
-            History* history, std::unique_ptr<UnixListener> adopted_listener) {
+            History* history, std::unique_ptr<UnixListener> listener) {
   auto backend = OpenBackend(config, board);
   if (!backend.ok()) {
     PILD_LOG(ERROR) << backend.status().message();
@@ -169,11 +167,6 @@ int Operate(Config& config, const AccessConfig& access,
   }
   for (const std::string& action : *adopted) {
     PILD_LOG(INFO) << "startup: " << action;
-  }
-  auto listener = OpenListener(access, std::move(adopted_listener));
-  if (!listener.ok()) {
-    PILD_LOG(ERROR) << listener.status().message();
-    return 1;
   }
   Gate gate(history, std::move(policy));
   ServerFacts facts;
@@ -194,7 +187,7 @@ int Operate(Config& config, const AccessConfig& access,
                  << ")";
   PILD_LOG(INFO) << "firmware path: "
                  << absl::StrJoin(config.firmware_path, ":");
-  return Serve(engine, firmware, gate, config, access, std::move(*listener),
+  return Serve(engine, firmware, gate, config, access, std::move(listener),
                std::move(facts), names, summary);
 }
 
@@ -219,6 +212,13 @@ int Run() {
   if (!access.ok()) {
     PILD_LOG(ERROR) << access.status().message();
     return ExitCode(access.status());
+  }
+  // The socket first: it is created under a umask (process-wide), before
+  // pild has threads of its own, and a second pild stops here.
+  auto listener = OpenListener(*access, std::move(adopted_listener));
+  if (!listener.ok()) {
+    PILD_LOG(ERROR) << listener.status().message();
+    return 1;
   }
   auto config = LoadConfig(access->unix_address);
   if (!config.ok()) {
@@ -251,7 +251,7 @@ int Run() {
                  << ((*history)->path().empty() ? "in memory only"
                                                 : (*history)->path());
   return Operate(*config, *access, *board, names, std::move(*policy),
-                 history->get(), std::move(adopted_listener));
+                 history->get(), std::move(*listener));
 }
 
 }  // namespace

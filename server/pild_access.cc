@@ -91,27 +91,53 @@ std::string DefaultAuditPath() {
   return absl::StrCat(home ? home : "/tmp", "/.local/state/pild/audit.db");
 }
 
-// The database file, made readable by its owner only before SQLite (and
-// its -wal and -shm files, which copy its mode) ever write to it.
+absl::Status AuditUnavailable(const std::string& path, absl::string_view why) {
+  return Error(absl::StatusCode::kFailedPrecondition, "AUDIT_UNAVAILABLE",
+               absl::StrCat("audit trail ", path, ": ", why), {{"path", path}});
+}
+
+// The database file, pild's and readable by it only, before SQLite (and its
+// -wal and -shm files, which copy its mode) ever write to it; in a
+// directory nobody else may write to.
 absl::Status PrepareAuditFile(const std::string& path) {
   std::error_code ec;
   const std::filesystem::path parent =
-      std::filesystem::path(path).parent_path();
-  if (!parent.empty() && !std::filesystem::exists(parent, ec)) {
+      std::filesystem::absolute(path, ec).parent_path();
+  if (!std::filesystem::exists(parent, ec)) {
     std::filesystem::create_directories(parent, ec);
-    if (!ec)
+    if (!ec) {
       std::filesystem::permissions(parent, std::filesystem::perms::owner_all,
                                    ec);
+    }
+  }
+  struct stat dir {};
+  if (::stat(parent.c_str(), &dir) != 0) {
+    return AuditUnavailable(path, std::strerror(errno));
+  }
+  if ((dir.st_mode & S_IWOTH) && !(dir.st_mode & S_ISVTX)) {
+    return AuditUnavailable(
+        path, absl::StrCat(parent.string(), " is writable by everyone"));
+  }
+  if (dir.st_uid != ::geteuid() && dir.st_uid != 0) {
+    return AuditUnavailable(
+        path, absl::StrCat(parent.string(), " belongs to uid ", dir.st_uid));
   }
   const int fd =
       ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    return Error(absl::StatusCode::kFailedPrecondition, "AUDIT_UNAVAILABLE",
-                 absl::StrCat("audit trail ", path, ": ", std::strerror(errno)),
-                 {{"path", path}});
+  if (fd < 0) return AuditUnavailable(path, std::strerror(errno));
+  struct stat file {};
+  absl::Status status;
+  if (::fstat(fd, &file) != 0 || !S_ISREG(file.st_mode)) {
+    status = AuditUnavailable(path, "is not a regular file");
+  } else if (file.st_uid != ::geteuid()) {
+    status = AuditUnavailable(
+        path, absl::StrCat("belongs to uid ", file.st_uid, ", not pild's"));
+  } else if ((file.st_mode & 077) != 0 && ::fchmod(fd, 0600) == 0) {
+    PILD_LOG(WARNING) << "audit trail " << path
+                      << " was readable by others; made owner-only";
   }
   ::close(fd);
-  return absl::OkStatus();
+  return status;
 }
 
 }  // namespace
@@ -265,7 +291,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(
         entry.result = refusal.reason;
         entry.message = refusal.detail;
         entry.refused = true;
-        history->Add(std::move(entry));
+        // Not on the handshake's thread's time: queued, and counted when
+        // the queue is full.
+        history->Submit(std::move(entry));
       });
   if (!loaded.ok()) return loaded.status();
   *clients = *loaded;

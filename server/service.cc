@@ -64,10 +64,13 @@ grpc::ServerUnaryReactor* LifecycleService::Blocking(
 grpc::ServerUnaryReactor* LifecycleService::Deny(
     grpc::CallbackServerContext* context, const Caller& caller, Verb verb,
     const std::string& coprocessor, const std::string& request_id) {
-  if (gate_->Allows(caller, verb, coprocessor)) return nullptr;
-  return Blocking(context, [this, caller, verb, coprocessor, request_id] {
-    return gate_->Check(caller, verb, coprocessor, request_id);
-  });
+  const absl::Status denied = gate_->Decide(caller, verb, coprocessor);
+  if (denied.ok()) return nullptr;
+  // Answered once recorded, without holding a worker.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  gate_->Record(caller, verb, coprocessor, request_id, denied,
+                [reactor, denied] { reactor->Finish(ToGrpcStatus(denied)); });
+  return reactor;
 }
 
 CallContext LifecycleService::ContextOf(grpc::CallbackServerContext* context,
@@ -219,11 +222,10 @@ grpc::ServerWriteReactor<v1::WatchEvent>* LifecycleService::Watch(
   if (name.size() > kMaxNameSize) {
     return new EndedWriter<v1::WatchEvent>(RequireName(name));
   }
-  if (!gate_->Allows(caller, Verb::kRead, name)) {
-    return new EndedWriter<v1::WatchEvent>(
-        workers_, options_.max_blocking_calls, [this, caller, name] {
-          return gate_->Check(caller, Verb::kRead, name);
-        });
+  if (absl::Status denied = gate_->Decide(caller, Verb::kRead, name);
+      !denied.ok()) {
+    return EndedWriter<v1::WatchEvent>::Denied(*gate_, caller, Verb::kRead,
+                                               name, denied);
   }
   // The policy is asked again for every event: a reload applies at once.
   return StartWatch(

@@ -87,7 +87,23 @@ grpc::ServerUnaryReactor* LifecycleService::GetInfo(
     // Nobody pild can name: plaintext TCP (tests only).
     return Deny(context, caller, Verb::kRead, "");
   }
+  const auto policy = gate_->policy();
+  const std::vector<access::Grant> grants = policy->GrantsOf(caller);
+  CallerToProto(caller, response->mutable_caller());
+  for (const access::Grant& grant : grants) {
+    v1::Grant* out = response->add_grants();
+    out->set_verb(access::VerbName(grant.verb));
+    out->set_all_coprocessors(grant.all_coprocessors);
+    for (const std::string& name : grant.coprocessors) {
+      out->add_coprocessors(name);
+    }
+  }
   response->set_version(kVersion);
+  // The rest is for callers that may read something.
+  const bool reads =
+      std::any_of(grants.begin(), grants.end(),
+                  [](const access::Grant& g) { return g.verb == Verb::kRead; });
+  if (!reads) return Finish(context, absl::OkStatus());
   response->set_backend(facts_.backend);
   response->set_board_model(facts_.board_model);
   History& history = gate_->history();
@@ -98,7 +114,6 @@ grpc::ServerUnaryReactor* LifecycleService::GetInfo(
   audit->set_max_records(facts_.audit_limits.max_records);
   audit->set_max_refused(facts_.audit_limits.max_refused);
   DurationToProto(facts_.audit_limits.max_age, audit->mutable_max_age());
-  const auto policy = gate_->policy();
   v1::Admission* admission = response->mutable_admission();
   admission->set_policy(policy->Describe());
   for (const std::string& listener : facts_.listeners) {
@@ -113,15 +128,6 @@ grpc::ServerUnaryReactor* LifecycleService::GetInfo(
     tls->set_untrusted(counts.untrusted);
     tls->set_missing(counts.missing);
     tls->set_invalid(counts.invalid);
-  }
-  CallerToProto(caller, response->mutable_caller());
-  for (const access::Grant& grant : policy->GrantsOf(caller)) {
-    v1::Grant* out = response->add_grants();
-    out->set_verb(access::VerbName(grant.verb));
-    out->set_all_coprocessors(grant.all_coprocessors);
-    for (const std::string& name : grant.coprocessors) {
-      out->add_coprocessors(name);
-    }
   }
   return Finish(context, absl::OkStatus());
 }

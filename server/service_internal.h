@@ -6,11 +6,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/error.h"
 #include "common/rpc_status.h"
+#include "server/gate.h"
 #include "server/workers.h"
 
 namespace pil::server {
@@ -36,26 +39,35 @@ inline absl::Status Busy(size_t limit) {
       absl::StrCat("more than ", limit, " calls in progress; retry later"));
 }
 
-// A server stream that ends with the status of `work`, run on `workers`
-// (SERVER_BUSY when they are all taken): a refused Watch or coredump
-// download whose refusal must reach the audit trail first.
+// A server stream refused before it began: ended at once, or (Denied) once
+// the gate has recorded the denial.
 template <typename Message>
 class EndedWriter final : public grpc::ServerWriteReactor<Message> {
  public:
-  EndedWriter(Workers& workers, size_t limit,
-              std::function<absl::Status()> work) {
-    auto status = std::make_shared<grpc::Status>();
-    if (!workers.Run([status, work] { *status = ToGrpcStatus(work()); },
-                     [this, status] { this->Finish(*status); })) {
-      this->Finish(ToGrpcStatus(Busy(limit)));
-    }
-  }
-  // An immediate end.
   explicit EndedWriter(const absl::Status& status) {
     this->Finish(ToGrpcStatus(status));
   }
+  static EndedWriter* Denied(Gate& gate, const Caller& caller, Verb verb,
+                             const std::string& coprocessor,
+                             const absl::Status& denied) {
+    auto* writer = new EndedWriter();
+    gate.Record(caller, verb, coprocessor, "", denied,
+                [writer, denied] { writer->Finish(ToGrpcStatus(denied)); });
+    return writer;
+  }
   void OnDone() override { delete this; }
+
+ private:
+  EndedWriter() = default;
 };
+
+// The status a call gets when its record could not be written: nothing is
+// done that the audit trail does not hold.
+inline absl::Status AuditUnavailable(absl::string_view what) {
+  return Error(absl::StatusCode::kUnavailable, "AUDIT_UNAVAILABLE",
+               absl::StrCat("the audit trail refused the record of this ", what,
+                            "; nothing was done"));
+}
 
 }  // namespace pil::server
 

@@ -29,10 +29,11 @@ class LifecycleService::UploadReactor final
         response_(response),
         caller_(access::Identify(*context)),
         start_(absl::Now()) {
-    if (!service_->gate_->Allows(caller_, Verb::kUpload, "")) {
-      OnWorker([this] {
-        return service_->gate_->Check(caller_, Verb::kUpload, "");
-      });
+    if (absl::Status denied =
+            service_->gate_->Decide(caller_, Verb::kUpload, "");
+        !denied.ok()) {
+      service_->gate_->Record(caller_, Verb::kUpload, "", "", denied,
+                              [this, denied] { Finish(ToGrpcStatus(denied)); });
       return;
     }
     StartRead(&request_);
@@ -114,7 +115,7 @@ class LifecycleService::UploadReactor final
                        " bytes; the header announced ", header_.size())));
       return;
     }
-    OnWorker([this] { return Record(Validate()); });
+    OnWorker([this] { return Validate(); });
   }
 
   // Ends the upload with `status`, recorded first.
@@ -135,11 +136,15 @@ class LifecycleService::UploadReactor final
     }
   }
 
+  // Validates the image and keeps it, once its record is on disk.
   absl::Status Validate() {
     auto valid =
         ValidateUpload(header_, bytes_, service_->options_.verify_threads);
-    if (!valid.ok()) return valid.status();
+    if (!valid.ok()) return Record(valid.status());
     sha256_ = valid->sha256;
+    if (!Record(absl::OkStatus()).ok()) {
+      return AuditUnavailable("upload");
+    }
     *response_->mutable_report() = messages::ImageReportToProto(valid->report);
     response_->mutable_report()->set_source("upload:" + sha256_);
     response_->set_sha256(sha256_);
@@ -151,7 +156,8 @@ class LifecycleService::UploadReactor final
     return absl::OkStatus();
   }
 
-  // Puts the upload's outcome in the audit trail; returns `status`.
+  // Puts the upload's outcome in the audit trail; returns `status`, or
+  // AUDIT_UNAVAILABLE when the record could not be written.
   absl::Status Record(const absl::Status& status) {
     HistoryEntry entry;
     entry.time = start_;
@@ -166,7 +172,9 @@ class LifecycleService::UploadReactor final
     entry.duration = absl::Now() - start_;
     // An upload turned away stored nothing.
     entry.refused = !status.ok();
-    service_->gate_->history().Add(std::move(entry));
+    if (service_->gate_->history().Add(std::move(entry)) == 0) {
+      return AuditUnavailable("upload");
+    }
     return status;
   }
 
@@ -192,12 +200,12 @@ LifecycleService::UploadFirmware(grpc::CallbackServerContext* context,
 namespace {
 
 // Streams `dump`: its CoredumpInfo, then the ELF file in chunks, once
-// `record` has run on a worker.
+// `record` (on a worker) has put the download on the record.
 class CoredumpReactor final
     : public grpc::ServerWriteReactor<v1::CoredumpChunk> {
  public:
   CoredumpReactor(Coredump dump, Workers& workers, size_t limit,
-                  std::function<void()> record)
+                  std::function<bool()> record)
       : dump_(std::move(dump)) {
     v1::CoredumpInfo* info = chunk_.mutable_info();
     info->set_name(dump_.coprocessor);
@@ -206,7 +214,15 @@ class CoredumpReactor final
     TimeToProto(dump_.time, info->mutable_time());
     info->set_size(dump_.bytes.size());
     info->set_sha256(dump_.sha256);
-    if (!workers.Run(std::move(record), [this] { StartWrite(&chunk_); })) {
+    auto recorded = std::make_shared<bool>(false);
+    if (!workers.Run([recorded, record] { *recorded = record(); },
+                     [this, recorded] {
+                       if (*recorded) {
+                         StartWrite(&chunk_);
+                       } else {
+                         Finish(ToGrpcStatus(AuditUnavailable("download")));
+                       }
+                     })) {
       Finish(ToGrpcStatus(Busy(limit)));
     }
   }
@@ -245,11 +261,10 @@ grpc::ServerWriteReactor<v1::CoredumpChunk>* LifecycleService::GetCoredump(
   if (absl::Status s = RequireName(name); !s.ok()) {
     return new EndedWriter<v1::CoredumpChunk>(s);
   }
-  if (!gate_->Allows(caller, Verb::kCoredump, name)) {
-    return new EndedWriter<v1::CoredumpChunk>(
-        workers_, options_.max_blocking_calls, [this, caller, name] {
-          return gate_->Check(caller, Verb::kCoredump, name);
-        });
+  if (absl::Status denied = gate_->Decide(caller, Verb::kCoredump, name);
+      !denied.ok()) {
+    return EndedWriter<v1::CoredumpChunk>::Denied(
+        *gate_, caller, Verb::kCoredump, name, denied);
   }
   const absl::Time start = absl::Now();
   auto dump = engine_->GetCoredump(name, request->crash_id());
@@ -266,16 +281,14 @@ grpc::ServerWriteReactor<v1::CoredumpChunk>* LifecycleService::GetCoredump(
                             : std::string(dump.status().message());
   entry.refused = !dump.ok();
   if (!dump.ok()) {
-    return new EndedWriter<v1::CoredumpChunk>(
-        workers_, options_.max_blocking_calls,
-        [this, entry, status = dump.status()] {
-          gate_->history().Add(entry);
-          return status;
-        });
+    // Nothing left pild: a refused call, recorded as such.
+    auto* writer = new EndedWriter<v1::CoredumpChunk>(dump.status());
+    gate_->history().Submit(entry);
+    return writer;
   }
-  return new CoredumpReactor(std::move(*dump), workers_,
-                             options_.max_blocking_calls,
-                             [this, entry] { gate_->history().Add(entry); });
+  return new CoredumpReactor(
+      std::move(*dump), workers_, options_.max_blocking_calls,
+      [this, entry] { return gate_->history().Add(entry) != 0; });
 }
 
 }  // namespace pil::server

@@ -54,10 +54,10 @@ class Site:
     def fails(self, *args):
         """pild with `args` that must not start: its exit code and output."""
         result = subprocess.run(
-            [binary("server/pild"), *self.args, *args,
+            [binary("server/pild"), *self.args,
              "--listen=unix:" + os.path.join(self.dir, "pild.sock"),
              "--audit-db=" + os.path.join(self.dir, "audit.db"),
-             "--sim=unix:" + os.path.join(self.dir, "pilsim.sock")],
+             "--sim=unix:" + os.path.join(self.dir, "pilsim.sock"), *args],
             capture_output=True, text=True, timeout=60)
         Pild(directory=self.dir).stop_sim()
         return result.returncode, result.stderr
@@ -119,9 +119,17 @@ def test_the_media_hal_starts_and_stops_video_and_nothing_else():
                      ["status", "adsp"], ["upload", site.local_image()], ["map", "video"]):
             result = site.run(HAL_UID, hal, *args)
             assert result.returncode == 7, (args, result.stderr)
+        # It watches only what it may read: the codec.
+        watched = site.run(HAL_UID, hal, "--json", "watch", "--count=1")
+        assert watched.returncode == 0 and '"name":"video"' in watched.stdout.replace(" ", "")
+        # Its history is the codec's: not the other coprocessors', nor the
+        # records that name none (its own refused upload among them).
         history = site.run(HAL_UID, hal, "--json", "history")
         assert history.returncode == 0
-        assert '"name":"adsp"' not in history.stdout.replace(" ", "")
+        flat = history.stdout.replace(" ", "")
+        assert '"name":"adsp"' not in flat and '"name":"cdsp"' not in flat
+        assert '"name":""' not in flat and '"operation":"upload"' not in flat
+        assert '"operation":"start"' in flat
         assert site.run(HAL_UID, hal, "stop", "video").returncode == 0
         started = [h for h in root.history("video") if h.operation in ("start", "stop")]
         assert [(h.operation, h.result, h.caller.uid) for h in started] == [
@@ -221,6 +229,20 @@ def test_refused_calls_are_bounded_apart_from_what_was_done():
     refused = [h for h in entries if h.refused]
     assert len(refused) == 5
     assert [h.operation for h in entries if not h.refused] == ["stop", "start"]
+
+
+def test_the_audit_database_is_pilds_alone():
+    site = Site()
+    db = os.path.join(site.dir, "audit.db")
+    open(db, "w").close()
+    os.chmod(db, 0o644)
+    with site.pild():
+        assert stat.S_IMODE(os.stat(db).st_mode) == 0o600  # made owner-only
+    shared = os.path.join(site.dir, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o777)  # anyone may swap files in it
+    code, output = site.fails("--audit-db=" + os.path.join(shared, "audit.db"))
+    assert code == 1 and "is writable by everyone" in output
 
 
 def test_an_unusable_audit_trail_stops_pild_unless_told_to_go_without():

@@ -138,6 +138,8 @@ def test_crash_is_recovered_with_a_coredump(backend, tmp_path):
         server.crash("cdsp")
         assert wait_until(lambda: client.get("cdsp").crash_count == 1, timeout=20)
         assert wait_until(lambda: state_name(client.get("cdsp").state) == "running", timeout=20)
+        # The recovery's record follows its state by a moment.
+        assert wait_until(lambda: client.history("cdsp")[0].operation == "recover")
         info, data = client.coredump("cdsp")
         assert len(data) == info.size > 0
         assert hashlib.sha256(data).hexdigest() == info.sha256

@@ -374,6 +374,8 @@ def test_crash_is_recovered_and_its_coredump_downloaded(tmp_path):
         assert state_name(c.state) == "running" and c.crash_count == 1
         assert c.image.source == "qcom/sm8250/cdsp.mbn"
 
+        # The recovery's record follows its state by a moment.
+        assert wait_until(lambda: client.history("cdsp")[0].operation == "recover")
         info, data = client.coredump("cdsp")
         assert info.reason == "WATCHDOG" and info.crash_id == 1
         assert len(data) == info.size and hashlib.sha256(data).hexdigest() == info.sha256

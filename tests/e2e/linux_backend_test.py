@@ -143,8 +143,8 @@ def test_changes_outside_pild_are_followed(tmp_path, notify, poll):
         assert kernel.write("cdsp", "state", "stop") == 0
         # With notification the change arrives long before the 1 min poll.
         assert wait_until(lambda: state_name(client.get("cdsp").state) == "offline", timeout=5)
+        assert wait_until(lambda: client.history("cdsp")[0].operation == "observed")
         latest = client.history("cdsp")[0]
-        assert latest.operation == "observed"
         assert "reports it stopped: a change pild did not make" in latest.message
         assert latest.caller.peer == "linux"
         staged = kernel.status()["cdsp"]["firmware"]

@@ -172,6 +172,10 @@ def test_each_kind_of_client_certificate_meets_its_outcome(pki):
         by_certificate = [h for h in history if h.caller.certificate]
         assert {h.caller.certificate for h in by_certificate} == {
             "fleet-controller", "fleet-observer"}
+        # Nothing else came in over TCP without an identity but the refused
+        # handshakes.
+        assert {h.operation for h in history
+                if not h.caller.certificate and h.caller.uid < 0} == {"connect"}
     # After a restart, every refused handshake is still there.
     with Pild(*remote.server.args[3:], directory=remote.server.dir) as again, \
             again.client() as local:
@@ -205,6 +209,10 @@ def test_certificates_are_reloaded_without_a_restart(pki):
             f.write(other.read())
         with remote.client(pki.tls("rogue")) as rogue:
             assert rogue.info().caller.certificate == "fleet-controller"
+        # ... and one removed from it is not, for new connections.
+        with open(pki.path("ca.pem")) as good, open(pki.path("client-ca.pem"), "w") as f:
+            f.write(good.read())
+        assert refused_connecting(remote, pki.tls("rogue")).code == "UNAVAILABLE"
         # A new server certificate is served once gRPC has seen it.
         pki.issue("server2", "pild-server-2", "ca", "subjectAltName=IP:127.0.0.1\n"
                   "extendedKeyUsage=serverAuth\n")

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -111,6 +112,50 @@ TEST(History, BoundsApplyAgainWhenReopenedWithSmallerOnes) {
   auto history = History::Open(path, limits);
   ASSERT_TRUE(history.ok());
   EXPECT_EQ((*history)->Latest("", 100).size(), 4u);
+}
+
+TEST(History, RefusedConnectionsAreBoundedApartFromRefusedCalls) {
+  HistoryLimits limits;
+  limits.max_refused = 2;
+  History history(limits);
+  history.Add(Entry("adsp", "stop", /*refused=*/true));
+  for (int i = 0; i < 10; ++i) history.Add(Entry("", "connect", true));
+  EXPECT_EQ(Operations(history.Latest("", 100)),
+            (std::vector<std::string>{"connect", "connect", "stop"}));
+}
+
+TEST(History, AFullQueueDropsRefusalsAndSaysSo) {
+  HistoryLimits limits;
+  limits.max_queued = 2;
+  History history(limits);
+  // The writer is held inside the first record's callback...
+  absl::Notification release;
+  absl::Notification holding;
+  ASSERT_TRUE(history.Submit(Entry("adsp", "first", true), [&](uint64_t id) {
+    EXPECT_GT(id, 0u);
+    holding.Notify();
+    release.WaitForNotification();
+  }));
+  holding.WaitForNotification();
+  // ... so two more fill the queue and the rest are dropped.
+  EXPECT_TRUE(history.Submit(Entry("adsp", "second", true)));
+  EXPECT_TRUE(history.Submit(Entry("adsp", "third", true)));
+  EXPECT_FALSE(history.Submit(Entry("adsp", "lost", true)));
+  EXPECT_FALSE(history.Submit(Entry("adsp", "lost", true)));
+  EXPECT_EQ(history.dropped(), 2u);
+  release.Notify();
+  // Add waits for room and for the disk, so everything before is written.
+  history.Add(Entry("adsp", "last"));
+  auto all = history.Latest("", 10);
+  EXPECT_EQ(Operations(all),
+            (std::vector<std::string>{"last", "dropped", "third", "second",
+                                      "first"}));
+  EXPECT_EQ(all[1].result, "AUDIT_QUEUE_FULL");
+  EXPECT_THAT(all[1].message, HasSubstr("2 refused calls or connections"));
+  uint64_t next = 0;
+  History::Query none;
+  none.limit = 0;
+  EXPECT_TRUE(history.Find(none, &next).empty());
 }
 
 TEST(History, OldRecordsExpire) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -15,6 +16,7 @@
 #include "platform/sim/proto/profile.pb.h"
 #include "server/access/policy.h"
 #include "server/gate.h"
+#include "server/health.h"
 #include "server/service.h"
 #include "server/unix_listener.h"
 #include "tests/server/engine_testing.h"
@@ -27,7 +29,9 @@ sim::v1::Profile Fast();
 struct ServedOptions {
   sim::v1::Profile profile = Fast();
   ServiceOptions service;
-  access::Policy policy;       // root only by default
+  // Root only, as pild without --policy (and, when the test does not run
+  // as root, everything to its own uid).
+  std::optional<access::Policy> policy;
   bool plaintext_tcp = false;  // also on 127.0.0.1:<free port>
 };
 
@@ -44,6 +48,8 @@ class Served {
   const std::string& socket() const { return socket_; }
   std::string address() const { return "unix:" + socket_; }
   std::string tcp_address() const;
+  // A channel to the TCP port, for calls PildClient does not wrap.
+  std::shared_ptr<grpc::Channel> TcpChannel() const;
 
  private:
   static inline std::atomic<int> counter_{0};
@@ -53,6 +59,7 @@ class Served {
   std::unique_ptr<UnixListener> listener_;
   std::unique_ptr<Gate> gate_;
   std::unique_ptr<LifecycleService> service_;
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
 };
 
