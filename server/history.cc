@@ -402,37 +402,55 @@ std::vector<HistoryEntry> History::Find(const Query& query,
   std::vector<HistoryEntry> out;
   *next = 0;
   if (query.limit == 0 || (query.scope && query.scope->empty())) return out;
-  std::string scope;
+  // Only the conditions the query sets, so that SQLite walks the ids (or
+  // an index) down from the page token instead of filtering every row.
+  std::vector<std::string> conditions;
+  std::vector<std::function<void(Statement&, int)>> binds;
+  auto add = [&](std::string condition,
+                 std::function<void(Statement&, int)> bind) {
+    conditions.push_back(absl::StrCat(condition, binds.size() + 1));
+    binds.push_back(std::move(bind));
+  };
+  if (query.before_id != 0) {
+    add("id < ?", [&](Statement& st, int i) {
+      st.Bind(i, static_cast<int64_t>(query.before_id));
+    });
+  }
+  if (!query.coprocessor.empty()) {
+    add("coprocessor = ?",
+        [&](Statement& st, int i) { st.Bind(i, query.coprocessor); });
+  }
+  if (query.caller_uid) {
+    add("caller_uid = ?",
+        [&](Statement& st, int i) { st.Bind(i, *query.caller_uid); });
+  }
+  if (!query.caller_certificate.empty()) {
+    add("caller_certificate = ?",
+        [&](Statement& st, int i) { st.Bind(i, query.caller_certificate); });
+  }
+  if (query.since != absl::InfinitePast()) {
+    add("time_ns >= ?", [&](Statement& st, int i) {
+      st.Bind(i, absl::ToUnixNanos(query.since));
+    });
+  }
   if (query.scope) {
-    // ?7, ?8, ...: one per coprocessor in scope.
     std::vector<std::string> marks;
-    for (size_t i = 0; i < query.scope->size(); ++i) {
-      marks.push_back(absl::StrCat("?", 7 + i));
+    for (const std::string& name : *query.scope) {
+      marks.push_back(absl::StrCat("?", binds.size() + 1));
+      binds.push_back([&name](Statement& st, int i) { st.Bind(i, name); });
     }
-    scope =
-        absl::StrCat(" AND coprocessor IN (", absl::StrJoin(marks, ", "), ")");
+    conditions.push_back(
+        absl::StrCat("coprocessor IN (", absl::StrJoin(marks, ", "), ")"));
   }
   const std::string sql = absl::StrCat(
-      "SELECT ", kColumns,
-      " FROM audit WHERE (?1 = '' OR coprocessor = ?1)"
-      " AND (?2 < 0 OR caller_uid = ?2) AND (?3 = '' OR caller_certificate = "
-      "?3) AND time_ns >= ?4 AND (?5 = 0 OR id < ?5)",
-      scope, " ORDER BY id DESC LIMIT ?6");
+      "SELECT ", kColumns, " FROM audit", conditions.empty() ? "" : " WHERE ",
+      absl::StrJoin(conditions, " AND "), " ORDER BY id DESC LIMIT ",
+      // One more than asked tells whether another page follows.
+      query.limit + 1);
   Statement select(db_, sql.c_str());
   if (!select) return out;
-  select.Bind(1, query.coprocessor);
-  select.Bind(2, query.caller_uid.value_or(-1));
-  select.Bind(3, query.caller_certificate);
-  select.Bind(4, query.since == absl::InfinitePast()
-                     ? INT64_MIN
-                     : absl::ToUnixNanos(query.since));
-  select.Bind(5, static_cast<int64_t>(query.before_id));
-  // One more than asked tells whether another page follows.
-  select.Bind(6, static_cast<int64_t>(query.limit) + 1);
-  if (query.scope) {
-    for (size_t i = 0; i < query.scope->size(); ++i) {
-      select.Bind(static_cast<int>(7 + i), (*query.scope)[i]);
-    }
+  for (size_t i = 0; i < binds.size(); ++i) {
+    binds[i](select, static_cast<int>(i + 1));
   }
   while (sqlite3_step(select.get()) == SQLITE_ROW) {
     if (out.size() == query.limit) {
