@@ -90,7 +90,7 @@ std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries) {
 namespace {
 
 // What a caller that may read something also learns.
-std::string PildText(const v1::Info& info) {
+std::string PildText(const v1::GetInfoResponse& info) {
   std::string out;
   const v1::Admission& admission = info.admission();
   for (const std::string& listener : admission.listeners()) {
@@ -121,7 +121,7 @@ std::string PildText(const v1::Info& info) {
 
 }  // namespace
 
-std::string InfoText(const v1::Info& info) {
+std::string InfoText(const v1::GetInfoResponse& info) {
   std::string out = absl::StrCat("pild ", info.version());
   if (!info.backend().empty()) {
     absl::StrAppend(&out, ", ", info.backend(), " backend, ",
@@ -149,7 +149,7 @@ std::string InfoText(const v1::Info& info) {
   return out;
 }
 
-std::string InfoJson(const v1::Info& info) {
+std::string InfoJson(const v1::GetInfoResponse& info) {
   JsonWriter json;
   json.BeginObject();
   json.Key("version").String(info.version());

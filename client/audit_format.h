@@ -24,10 +24,10 @@ std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries);
 
 // pild, how it admits callers, its audit trail, and the caller's identity
 // and rights, one "key: value" per line.
-std::string InfoText(const v1::Info& info);
+std::string InfoText(const v1::GetInfoResponse& info);
 
 // Keys: version, backend, board_model, audit, admission, caller, grants.
-std::string InfoJson(const v1::Info& info);
+std::string InfoJson(const v1::GetInfoResponse& info);
 
 }  // namespace pil::client
 

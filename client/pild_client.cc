@@ -327,9 +327,9 @@ absl::StatusOr<v1::GetHistoryResponse> PildClient::GetHistory(
   return response;
 }
 
-absl::StatusOr<v1::Info> PildClient::GetInfo() {
+absl::StatusOr<v1::GetInfoResponse> PildClient::GetInfo() {
   auto context = NewContext();
-  v1::Info response;
+  v1::GetInfoResponse response;
   grpc::Status status =
       stub_->GetInfo(context.get(), v1::GetInfoRequest(), &response);
   if (!status.ok()) return FromGrpcStatus(status);

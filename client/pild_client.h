@@ -138,7 +138,7 @@ class PildClient {
       const v1::GetHistoryRequest& request);
 
   // pild itself, and who it takes this client for.
-  absl::StatusOr<v1::Info> GetInfo();
+  absl::StatusOr<v1::GetInfoResponse> GetInfo();
 
   // The generated stub, for calls this class does not wrap.
   v1::Lifecycle::Stub& stub() { return *stub_; }

@@ -116,7 +116,7 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
       v1::GetHistoryResponse* response) override;
   grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context,
                                     const v1::GetInfoRequest* request,
-                                    v1::Info* response) override;
+                                    v1::GetInfoResponse* response) override;
 
  private:
   class UploadReactor;

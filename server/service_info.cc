@@ -81,7 +81,7 @@ grpc::ServerUnaryReactor* LifecycleService::GetHistory(
 
 grpc::ServerUnaryReactor* LifecycleService::GetInfo(
     grpc::CallbackServerContext* context, const v1::GetInfoRequest*,
-    v1::Info* response) {
+    v1::GetInfoResponse* response) {
   const Caller caller = access::Identify(*context);
   if (caller.uid < 0 && caller.certificate.empty()) {
     // Nobody pild can name: plaintext TCP (tests only).

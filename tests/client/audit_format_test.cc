@@ -47,7 +47,7 @@ TEST(AuditFormat, RefusedCallsAndCertificateCallersReadAsSuch) {
 }
 
 TEST(AuditFormat, InfoSaysWhoTheCallerIsAndWhatItMay) {
-  v1::Info info;
+  v1::GetInfoResponse info;
   info.set_version("0.5.0");
   info.set_backend("linux");
   info.mutable_admission()->set_policy("2 rules from /etc/pild/p, and root");

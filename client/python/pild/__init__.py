@@ -238,7 +238,7 @@ class Client:
         return list(response.entries), response.next_page_token
 
     def info(self):
-        """pil.v1.Info: pild, its admission and audit state, and who the caller is."""
+        """pil.v1.GetInfoResponse: pild, its admission and audit state, and who the caller is."""
         return self.call("GetInfo", pb.GetInfoRequest())
 
 
