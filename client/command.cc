@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "client/exit_codes.h"
 #include "client/json.h"
+#include "client/table.h"
 #include "common/error.h"
 
 namespace pil::client {
@@ -24,8 +25,8 @@ int Fail(const Context& ctx, const absl::Status& status) {
   if (ExitCodeFor(status) == kExitUnavailable) {
     std::cerr << "cannot reach pild at " << ctx.client_options.address << ": ";
   }
-  std::cerr << status.message();
-  if (!reason.empty()) std::cerr << " [" << reason << "]";
+  std::cerr << Printable(std::string(status.message()));
+  if (!reason.empty()) std::cerr << " [" << Printable(reason) << "]";
   std::cerr << "\n";
   if (ctx.json) {
     JsonWriter json;

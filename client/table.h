@@ -11,11 +11,16 @@
 
 namespace pil::client {
 
+// `text` with control characters written as \xNN: what a server or a
+// certificate says cannot move the cursor, clear the screen or forge lines.
+std::string Printable(const std::string& text);
+
 class Table {
  public:
   explicit Table(std::vector<std::string> header);
 
-  // Rows shorter than the header are padded with empty cells.
+  // Rows shorter than the header are padded with empty cells; cells are
+  // made Printable().
   void AddRow(std::vector<std::string> row);
 
   // Columns separated by two spaces, no trailing blanks.

@@ -1,7 +1,9 @@
 #include "common/file.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,17 +28,21 @@ absl::Status ErrnoError(absl::string_view what, absl::string_view path,
                message, {{"path", std::string(path)}});
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
+// Reads the open `fd` (closed here) named `path` in messages.
+absl::StatusOr<std::string> ReadOpen(int fd, absl::string_view path,
+                                     size_t max_size) {
   const std::string p(path);
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", path, errno);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
     return ErrnoError("stat", path, err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Error(absl::StatusCode::kNotFound, "FILE_NOT_FOUND",
+                 absl::StrCat(path, " is a directory; expected a file"),
+                 {{"path", p}});
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -84,6 +90,41 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
   data.resize(used);
   ::close(fd);
   return data;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
+  const std::string p(path);
+  // Non-blocking: a FIFO in place of a file is refused, not waited on.
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  return ReadOpen(fd, path, max_size);
+}
+
+absl::StatusOr<std::string> ReadFileBeneath(int dir_fd, absl::string_view name,
+                                            absl::string_view display,
+                                            size_t max_size) {
+  const std::string n(name);
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  int fd = -1;
+  // EAGAIN: a rename raced the lookup; a few retries, then an error.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    fd = static_cast<int>(
+        ::syscall(SYS_openat2, dir_fd, n.c_str(), &how, sizeof(how)));
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  if (fd < 0 && errno == EXDEV) {
+    return Error(absl::StatusCode::kPermissionDenied, "FILE_OUTSIDE_DIRECTORY",
+                 absl::StrCat(display,
+                              " resolves outside its directory (a symbolic "
+                              "link leaving it); expected a file beneath it"),
+                 {{"path", std::string(display)}});
+  }
+  if (fd < 0) return ErrnoError("open", display, errno);
+  return ReadOpen(fd, display, max_size);
 }
 
 absl::Status WriteFile(absl::string_view path, absl::string_view data) {

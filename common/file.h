@@ -11,10 +11,22 @@
 namespace pil {
 
 // The contents of the regular file at `path`. NOT_FOUND (FILE_NOT_FOUND)
-// when it does not exist, FAILED_PRECONDITION (FILE_TOO_LARGE) when it is
-// larger than `max_size`, other codes (FILE_UNREADABLE) for other failures.
+// when it does not exist or is a directory; FAILED_PRECONDITION
+// (FILE_UNREADABLE) without blocking when it is a FIFO, socket or device;
+// FAILED_PRECONDITION (FILE_TOO_LARGE) when it is larger than `max_size`, other
+// codes (FILE_UNREADABLE) for other failures.
 absl::StatusOr<std::string> ReadFile(absl::string_view path,
                                      size_t max_size = size_t{1} << 30);
+
+// The contents of the regular file `name` beneath the directory open as
+// `dir_fd`: symbolic links are followed only while they stay beneath it
+// (openat2 RESOLVE_BENEATH, no /proc magic links), and the open never
+// blocks (a FIFO or device is refused, not waited on). `name` is relative.
+// Errors as ReadFile's, naming `display` (the directory and name) and
+// FILE_OUTSIDE_DIRECTORY (PERMISSION_DENIED) for a name that leaves it.
+absl::StatusOr<std::string> ReadFileBeneath(int dir_fd, absl::string_view name,
+                                            absl::string_view display,
+                                            size_t max_size);
 
 // Replaces the file at `path` with `data` (mode 0644 when created).
 // FAILED_PRECONDITION (FILE_UNWRITABLE) naming the path and the error.

@@ -47,8 +47,21 @@ Line::Line(Severity severity, const char* file, int line)
 
 Line::~Line() {
   if (severity_ < min_severity.load()) return;
-  stream_ << '\n';
-  const std::string text = stream_.str();
+  // One record per line: control characters (from names a client chose,
+  // say) are written as \xNN and cannot forge or hide lines.
+  const std::string raw = stream_.str();
+  std::string text;
+  text.reserve(raw.size() + 1);
+  for (const char c : raw) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      text += {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+    } else {
+      text += c;
+    }
+  }
+  text += '\n';
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);

@@ -37,6 +37,11 @@ LifecycleEngine::LifecycleEngine(platform::Backend* backend,
       });
 }
 
+void LifecycleEngine::BeginShutdown() {
+  absl::MutexLock lock(&mu_);  // waiters re-check when it is released
+  stopping_ = true;
+}
+
 LifecycleEngine::~LifecycleEngine() {
   std::vector<Recovery> recoveries;
   {

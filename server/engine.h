@@ -55,6 +55,9 @@ class LifecycleEngine {
   LifecycleEngine(platform::Backend* backend, const devicetree::Board& board,
                   const FirmwareStore* firmware, History* history,
                   EngineOptions options = {});
+  // From now on transitions in progress are interrupted (rolled back,
+  // SHUTTING_DOWN), new ones refused and recovery waits end. Idempotent.
+  void BeginShutdown();
   ~LifecycleEngine();
   LifecycleEngine(const LifecycleEngine&) = delete;
   LifecycleEngine& operator=(const LifecycleEngine&) = delete;

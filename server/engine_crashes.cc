@@ -116,7 +116,7 @@ void LifecycleEngine::KeepCoredump(Slot& slot, std::string bytes,
   dump.time = absl::Now();
   dump.sha256 = absl::BytesToHexString(
       image::Digest(image::HashAlgorithm::kSha256, bytes));
-  dump.bytes = std::move(bytes);
+  dump.bytes = std::make_shared<const std::string>(std::move(bytes));
   slot.coredumps.push_back(std::move(dump));
   slot.crash_dumped = true;
   while (slot.coredumps.size() > options_.coredumps_per_coprocessor) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,7 +48,8 @@ struct Coredump {
   std::string coprocessor;  // name
   std::string reason;
   absl::Time time;
-  std::string bytes;  // ELF core file
+  // The ELF core file: immutable, shared by every download of it.
+  std::shared_ptr<const std::string> bytes;
   std::string sha256;
 };
 

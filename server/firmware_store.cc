@@ -1,6 +1,7 @@
 #include "server/firmware_store.h"
 
-#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -34,7 +35,12 @@ absl::Status CheckFirmwareName(absl::string_view name) {
   if (name.empty()) return invalid("is empty");
   if (name.size() > 256) return invalid("is longer than 256 characters");
   if (name.front() == '/') return invalid("is absolute");
-  if (absl::StrContains(name, '\0')) return invalid("contains NUL");
+  for (const char c : name) {
+    // Control characters would reach logs and the audit trail.
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return invalid("contains a control character");
+    }
+  }
   for (absl::string_view part : absl::StrSplit(name, '/')) {
     if (part.empty() || part == "." || part == "..") {
       return invalid("has an empty, '.' or '..' component");
@@ -62,20 +68,33 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
                    absl::StrCat("no uploaded image has SHA-256 ", source.value),
                    {{"sha256", source.value}});
     }
-    return image::FirmwareImage::FromBytes(source.Describe(), *bytes);
+    return image::FirmwareImage::FromShared(source.Describe(),
+                                            std::move(bytes));
   }
   if (absl::Status s = CheckFirmwareName(source.value); !s.ok()) return s;
   for (const std::string& dir : directories_) {
-    const std::string path = absl::StrCat(dir, "/", source.value);
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    auto bytes = ReadFile(path, image::FirmwareImage::kMaxFileSize);
-    if (!bytes.ok()) return bytes.status();
-    // Parts are named like the image, relative to the same directory.
-    image::FileReader read = [&dir](absl::string_view part, size_t max_size) {
-      return ReadFile(absl::StrCat(dir, "/", part), max_size);
+    // Everything is read beneath the directory: links inside a firmware
+    // tree work, links out of it do not.
+    const int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) continue;
+    auto read = [&](absl::string_view name, size_t max_size) {
+      return ReadFileBeneath(dir_fd, name, absl::StrCat(dir, "/", name),
+                             max_size);
     };
-    return image::FirmwareImage::Load(source.value, std::move(*bytes), read);
+    auto bytes = read(source.value, image::FirmwareImage::kMaxFileSize);
+    if (!bytes.ok() && bytes.status().code() == absl::StatusCode::kNotFound) {
+      ::close(dir_fd);
+      continue;
+    }
+    if (!bytes.ok()) {
+      ::close(dir_fd);
+      return bytes.status();
+    }
+    // Parts are named like the image, relative to the same directory.
+    auto image = image::FirmwareImage::Load(source.value, std::move(*bytes),
+                                            image::FileReader(read));
+    ::close(dir_fd);
+    return image;
   }
   return Error(
       absl::StatusCode::kNotFound, "FIRMWARE_NOT_FOUND",
@@ -87,7 +106,8 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
       {{"name", source.value}, {"searched", absl::StrJoin(directories_, ":")}});
 }
 
-void FirmwareStore::AddUpload(const std::string& sha256, std::string bytes) {
+void FirmwareStore::AddUpload(const std::string& sha256,
+                              std::shared_ptr<const std::string> bytes) {
   absl::MutexLock lock(&mu_);
   for (auto it = uploads_.begin(); it != uploads_.end(); ++it) {
     if (it->first == sha256) {
@@ -95,9 +115,8 @@ void FirmwareStore::AddUpload(const std::string& sha256, std::string bytes) {
       return;
     }
   }
-  upload_bytes_ += bytes.size();
-  uploads_.emplace_back(sha256,
-                        std::make_shared<const std::string>(std::move(bytes)));
+  upload_bytes_ += bytes->size();
+  uploads_.emplace_back(sha256, std::move(bytes));
   while (upload_bytes_ > upload_capacity_ && uploads_.size() > 1) {
     upload_bytes_ -= uploads_.front().second->size();
     uploads_.pop_front();

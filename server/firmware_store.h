@@ -43,14 +43,22 @@ class FirmwareStore {
                          uint64_t upload_capacity = uint64_t{1} << 30);
 
   // The image for a name (a file, or an .mdt with .bNN parts beside it) or
-  // an upload. INVALID_ARGUMENT (FIRMWARE_NAME_INVALID) for absolute names
-  // or ones with "..", NOT_FOUND (FIRMWARE_NOT_FOUND naming the directories
-  // searched, UPLOAD_NOT_FOUND) when absent; image errors as the image
-  // library reports them.
+  // an upload. Names are resolved beneath each directory (symbolic links
+  // only within it: FILE_OUTSIDE_DIRECTORY otherwise) and every part must be
+  // a regular file (a FIFO or device is refused without blocking).
+  // INVALID_ARGUMENT (FIRMWARE_NAME_INVALID) for absolute names or ones with
+  // "..", NOT_FOUND (FIRMWARE_NOT_FOUND naming the directories searched,
+  // UPLOAD_NOT_FOUND) when absent; image errors as the image library reports
+  // them.
   absl::StatusOr<image::FirmwareImage> Load(const FirmwareSource& source) const;
 
-  // Keeps an uploaded image (already validated) under its SHA-256 (hex).
-  void AddUpload(const std::string& sha256, std::string bytes);
+  // Keeps an uploaded image (already validated) under its SHA-256 (hex);
+  // loads of it share these bytes.
+  void AddUpload(const std::string& sha256,
+                 std::shared_ptr<const std::string> bytes);
+  void AddUpload(const std::string& sha256, std::string bytes) {
+    AddUpload(sha256, std::make_shared<const std::string>(std::move(bytes)));
+  }
 
   const std::vector<std::string>& directories() const { return directories_; }
 
@@ -64,7 +72,8 @@ class FirmwareStore {
   uint64_t upload_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// OK for a relative name of non-empty components without ".." or NUL.
+// OK for a relative name of at most 256 characters, of non-empty components
+// without "." or "..", and without control characters (NUL among them).
 absl::Status CheckFirmwareName(absl::string_view name);
 
 }  // namespace pil::server

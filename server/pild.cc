@@ -4,13 +4,16 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/error.h"
 #include "common/flags.h"
 #include "common/grpc_runtime.h"
@@ -28,6 +31,8 @@
 #include "server/history.h"
 #include "server/pild_access.h"
 #include "server/pild_config.h"
+#include "server/pild_limits.h"
+#include "server/resources.h"
 #include "server/service.h"
 #include "server/unix_listener.h"
 
@@ -41,6 +46,16 @@ namespace {
 void LinkReflectedDescriptors() {
   grpc::health::v1::HealthCheckRequest::descriptor();
   google::rpc::ErrorInfo::descriptor();
+}
+
+// Ends the process `timeout` from now unless it has ended by then.
+void ExitAfter(absl::Duration timeout) {
+  std::thread([timeout] {
+    absl::SleepFor(timeout);
+    PILD_LOG(ERROR) << "shutdown took longer than "
+                    << absl::FormatDuration(timeout) << "; exiting now";
+    std::_Exit(1);
+  }).detach();
 }
 
 // Exit status for a start-up failure: 2 for the caller's mistakes.
@@ -85,8 +100,9 @@ std::vector<std::string> Listeners(const AccessConfig& access,
 // policy.
 int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
           const Config& config, const AccessConfig& access,
-          std::unique_ptr<UnixListener> listener, ServerFacts facts,
-          const std::vector<std::string>& names, const std::string& summary) {
+          const Limits& limits, std::unique_ptr<UnixListener> listener,
+          ServerFacts facts, const std::vector<std::string>& names,
+          const std::string& summary) {
   LinkReflectedDescriptors();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::shared_ptr<grpc::ServerCredentials> tcp_credentials;
@@ -99,11 +115,12 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
     tcp_credentials = *credentials;
   }
   facts.listeners = Listeners(access, listener.get());
-  ServiceOptions service_options;
+  ServiceOptions service_options = limits.service;
   service_options.verify_threads = config.verify_threads;
   LifecycleService service(&engine, &firmware, &gate, facts, service_options);
   HealthService health(&gate);
   grpc::ServerBuilder builder;
+  ApplyTransportLimits(builder, TransportLimits());
   for (const std::string& address : access.tcp) {
     builder.AddListeningPort(address, tcp_credentials);
   }
@@ -114,7 +131,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
     PILD_LOG(ERROR) << "cannot listen on " << absl::StrJoin(access.tcp, ", ");
     return 1;
   }
-  if (listener != nullptr) listener->Start(server.get());
+  if (listener != nullptr) listener->Start(server.get(), limits.connections);
   health.SetServingStatus(true);
   service.ReportHealth(&health);
   for (const std::string& where : facts.listeners) {
@@ -134,6 +151,10 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   });
   PILD_LOG(INFO) << "signal " << signal << ": shutting down";
   NotifyStopping();
+  // Bounded: work in progress is interrupted (and rolled back), and past
+  // the timeout pild exits regardless; a later pild finds what is left.
+  ExitAfter(limits.shutdown_timeout);
+  engine.BeginShutdown();
   if (listener != nullptr) listener->Stop();
   health.Shutdown();
   service.ReportHealth(nullptr);
@@ -145,7 +166,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
 
 // Past the configuration: the backend, the engine and what the previous
 // pild left, then the service until a termination signal.
-int Operate(Config& config, const AccessConfig& access,
+int Operate(Config& config, const AccessConfig& access, const Limits& limits,
             const devicetree::Board& board,
             const std::vector<std::string>& names, access::Policy policy,
             History* history, std::unique_ptr<UnixListener> listener) {
@@ -187,8 +208,9 @@ int Operate(Config& config, const AccessConfig& access,
                  << ")";
   PILD_LOG(INFO) << "firmware path: "
                  << absl::StrJoin(config.firmware_path, ":");
-  return Serve(engine, firmware, gate, config, access, std::move(listener),
-               std::move(facts), names, summary);
+  MemoryTrimmer trimmer;
+  return Serve(engine, firmware, gate, config, access, limits,
+               std::move(listener), std::move(facts), names, summary);
 }
 
 int Run() {
@@ -220,6 +242,12 @@ int Run() {
     PILD_LOG(ERROR) << listener.status().message();
     return 1;
   }
+  const size_t descriptors = RaiseDescriptorLimit();
+  auto limits = LoadLimits(descriptors);
+  if (!limits.ok()) {
+    PILD_LOG(ERROR) << limits.status().message();
+    return ExitCode(limits.status());
+  }
   auto config = LoadConfig(access->unix_address);
   if (!config.ok()) {
     PILD_LOG(ERROR) << config.status().message();
@@ -247,10 +275,12 @@ int Run() {
     return 1;
   }
   PILD_LOG(INFO) << "policy: " << policy->Describe();
+  PILD_LOG(INFO) << "limits: " << DescribeLimits(*limits) << " (" << descriptors
+                 << " descriptors)";
   PILD_LOG(INFO) << "audit trail: "
                  << ((*history)->path().empty() ? "in memory only"
                                                 : (*history)->path());
-  return Operate(*config, *access, *board, names, std::move(*policy),
+  return Operate(*config, *access, *limits, *board, names, std::move(*policy),
                  history->get(), std::move(*listener));
 }
 
@@ -261,6 +291,7 @@ int main(int argc, char** argv) {
   // Block the termination signals before gRPC starts threads, so that only
   // Serve()'s sigwait receives them.
   pil::BlockTerminationSignals();
+  pil::server::ReturnMemoryAfterWork();
 
   absl::SetProgramUsageMessage(
       "pild --platform=sim|linux [--dtb=FILE] [--firmware-path=DIR[:DIR...]] "

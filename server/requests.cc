@@ -89,12 +89,28 @@ absl::StatusOr<FirmwareSource> SourceOf(bool has,
   return FirmwareSource();
 }
 
-absl::StatusOr<ValidatedUpload> ValidateUpload(const v1::UploadHeader& header,
-                                               absl::string_view bytes,
-                                               int verify_threads) {
+absl::Status CheckUploadName(absl::string_view name) {
+  auto invalid = [&](absl::string_view why) {
+    return Error(
+        absl::StatusCode::kInvalidArgument, "UPLOAD_NAME_INVALID",
+        absl::StrCat("header.name '", absl::CHexEscape(name.substr(0, 64)),
+                     "' ", why, "; expected a label of printable characters"));
+  };
+  if (name.size() > 256) return invalid("is longer than 256 characters");
+  for (const char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return invalid("contains a control character");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ValidatedUpload> ValidateUpload(
+    const v1::UploadHeader& header,
+    const std::shared_ptr<const std::string>& bytes, int verify_threads) {
   ValidatedUpload out;
   out.sha256 = absl::BytesToHexString(
-      image::Digest(image::HashAlgorithm::kSha256, bytes));
+      image::Digest(image::HashAlgorithm::kSha256, *bytes));
   if (!header.sha256().empty() && header.sha256() != out.sha256) {
     return Error(absl::StatusCode::kDataLoss, "UPLOAD_DIGEST_MISMATCH",
                  absl::StrCat("the received bytes have SHA-256 ", out.sha256,
@@ -103,8 +119,8 @@ absl::StatusOr<ValidatedUpload> ValidateUpload(const v1::UploadHeader& header,
                  {{"expected", header.sha256()}, {"found", out.sha256}});
   }
   const std::string display = absl::CHexEscape(header.name());
-  auto image = image::FirmwareImage::FromBytes(
-      absl::StrCat("upload:", out.sha256), std::string(bytes));
+  auto image = image::FirmwareImage::FromShared(
+      absl::StrCat("upload:", out.sha256), bytes);
   if (!image.ok()) return Annotate(image.status(), display);
   image::InspectOptions options;
   options.threads = verify_threads;

@@ -5,6 +5,7 @@
 #ifndef PILD_SERVER_REQUESTS_H_
 #define PILD_SERVER_REQUESTS_H_
 
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -38,6 +39,10 @@ absl::StatusOr<FirmwareSource> SourceOf(bool has,
 
 bool IsSha256Hex(absl::string_view text);
 
+// OK for an upload's label (header.name): at most 256 characters, no
+// control characters; INVALID_ARGUMENT (UPLOAD_NAME_INVALID) otherwise.
+absl::Status CheckUploadName(absl::string_view name);
+
 // An upload that passed validation.
 struct ValidatedUpload {
   std::string sha256;  // hex, of the bytes
@@ -47,9 +52,10 @@ struct ValidatedUpload {
 // Checks an uploaded image: its SHA-256 against header.sha256 when set
 // (DATA_LOSS, UPLOAD_DIGEST_MISMATCH), then that it loads as a monolithic
 // image and verifies completely (the image library's reason otherwise).
-absl::StatusOr<ValidatedUpload> ValidateUpload(const v1::UploadHeader& header,
-                                               absl::string_view bytes,
-                                               int verify_threads);
+// The bytes are read in place, never copied.
+absl::StatusOr<ValidatedUpload> ValidateUpload(
+    const v1::UploadHeader& header,
+    const std::shared_ptr<const std::string>& bytes, int verify_threads);
 
 }  // namespace pil::server
 

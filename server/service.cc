@@ -10,6 +10,7 @@
 #include "messages/image_proto.h"
 #include "platform/image/inspect.h"
 #include "server/access/identity.h"
+#include "server/redact.h"
 #include "server/requests.h"
 #include "server/service_internal.h"
 #include "server/status_proto.h"
@@ -40,7 +41,17 @@ LifecycleService::LifecycleService(LifecycleEngine* engine,
       facts_(std::move(facts)),
       options_(options),
       hub_(std::make_unique<WatchHub>(engine, options.watch_queue)),
-      workers_(options.max_blocking_calls) {}
+      uploads_("upload streams", "TOO_MANY_UPLOADS", options.max_uploads,
+               options.max_uploads_per_caller),
+      upload_bytes_("bytes of uploads in flight", "UPLOAD_BUDGET_EXHAUSTED",
+                    options.upload_budget, options.upload_budget),
+      watches_("watch streams", "TOO_MANY_WATCHES", options.max_watches,
+               options.max_watches_per_caller),
+      downloads_("coredump downloads", "TOO_MANY_DOWNLOADS",
+                 options.max_downloads, options.max_downloads_per_caller),
+      workers_(options.max_blocking_calls, options.max_calls_per_caller),
+      stop_lane_(options.stop_lane,
+                 std::max<size_t>(1, options.stop_lane / 4)) {}
 
 LifecycleService::~LifecycleService() = default;
 
@@ -49,15 +60,19 @@ void LifecycleService::ReportHealth(grpc::HealthCheckServiceInterface* health) {
 }
 
 grpc::ServerUnaryReactor* LifecycleService::Blocking(
-    grpc::CallbackServerContext* context, std::function<absl::Status()> work) {
+    grpc::CallbackServerContext* context, const Caller& caller,
+    std::function<absl::Status()> work, bool stop) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto status = std::make_shared<grpc::Status>();
-  const bool accepted = workers_.Run(
-      [status, work = std::move(work)] { *status = ToGrpcStatus(work()); },
-      [reactor, status] { reactor->Finish(*status); });
-  if (!accepted) {
-    reactor->Finish(ToGrpcStatus(Busy(options_.max_blocking_calls)));
-  }
+  const absl::Status accepted =
+      (stop ? stop_lane_ : workers_)
+          .Submit(
+              caller.Key(),
+              [status, caller, work = std::move(work)] {
+                *status = ToGrpcStatus(RedactFor(caller, work()));
+              },
+              [reactor, status] { reactor->Finish(*status); });
+  if (!accepted.ok()) reactor->Finish(ToGrpcStatus(accepted));
   return reactor;
 }
 
@@ -81,6 +96,10 @@ CallContext LifecycleService::ContextOf(grpc::CallbackServerContext* context,
   if (deadline != std::chrono::system_clock::time_point::max()) {
     ctx.deadline = absl::FromChrono(deadline);
   }
+  // A call without a deadline still has one: nothing waits forever.
+  if (ctx.deadline == absl::InfiniteFuture()) {
+    ctx.deadline = absl::Now() + options_.default_deadline;
+  }
   ctx.cancelled = [context] { return context->IsCancelled(); };
   ctx.request_id = request_id;
   ctx.caller = caller;
@@ -100,10 +119,12 @@ grpc::ServerUnaryReactor* LifecycleService::Transition(
   if (auto* denied = Deny(context, caller, verb, name, request_id)) {
     return denied;
   }
-  return Blocking(context, [this, context, request_id, caller,
-                            run = std::move(run), response] {
-    return Respond(run(ContextOf(context, request_id, caller)), response);
-  });
+  return Blocking(
+      context, caller,
+      [this, context, request_id, caller, run = std::move(run), response] {
+        return Respond(run(ContextOf(context, request_id, caller)), response);
+      },
+      verb == Verb::kStop);
 }
 
 grpc::ServerUnaryReactor* LifecycleService::ListCoprocessors(
@@ -120,7 +141,7 @@ grpc::ServerUnaryReactor* LifecycleService::ListCoprocessors(
     return absl::OkStatus();
   };
   if (request->observe_hardware()) {
-    return Blocking(context, [list] { return list(true); });
+    return Blocking(context, caller, [list] { return list(true); });
   }
   return Finish(context, list(false));
 }
@@ -141,7 +162,7 @@ grpc::ServerUnaryReactor* LifecycleService::GetCoprocessor(
     return status.status();
   };
   if (request->observe_hardware()) {
-    return Blocking(context, [get] { return get(true); });
+    return Blocking(context, caller, [get] { return get(true); });
   }
   return Finish(context, get(false));
 }
@@ -227,9 +248,11 @@ grpc::ServerWriteReactor<v1::WatchEvent>* LifecycleService::Watch(
     return EndedWriter<v1::WatchEvent>::Denied(*gate_, caller, Verb::kRead,
                                                name, denied);
   }
+  auto ticket = watches_.Take(caller.Key());
+  if (!ticket.ok()) return new EndedWriter<v1::WatchEvent>(ticket.status());
   // The policy is asked again for every event: a reload applies at once.
   return StartWatch(
-      hub_.get(), name,
+      hub_.get(), name, std::move(*ticket),
       [gate = gate_, caller](const std::string& coprocessor) {
         return gate->Allows(caller, Verb::kRead, coprocessor);
       },
@@ -249,7 +272,7 @@ grpc::ServerUnaryReactor* LifecycleService::InspectImage(
           Deny(context, caller, Verb::kInspect, request->coprocessor())) {
     return denied;
   }
-  return Blocking(context, [this, request, response, source = *source] {
+  return Blocking(context, caller, [this, request, response, source = *source] {
     FirmwareSource from = source;
     std::optional<std::pair<uint64_t, uint64_t>> carveout;
     if (!request->coprocessor().empty()) {

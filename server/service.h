@@ -3,7 +3,12 @@
 //
 // Transitions, inspections and hardware observations block, so they run on
 // a bounded pool of worker threads, never on gRPC's callback threads; a
-// call that finds the pool full gets RESOURCE_EXHAUSTED (SERVER_BUSY).
+// call that finds the pool full gets RESOURCE_EXHAUSTED (SERVER_BUSY), one
+// whose caller already holds its share CALLER_BUSY. Stops have a lane of
+// their own. Uploads, watches and coredump downloads are bounded in total
+// and per caller (RESOURCE_EXHAUSTED naming the bound). Failures reach
+// callers other than root without server paths or system error texts
+// (server/redact.h).
 // Watch streams share one engine subscription: each event is converted
 // once and queued to every watcher; a watcher that falls more than
 // `watch_queue` events behind is ended with RESOURCE_EXHAUSTED
@@ -32,18 +37,33 @@
 #include "server/engine.h"
 #include "server/firmware_store.h"
 #include "server/gate.h"
+#include "server/quota.h"
 #include "server/workers.h"
 
 namespace pil::server {
 
 struct ServiceOptions {
   // Blocking calls (transitions, inspections, uploads' validation) running
-  // or queued at once.
+  // or queued at once, and of those at most this many per caller.
   size_t max_blocking_calls = 64;
-  // Largest upload accepted.
+  size_t max_calls_per_caller = 16;
+  // Stops run in a lane of their own, which other calls cannot fill.
+  size_t stop_lane = 8;
+  // The deadline of a call that sets none.
+  absl::Duration default_deadline = absl::Minutes(2);
+  // Largest upload accepted; upload streams at once (in total and per
+  // caller); bytes announced by the uploads in flight.
   uint64_t max_upload_size = uint64_t{512} << 20;
-  // Events buffered per watcher.
+  size_t max_uploads = 16;
+  size_t max_uploads_per_caller = 4;
+  uint64_t upload_budget = uint64_t{1} << 30;
+  // Watch streams, in total and per caller; events buffered per watcher.
+  size_t max_watches = 1024;
+  size_t max_watches_per_caller = 64;
   size_t watch_queue = 256;
+  // Coredump downloads at once, in total and per caller.
+  size_t max_downloads = 8;
+  size_t max_downloads_per_caller = 2;
   // Threads verifying one image.
   int verify_threads = 2;
 };
@@ -121,9 +141,12 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
  private:
   class UploadReactor;
 
-  // Runs `work` on a worker and finishes the call with its status.
+  // Runs `work` on a worker charged to `caller` (on the stop lane when
+  // `stop`) and finishes the call with its status, as `caller` may see it.
   grpc::ServerUnaryReactor* Blocking(grpc::CallbackServerContext* context,
-                                     std::function<absl::Status()> work);
+                                     const Caller& caller,
+                                     std::function<absl::Status()> work,
+                                     bool stop = false);
   // A transition of `name` after the common checks (name, request id,
   // `valid`) and the gate.
   grpc::ServerUnaryReactor* Transition(
@@ -148,8 +171,10 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
   const ServerFacts facts_;
   ServiceOptions options_;
   std::unique_ptr<WatchHub> hub_;
+  Quota uploads_, upload_bytes_, watches_, downloads_;
   // Last: destroyed first, so running work finishes while the rest exists.
   Workers workers_;
+  Workers stop_lane_;
 };
 
 }  // namespace pil::server

@@ -69,7 +69,7 @@ grpc::ServerUnaryReactor* LifecycleService::GetHistory(
   }
   query->scope = gate_->HistoryScope(caller);
   // The database may be busy with a write: on a worker.
-  return Blocking(context, [this, query = *query, response] {
+  return Blocking(context, caller, [this, query = *query, response] {
     uint64_t next = 0;
     for (const HistoryEntry& entry : gate_->history().Find(query, &next)) {
       *response->add_entries() = HistoryToProto(entry);

@@ -11,6 +11,7 @@
 #include "common/rpc_status.h"
 #include "messages/image_proto.h"
 #include "server/access/identity.h"
+#include "server/redact.h"
 #include "server/requests.h"
 #include "server/service.h"
 #include "server/service_internal.h"
@@ -36,6 +37,12 @@ class LifecycleService::UploadReactor final
                               [this, denied] { Finish(ToGrpcStatus(denied)); });
       return;
     }
+    auto stream = service_->uploads_.Take(caller_.Key());
+    if (!stream.ok()) {
+      End(stream.status());
+      return;
+    }
+    stream_ = std::move(*stream);
     StartRead(&request_);
   }
 
@@ -62,6 +69,7 @@ class LifecycleService::UploadReactor final
       }
       header_ = request_.header();
       has_header_ = true;
+      if (absl::Status s = CheckUploadName(header_.name()); !s.ok()) return s;
       if (header_.size() == 0) {
         return Invalid("UPLOAD_EMPTY",
                        "header.size is 0; expected the image's size in bytes");
@@ -78,6 +86,10 @@ class LifecycleService::UploadReactor final
                                     "digits; got '",
                                     header_.sha256().substr(0, 80), "'"));
       }
+      // Memory for the announced size is counted before any is taken.
+      auto budget = service_->upload_bytes_.Take(caller_.Key(), header_.size());
+      if (!budget.ok()) return budget.status();
+      budget_ = std::move(*budget);
       bytes_.reserve(std::min<uint64_t>(header_.size(), kChunk * 64));
       return absl::OkStatus();
     }
@@ -127,19 +139,22 @@ class LifecycleService::UploadReactor final
 
   void OnWorker(std::function<absl::Status()> work) {
     auto status = std::make_shared<grpc::Status>();
-    if (!service_->workers_.Run(
-            [status, work = std::move(work)] {
-              *status = ToGrpcStatus(work());
-            },
-            [this, status] { Finish(*status); })) {
-      Finish(ToGrpcStatus(Busy(service_->options_.max_blocking_calls)));
-    }
+    absl::Status accepted = service_->workers_.Submit(
+        caller_.Key(),
+        [this, status, work = std::move(work)] {
+          *status = ToGrpcStatus(RedactFor(caller_, work()));
+        },
+        [this, status] { Finish(*status); });
+    if (!accepted.ok()) Finish(ToGrpcStatus(accepted));
   }
 
   // Validates the image and keeps it, once its record is on disk.
   absl::Status Validate() {
+    // From here on the bytes are shared, never copied: with the validation,
+    // with the store and with every load of the upload.
+    auto bytes = std::make_shared<const std::string>(std::move(bytes_));
     auto valid =
-        ValidateUpload(header_, bytes_, service_->options_.verify_threads);
+        ValidateUpload(header_, bytes, service_->options_.verify_threads);
     if (!valid.ok()) return Record(valid.status());
     sha256_ = valid->sha256;
     if (!Record(absl::OkStatus()).ok()) {
@@ -148,8 +163,8 @@ class LifecycleService::UploadReactor final
     *response_->mutable_report() = messages::ImageReportToProto(valid->report);
     response_->mutable_report()->set_source("upload:" + sha256_);
     response_->set_sha256(sha256_);
-    response_->set_size(bytes_.size());
-    service_->firmware_->AddUpload(sha256_, std::move(bytes_));
+    response_->set_size(bytes->size());
+    service_->firmware_->AddUpload(sha256_, std::move(bytes));
     PILD_LOG(INFO) << "upload " << header_.name() << " (" << header_.size()
                    << " bytes) from " << caller_.Describe() << " accepted as "
                    << sha256_;
@@ -187,6 +202,7 @@ class LifecycleService::UploadReactor final
   v1::UploadHeader header_;
   std::string bytes_;
   std::string sha256_;
+  Quota::Ticket stream_, budget_;  // released when the call is done
 };
 
 grpc::ServerReadReactor<v1::UploadFirmwareRequest>*
@@ -204,27 +220,27 @@ namespace {
 class CoredumpReactor final
     : public grpc::ServerWriteReactor<v1::CoredumpChunk> {
  public:
-  CoredumpReactor(Coredump dump, Workers& workers, size_t limit,
-                  std::function<bool()> record)
-      : dump_(std::move(dump)) {
+  CoredumpReactor(Coredump dump, Quota::Ticket ticket, Workers& workers,
+                  const std::string& key, std::function<bool()> record)
+      : dump_(std::move(dump)), ticket_(std::move(ticket)) {
     v1::CoredumpInfo* info = chunk_.mutable_info();
     info->set_name(dump_.coprocessor);
     info->set_crash_id(dump_.crash_id);
     info->set_reason(dump_.reason);
     TimeToProto(dump_.time, info->mutable_time());
-    info->set_size(dump_.bytes.size());
+    info->set_size(dump_.bytes->size());
     info->set_sha256(dump_.sha256);
     auto recorded = std::make_shared<bool>(false);
-    if (!workers.Run([recorded, record] { *recorded = record(); },
-                     [this, recorded] {
-                       if (*recorded) {
-                         StartWrite(&chunk_);
-                       } else {
-                         Finish(ToGrpcStatus(AuditUnavailable("download")));
-                       }
-                     })) {
-      Finish(ToGrpcStatus(Busy(limit)));
-    }
+    absl::Status accepted = workers.Submit(
+        key, [recorded, record] { *recorded = record(); },
+        [this, recorded] {
+          if (*recorded) {
+            StartWrite(&chunk_);
+          } else {
+            Finish(ToGrpcStatus(AuditUnavailable("download")));
+          }
+        });
+    if (!accepted.ok()) Finish(ToGrpcStatus(accepted));
   }
 
   void OnWriteDone(bool ok) override {
@@ -233,12 +249,12 @@ class CoredumpReactor final
           grpc::Status(grpc::StatusCode::UNAVAILABLE, "the client went away"));
       return;
     }
-    if (offset_ >= dump_.bytes.size()) {
+    if (offset_ >= dump_.bytes->size()) {
       Finish(grpc::Status::OK);
       return;
     }
-    const size_t n = std::min(kChunk, dump_.bytes.size() - offset_);
-    chunk_.set_data(dump_.bytes.substr(offset_, n));
+    const size_t n = std::min(kChunk, dump_.bytes->size() - offset_);
+    chunk_.set_data(dump_.bytes->data() + offset_, n);
     offset_ += n;
     StartWrite(&chunk_);
   }
@@ -246,7 +262,8 @@ class CoredumpReactor final
   void OnDone() override { delete this; }
 
  private:
-  Coredump dump_;
+  Coredump dump_;  // its bytes shared with the engine's copy
+  Quota::Ticket ticket_;
   v1::CoredumpChunk chunk_;
   size_t offset_ = 0;
 };
@@ -266,6 +283,10 @@ grpc::ServerWriteReactor<v1::CoredumpChunk>* LifecycleService::GetCoredump(
     return EndedWriter<v1::CoredumpChunk>::Denied(
         *gate_, caller, Verb::kCoredump, name, denied);
   }
+  auto ticket = downloads_.Take(caller.Key());
+  if (!ticket.ok()) {
+    return new EndedWriter<v1::CoredumpChunk>(ticket.status());
+  }
   const absl::Time start = absl::Now();
   auto dump = engine_->GetCoredump(name, request->crash_id());
   // Raw coprocessor memory leaves pild: recorded before the first byte.
@@ -276,7 +297,7 @@ grpc::ServerWriteReactor<v1::CoredumpChunk>* LifecycleService::GetCoredump(
   entry.caller = caller;
   entry.result = dump.ok() ? "OK" : ReasonOf(dump.status());
   entry.message = dump.ok() ? absl::StrCat("crash ", dump->crash_id, ", ",
-                                           dump->bytes.size(),
+                                           dump->bytes->size(),
                                            " bytes, sha256 ", dump->sha256)
                             : std::string(dump.status().message());
   entry.refused = !dump.ok();
@@ -287,7 +308,7 @@ grpc::ServerWriteReactor<v1::CoredumpChunk>* LifecycleService::GetCoredump(
     return writer;
   }
   return new CoredumpReactor(
-      std::move(*dump), workers_, options_.max_blocking_calls,
+      std::move(*dump), std::move(*ticket), workers_, caller.Key(),
       [this, entry] { return gate_->history().Add(entry) != 0; });
 }
 

@@ -8,10 +8,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/unix_socket.h"
@@ -86,8 +88,8 @@ UnixListener::~UnixListener() {
   if (owns_path_) ::unlink(path_.c_str());
 }
 
-void UnixListener::Start(grpc::Server* server) {
-  thread_ = std::thread([this, server] { Accept(server); });
+void UnixListener::Start(grpc::Server* server, ConnectionLimits limits) {
+  thread_ = std::thread([this, server, limits] { Accept(server, limits); });
 }
 
 void UnixListener::Stop() {
@@ -97,9 +99,17 @@ void UnixListener::Stop() {
   thread_.join();
 }
 
-void UnixListener::Accept(grpc::Server* server) {
+void UnixListener::Accept(grpc::Server* server, ConnectionLimits limits) {
+  ConnectionTable table(limits);
   pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+  int pause_ms = 0;  // after running out of descriptors or memory
+  absl::Time last_report = absl::InfinitePast();
   while (true) {
+    if (pause_ms > 0) {
+      // Only the wake pipe: the listening socket stays readable meanwhile.
+      pollfd wake = fds[1];
+      if (::poll(&wake, 1, pause_ms) > 0) return;
+    }
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
       PILD_LOG(ERROR) << "poll on " << path_ << ": " << std::strerror(errno);
@@ -109,9 +119,35 @@ void UnixListener::Accept(grpc::Server* server) {
     const int connection =
         ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (connection < 0) {
-      if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED) {
+      const int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // Retrying at once would spin; waiting lets connections end.
+        if (pause_ms == 0) {
+          PILD_LOG(WARNING) << "accept on " << path_ << ": "
+                            << std::strerror(err) << "; pausing";
+        }
+        pause_ms = std::min(std::max(pause_ms * 2, 10), 1000);
+      } else if (err != EINTR && err != EAGAIN && err != ECONNABORTED) {
         PILD_LOG(WARNING) << "accept on " << path_ << ": "
-                          << std::strerror(errno);
+                          << std::strerror(err);
+      }
+      continue;
+    }
+    pause_ms = 0;
+    ucred cred{};
+    socklen_t size = sizeof(cred);
+    uid_t uid = static_cast<uid_t>(-1);
+    if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0) {
+      uid = cred.uid;
+    }
+    if (absl::Status admitted = table.Admit(connection, uid); !admitted.ok()) {
+      ::close(connection);
+      ++refused_;
+      if (absl::Now() - last_report > absl::Seconds(10)) {
+        last_report = absl::Now();
+        PILD_LOG(WARNING) << "connection of uid " << uid
+                          << " refused: " << admitted.message() << " ("
+                          << refused_.load() << " refused so far)";
       }
       continue;
     }

@@ -12,12 +12,15 @@
 #include <grpcpp/server.h>
 #include <sys/types.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "server/connections.h"
 
 namespace pil::server {
 
@@ -37,21 +40,26 @@ class UnixListener {
   const std::string& path() const { return path_; }
 
   // Accepts connections for `server` (started, outliving Stop()) on a
-  // thread of its own.
-  void Start(grpc::Server* server);
+  // thread of its own, within `limits` (a connection past one is closed at
+  // once). When accept fails for want of descriptors or memory the thread
+  // waits a little before it tries again.
+  void Start(grpc::Server* server, ConnectionLimits limits = {});
+  // Connections refused by the limits so far.
+  uint64_t refused() const { return refused_.load(); }
   // Stops accepting; established connections stay with gRPC.
   void Stop();
 
  private:
   UnixListener(std::string path, int fd, bool owns_path)
       : path_(std::move(path)), fd_(fd), owns_path_(owns_path) {}
-  void Accept(grpc::Server* server);
+  void Accept(grpc::Server* server, ConnectionLimits limits);
 
   const std::string path_;
   int fd_;
   const bool owns_path_;
   int wake_[2] = {-1, -1};  // a pipe that ends the accept loop
   std::thread thread_;
+  std::atomic<uint64_t> refused_{0};
 };
 
 }  // namespace pil::server

@@ -34,9 +34,17 @@ WatchHub::WatchHub(LifecycleEngine* engine, size_t queue_limit)
     order_.push_back(e.status.node->name);
     running_[e.status.node->name] = e.status.state == State::kRunning;
   }
+  dispatcher_ = std::thread([this] { Dispatch(); });
 }
 
-WatchHub::~WatchHub() { engine_->Unsubscribe(id_); }
+WatchHub::~WatchHub() {
+  engine_->Unsubscribe(id_);
+  {
+    absl::MutexLock lock(&pending_mu_);
+    stopping_ = true;
+  }
+  dispatcher_.join();
+}
 
 void WatchHub::ReportHealth(grpc::HealthCheckServiceInterface* health) {
   absl::MutexLock lock(&mu_);
@@ -49,9 +57,12 @@ void WatchHub::ReportHealth(grpc::HealthCheckServiceInterface* health) {
 
 class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
  public:
-  WatchReactor(WatchHub* hub, std::string name,
+  WatchReactor(WatchHub* hub, std::string name, Quota::Ticket ticket,
                std::function<bool(const std::string&)> visible)
-      : hub_(hub), name_(std::move(name)), visible_(std::move(visible)) {}
+      : hub_(hub),
+        name_(std::move(name)),
+        ticket_(std::move(ticket)),
+        visible_(std::move(visible)) {}
 
   // Starts the stream; false when `name` is unknown.
   bool Begin() { return hub_->Add(this, name_); }
@@ -114,6 +125,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
   WatchHub* hub_;
   const std::string name_;
+  Quota::Ticket ticket_;
   const std::function<bool(const std::string&)> visible_;
   absl::Mutex mu_;
   std::deque<std::shared_ptr<const v1::WatchEvent>> queue_ ABSL_GUARDED_BY(mu_);
@@ -138,24 +150,51 @@ bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {
 }
 
 void WatchHub::OnEvent(const StateEvent& event) {
-  auto converted = std::make_shared<const v1::WatchEvent>(EventToProto(event));
-  const std::string& name = event.status.node->name;
-  absl::MutexLock lock(&mu_);
-  latest_[name] = converted;
-  last_sequence_ = event.sequence;
-  const bool running = event.status.state == State::kRunning;
+  Pending pending{event.status.node->name,
+                  event.status.state == State::kRunning,
+                  std::make_shared<const v1::WatchEvent>(EventToProto(event)),
+                  event.sequence};
+  absl::MutexLock lock(&pending_mu_);
+  pending_.push_back(std::move(pending));
+}
+
+void WatchHub::Dispatch() {
+  while (true) {
+    std::deque<Pending> batch;
+    {
+      absl::MutexLock lock(&pending_mu_);
+      pending_mu_.Await(absl::Condition(
+          +[](WatchHub* hub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(hub->pending_mu_) {
+            return !hub->pending_.empty() || hub->stopping_;
+          },
+          this));
+      if (pending_.empty()) return;  // stopping
+      batch.swap(pending_);
+    }
+    absl::MutexLock lock(&mu_);
+    for (const Pending& p : batch)
+      Apply(p.name, p.running, p.event, p.sequence);
+  }
+}
+
+void WatchHub::Apply(const std::string& name, bool running,
+                     const std::shared_ptr<const v1::WatchEvent>& event,
+                     uint64_t sequence) {
+  latest_[name] = event;
+  last_sequence_ = sequence;
   if (health_ != nullptr && running != running_[name]) {
     health_->SetServingStatus(kHealthPrefix + name, running);
   }
   running_[name] = running;
-  for (WatchReactor* reactor : reactors_) reactor->Push(converted);
+  for (WatchReactor* reactor : reactors_) reactor->Push(event);
 }
 
 grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
-    WatchHub* hub, const std::string& name,
+    WatchHub* hub, const std::string& name, Quota::Ticket ticket,
     std::function<bool(const std::string&)> visible,
     const std::function<absl::Status()>& unknown) {
-  auto* reactor = new WatchReactor(hub, name, std::move(visible));
+  auto* reactor =
+      new WatchReactor(hub, name, std::move(ticket), std::move(visible));
   if (!reactor->Begin()) {
     delete reactor;
     return new WatchError(unknown());

@@ -1,24 +1,29 @@
 // Watch streams and per-coprocessor health: one engine subscription
 // shared by every stream. Each event is converted to its message once and
 // queued to every stream it concerns; a stream whose queue passes the limit
-// is ended with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW). Thread-safe.
+// is ended with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW). The engine only hands
+// events over (in its lock, in order); a thread of the hub's own fans them
+// out, so the number of watchers never slows a transition. Thread-safe.
 #ifndef PILD_SERVER_WATCH_HUB_H_
 #define PILD_SERVER_WATCH_HUB_H_
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "proto/pil/v1/lifecycle.grpc.pb.h"
 #include "server/engine.h"
+#include "server/quota.h"
 
 namespace pil::server {
 
@@ -49,7 +54,13 @@ class WatchHub {
   void ReportHealth(grpc::HealthCheckServiceInterface* health);
 
  private:
+  // In the engine's lock: queues the event for Dispatch().
   void OnEvent(const StateEvent& event);
+  // The fan-out thread: applies queued events in order.
+  void Dispatch();
+  void Apply(const std::string& name, bool running,
+             const std::shared_ptr<const v1::WatchEvent>& event,
+             uint64_t sequence) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   LifecycleEngine* engine_;
   const size_t queue_limit_;
@@ -62,14 +73,26 @@ class WatchHub {
   uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
+
+  struct Pending {
+    std::string name;
+    bool running;
+    std::shared_ptr<const v1::WatchEvent> event;
+    uint64_t sequence;
+  };
+  absl::Mutex pending_mu_;
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(pending_mu_);
+  bool stopping_ ABSL_GUARDED_BY(pending_mu_) = false;
+  std::thread dispatcher_;
 };
 
 // A Watch call: a stream of the events of coprocessor `name` (all when
 // empty) on `hub` for which `visible` (when set) holds at the time of the
 // event, or, when no coprocessor has that name, the call ended with
-// `unknown()`.
+// `unknown()`. `ticket` (its place among the watches) is released when
+// the call is done.
 grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
-    WatchHub* hub, const std::string& name,
+    WatchHub* hub, const std::string& name, Quota::Ticket ticket,
     std::function<bool(const std::string&)> visible,
     const std::function<absl::Status()>& unknown);
 

@@ -1,5 +1,8 @@
 #include "server/workers.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/error.h"
+
 namespace pil::server {
 
 Workers::~Workers() {
@@ -13,11 +16,32 @@ Workers::~Workers() {
 }
 
 bool Workers::Run(std::function<void()> work, std::function<void()> then) {
+  return Submit("", std::move(work), std::move(then)).ok();
+}
+
+absl::Status Workers::Submit(const std::string& key, std::function<void()> work,
+                             std::function<void()> then) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || busy_ + queue_.size() >= max_) return false;
-  queue_.push_back({std::move(work), std::move(then)});
+  if (stopping_ || busy_ + queue_.size() >= max_) {
+    return Error(
+        absl::StatusCode::kResourceExhausted, "SERVER_BUSY",
+        absl::StrCat("more than ", max_, " calls in progress; retry later"),
+        {{"limit", absl::StrCat(max_)}});
+  }
+  if (!key.empty()) {
+    size_t& mine = by_key_[key];
+    if (mine >= per_key_) {
+      return Error(absl::StatusCode::kResourceExhausted, "CALLER_BUSY",
+                   absl::StrCat("this caller (", key, ") has ", mine,
+                                " calls in progress, the most one caller may "
+                                "have; retry when one ends"),
+                   {{"limit", absl::StrCat(per_key_)}});
+    }
+    ++mine;
+  }
+  queue_.push_back({std::move(work), std::move(then), key});
   if (queue_.size() > idle_) threads_.emplace_back([this] { Loop(); });
-  return true;
+  return absl::OkStatus();
 }
 
 void Workers::Loop() {
@@ -38,6 +62,10 @@ void Workers::Loop() {
     job.work();
     mu_.Lock();
     --busy_;
+    if (!job.key.empty()) {
+      auto it = by_key_.find(job.key);
+      if (--it->second == 0) by_key_.erase(it);
+    }
     if (job.then) {
       mu_.Unlock();
       job.then();

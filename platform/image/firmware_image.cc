@@ -46,11 +46,19 @@ absl::StatusOr<std::string> SplitPartName(absl::string_view name,
 absl::StatusOr<FirmwareImage> FirmwareImage::Load(std::string name,
                                                   std::string bytes,
                                                   const FileReader& read) {
-  return Build(std::move(name), std::move(bytes), &read);
+  return Build(std::move(name),
+               std::make_shared<const std::string>(std::move(bytes)), &read);
 }
 
 absl::StatusOr<FirmwareImage> FirmwareImage::FromBytes(std::string name,
                                                        std::string bytes) {
+  return FromShared(std::move(name),
+                    std::make_shared<const std::string>(std::move(bytes)));
+}
+
+absl::StatusOr<FirmwareImage> FirmwareImage::FromShared(
+    std::string name, std::shared_ptr<const std::string> bytes) {
+  if (bytes == nullptr) bytes = std::make_shared<const std::string>();
   return Build(std::move(name), std::move(bytes), nullptr);
 }
 
@@ -68,9 +76,10 @@ absl::StatusOr<FirmwareImage> FirmwareImage::LoadFile(absl::string_view path) {
   return Load(name, std::move(*bytes), read);
 }
 
-absl::StatusOr<FirmwareImage> FirmwareImage::Build(std::string name,
-                                                   std::string bytes,
-                                                   const FileReader* read) {
+absl::StatusOr<FirmwareImage> FirmwareImage::Build(
+    std::string name, std::shared_ptr<const std::string> shared,
+    const FileReader* read) {
+  const std::string& bytes = *shared;
   auto elf = ParseElfHeaders(bytes);
   if (!elf.ok()) return elf.status();
   const std::vector<ProgramHeader>& phdrs = elf->phdrs;
@@ -204,7 +213,7 @@ absl::StatusOr<FirmwareImage> FirmwareImage::Build(std::string name,
     image.parts_[i] = std::move(*part);
     at.in_part = true;
   }
-  image.main_ = std::move(bytes);
+  image.main_ = std::move(shared);
   image.elf_ = std::move(*elf);
   return image;
 }
@@ -214,8 +223,8 @@ absl::string_view FirmwareImage::headers() const { return segment_data(0); }
 absl::string_view FirmwareImage::segment_data(size_t i) const {
   const Location& at = locations_[i];
   if (at.in_part) return parts_[i];
-  return absl::string_view(main_).substr(static_cast<size_t>(at.offset),
-                                         static_cast<size_t>(at.size));
+  return absl::string_view(*main_).substr(static_cast<size_t>(at.offset),
+                                          static_cast<size_t>(at.size));
 }
 
 std::string FirmwareImage::PartName(size_t i) const {
@@ -267,7 +276,7 @@ absl::StatusOr<FirmwareImage::SplitFiles> FirmwareImage::Split() const {
 }
 
 uint64_t FirmwareImage::file_size() const {
-  uint64_t total = main_.size();
+  uint64_t total = main_->size();
   for (const std::string& part : parts_) total += part.size();
   return total;
 }

@@ -49,6 +49,11 @@ class FirmwareImage {
   static absl::StatusOr<FirmwareImage> FromBytes(std::string name,
                                                  std::string bytes);
 
+  // FromBytes() without a copy: the image shares `bytes` (an upload kept by
+  // the store is loaded any number of times at no cost).
+  static absl::StatusOr<FirmwareImage> FromShared(
+      std::string name, std::shared_ptr<const std::string> bytes);
+
   // Reads `path` and, for a split image, the .bNN files beside it.
   static absl::StatusOr<FirmwareImage> LoadFile(absl::string_view path);
 
@@ -63,7 +68,7 @@ class FirmwareImage {
   bool split() const { return split_; }
 
   // The bytes of the .mbn, or of the .mdt of a split image.
-  absl::string_view main_file() const { return main_; }
+  absl::string_view main_file() const { return *main_; }
 
   // The ELF header and program headers: bytes [0, phdr[0].p_filesz).
   absl::string_view headers() const;
@@ -92,9 +97,9 @@ class FirmwareImage {
 
  private:
   FirmwareImage() = default;
-  static absl::StatusOr<FirmwareImage> Build(std::string name,
-                                             std::string bytes,
-                                             const FileReader* read);
+  static absl::StatusOr<FirmwareImage> Build(
+      std::string name, std::shared_ptr<const std::string> bytes,
+      const FileReader* read);
 
   // Where a segment's file data is: in main_ or in parts_[i].
   struct Location {
@@ -104,7 +109,8 @@ class FirmwareImage {
   };
 
   std::string name_;
-  std::string main_;                 // the .mbn or .mdt bytes
+  // The .mbn or .mdt bytes, immutable and possibly shared.
+  std::shared_ptr<const std::string> main_;
   std::vector<std::string> parts_;   // per phdr: .bNN contents, else empty
   std::vector<Location> locations_;  // per phdr
   ElfHeaders elf_;

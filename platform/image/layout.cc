@@ -47,6 +47,28 @@ absl::StatusOr<LoadLayout> ComputeLayout(
     return Invalid("NO_LOADABLE_SEGMENTS",
                    "image has no loadable segment (PT_LOAD with p_memsz > 0)");
   }
+  // Segments are copied into memory in parallel: two that share a byte
+  // would leave it undefined. Sorted by address, each must end before the
+  // next begins.
+  std::vector<size_t> by_address = layout.loadable;
+  std::sort(by_address.begin(), by_address.end(), [&](size_t a, size_t b) {
+    return phdrs[a].paddr < phdrs[b].paddr;
+  });
+  for (size_t k = 1; k < by_address.size(); ++k) {
+    const ProgramHeader& a = phdrs[by_address[k - 1]];
+    const ProgramHeader& b = phdrs[by_address[k]];
+    if (b.paddr - a.paddr < a.memsz) {
+      const size_t i = std::min(by_address[k - 1], by_address[k]);
+      const size_t j = std::max(by_address[k - 1], by_address[k]);
+      return Invalid(
+          "SEGMENTS_OVERLAP",
+          absl::StrCat("segments ", i, " and ", j, " overlap: [",
+                       Hex(phdrs[i].paddr), ", +", Hex(phdrs[i].memsz),
+                       ") and [", Hex(phdrs[j].paddr), ", +",
+                       Hex(phdrs[j].memsz), ")"),
+          {{"segment", absl::StrCat(i)}, {"other_segment", absl::StrCat(j)}});
+    }
+  }
   layout.relocatable = flagged > 0;
   layout.partially_relocatable =
       flagged > 0 && flagged < layout.loadable.size();

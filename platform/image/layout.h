@@ -32,7 +32,8 @@ struct LoadLayout {
   uint64_t span() const { return max_address - min_address; }
 };
 
-// INVALID_ARGUMENT: NO_LOADABLE_SEGMENTS, SEGMENT_ADDRESS_OVERFLOW.
+// INVALID_ARGUMENT: NO_LOADABLE_SEGMENTS, SEGMENT_ADDRESS_OVERFLOW,
+// SEGMENTS_OVERLAP (two loadable segments share an address; both named).
 absl::StatusOr<LoadLayout> ComputeLayout(
     const std::vector<ProgramHeader>& phdrs);
 

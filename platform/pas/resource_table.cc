@@ -60,14 +60,17 @@ absl::StatusOr<std::vector<DevMem>> ParseResourceTable(
     }
     absl::string_view name = table.substr(offset + 24, 32);
     d.name = std::string(name.substr(0, name.find('\0')));
+    // Ends are computed in 64 bits: a 32-bit end wraps to 0.
     if (!PageAligned(d.da) || !PageAligned(d.pa) || !PageAligned(d.length) ||
-        d.length == 0 || uint64_t{d.da} + d.length > 0x100000000ull) {
+        d.length == 0 || uint64_t{d.da} + d.length > 0x100000000ull ||
+        uint64_t{d.pa} + d.length > 0x100000000ull) {
       return Invalid(absl::StrCat("devmem entry ", i, " ('", d.name,
                                   "') is not a 4 KiB-aligned, non-empty "
                                   "range"));
     }
     for (const DevMem& other : entries) {
-      if (d.da < other.da + other.length && other.da < d.da + d.length) {
+      if (uint64_t{d.da} < uint64_t{other.da} + other.length &&
+          uint64_t{other.da} < uint64_t{d.da} + d.length) {
         return Invalid(absl::StrCat("devmem entries '", other.name, "' and '",
                                     d.name, "' overlap"));
       }

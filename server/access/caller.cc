@@ -10,4 +10,11 @@ std::string Caller::Describe() const {
   return absl::StrCat("uid ", uid, " pid ", pid);
 }
 
+std::string Caller::Key() const {
+  if (!certificate.empty()) return absl::StrCat("cert:", certificate);
+  if (uid == 0) return "";
+  if (uid < 0) return peer;
+  return absl::StrCat("uid:", uid);
+}
+
 }  // namespace pil::access

@@ -20,6 +20,10 @@ struct Caller {
 
   // "uid 1000 pid 4242", "certificate fleet-1", else the peer.
   std::string Describe() const;
+  // Whom per-caller limits count against: "uid:1000" (every process of a
+  // user), "cert:fleet-1", else the peer; "" for root on the Unix socket,
+  // which they do not bind (root could stop pild anyway; totals still do).
+  std::string Key() const;
 };
 
 }  // namespace pil::access

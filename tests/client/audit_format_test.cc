@@ -1,6 +1,8 @@
 // The audit trail and GetInfo as pilctl prints them.
 #include "client/audit_format.h"
 
+#include <algorithm>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -44,6 +46,21 @@ TEST(AuditFormat, RefusedCallsAndCertificateCallersReadAsSuch) {
   const std::string json = HistoryJson({denied});
   EXPECT_THAT(json, HasSubstr("\"refused\": true"));
   EXPECT_THAT(json, HasSubstr("\"certificate\": \"\""));
+}
+
+// What a client certificate or a peer says reaches a terminal: control
+// characters are shown, not obeyed.
+TEST(AuditFormat, ControlCharactersAreShownNotObeyed) {
+  v1::HistoryEntry entry;
+  entry.set_id(1);
+  entry.set_operation("connect");
+  entry.set_refused(true);
+  entry.set_result("CERTIFICATE_UNTRUSTED");
+  entry.mutable_caller()->set_certificate("evil\x1b[2J\nuid 0 start adsp");
+  const std::string table = HistoryTable({entry});
+  EXPECT_THAT(table, HasSubstr("cert evil\\x1b[2J\\x0auid 0 start adsp"));
+  EXPECT_THAT(table, Not(HasSubstr("\x1b")));
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2);  // header, row
 }
 
 TEST(AuditFormat, InfoSaysWhoTheCallerIsAndWhatItMay) {

@@ -1,17 +1,23 @@
 #include "common/file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "common/endpoint.h"
 #include "common/error.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace pil {
 namespace {
+
+using ::testing::HasSubstr;
 
 std::string TempPath(const char* name) {
   return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
@@ -64,9 +70,69 @@ TEST(WriteFile, ReplacesTheFileAndNamesFailures) {
   EXPECT_NE(s.message().find("No such file or directory"), std::string::npos);
 }
 
-TEST(ReadFile, DirectoryIsRefused) {
+TEST(ReadFile, DirectoryIsNoFile) {
   auto read = ReadFile(std::getenv("TEST_TMPDIR"));
+  EXPECT_EQ(ReasonOf(read.status()), "FILE_NOT_FOUND");
+  EXPECT_THAT(read.status().message(), HasSubstr("is a directory"));
+}
+
+// A FIFO in place of a file is refused at once, never waited on (a read
+// of one without a writer blocks forever).
+TEST(ReadFile, FifoIsRefusedWithoutBlocking) {
+  const std::string path = TempPath("fifo.mbn");
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  auto read = ReadFile(path);
   EXPECT_EQ(ReasonOf(read.status()), "FILE_UNREADABLE");
+  EXPECT_THAT(read.status().message(), HasSubstr("not a regular file"));
+}
+
+class Beneath : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = TempPath("beneath");
+    std::filesystem::remove_all(root_);
+    std::filesystem::create_directories(root_ + "/fw/qcom/a");
+    ASSERT_TRUE(WriteFile(root_ + "/fw/qcom/a/real.mbn", "inside").ok());
+    ASSERT_TRUE(WriteFile(root_ + "/secret", "outside").ok());
+    dir_ = ::open((root_ + "/fw").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(dir_, 0);
+  }
+  void TearDown() override { ::close(dir_); }
+  absl::StatusOr<std::string> Read(const std::string& name) {
+    return ReadFileBeneath(dir_, name, name, 1 << 20);
+  }
+  void Link(const std::string& target, const std::string& name) {
+    std::filesystem::create_symlink(target, root_ + "/fw/" + name);
+  }
+  std::string root_;
+  int dir_ = -1;
+};
+
+TEST_F(Beneath, LinksInsideTheDirectoryAreFollowed) {
+  Link("a/real.mbn", "qcom/same-dir.mbn");
+  Link("../qcom/a/real.mbn", "qcom/up-and-down.mbn");
+  EXPECT_EQ(*Read("qcom/a/real.mbn"), "inside");
+  EXPECT_EQ(*Read("qcom/same-dir.mbn"), "inside");
+  EXPECT_EQ(*Read("qcom/up-and-down.mbn"), "inside");
+}
+
+TEST_F(Beneath, LinksLeavingTheDirectoryAreRefused) {
+  Link("../../secret", "qcom/relative.mbn");
+  Link(root_ + "/secret", "qcom/absolute.mbn");
+  Link("/etc/passwd", "qcom/passwd.mbn");
+  for (const char* name :
+       {"qcom/relative.mbn", "qcom/absolute.mbn", "qcom/passwd.mbn"}) {
+    auto read = Read(name);
+    EXPECT_EQ(ReasonOf(read.status()), "FILE_OUTSIDE_DIRECTORY") << name;
+    EXPECT_EQ(read.status().code(), absl::StatusCode::kPermissionDenied);
+  }
+  EXPECT_EQ(ReasonOf(Read("../secret").status()), "FILE_OUTSIDE_DIRECTORY");
+}
+
+TEST_F(Beneath, FifosAndMissingFilesAreRefusedWithoutBlocking) {
+  ASSERT_EQ(::mkfifo((root_ + "/fw/qcom/x.b02").c_str(), 0600), 0);
+  EXPECT_EQ(ReasonOf(Read("qcom/x.b02").status()), "FILE_UNREADABLE");
+  EXPECT_EQ(ReasonOf(Read("qcom/absent.mbn").status()), "FILE_NOT_FOUND");
 }
 
 TEST(DefaultEndpoint, SocketVariableWins) {

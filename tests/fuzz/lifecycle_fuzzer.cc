@@ -141,9 +141,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 0: {
         pil::v1::UploadHeader header;
         header.set_name("fuzz.mbn");
-        auto valid = pil::server::ValidateUpload(header, payload, 1);
+        auto shared = std::make_shared<const std::string>(payload);
+        auto valid = pil::server::ValidateUpload(header, shared, 1);
         if (valid.ok()) {
-          store.AddUpload(valid->sha256, payload);
+          store.AddUpload(valid->sha256, shared);
           last_upload = valid->sha256;
         }
         break;

@@ -38,6 +38,10 @@ def main():
         "overlap": table([devmem(0x1000, 0, 0x2000, "a"), devmem(0x2000, 0, 0x1000, "b")]),
         "misaligned": table([devmem(0x1001, 0, 0x1000, "odd")]),
         "wrap": table([devmem(0xFFFFF000, 0, 0x2000, "wrap")]),
+        # Two entries whose 32-bit ends wrap to 0 once passed as disjoint.
+        "top-twice": table([devmem(0xFFFFF000, 0, 0x1000, "top"),
+                            devmem(0xFFFFF000, 0x1000, 0x1000, "again")]),
+        "pa-wrap": table([devmem(0x1000, 0xFFFFF000, 0x2000, "pa")]),
         "reserved": table([devmem(0, 0, 0x1000, "r", reserved=1)]),
         "version2": table([], version=2),
         "huge-count": table([], count=0x40000000),

@@ -80,6 +80,26 @@ TEST(ComputeLayout, AddressesDoNotWrap) {
       "SEGMENT_ADDRESS_OVERFLOW");
 }
 
+// Segments are copied in parallel: overlapping ones would race. Both are
+// named, lowest index first, whatever their order in the table.
+TEST(ComputeLayout, OverlappingSegmentsAreRefusedNamingBoth) {
+  auto layout = ComputeLayout(
+      Phdrs({Load(0x10000, 0x3000, false), Load(0x20000, 0x1000, false),
+             Load(0x12000, 0x1000, false)}));
+  EXPECT_EQ(ReasonOf(layout.status()), "SEGMENTS_OVERLAP");
+  EXPECT_THAT(layout.status().message(), HasSubstr("segments 2 and 4"));
+  EXPECT_EQ(MetadataOf(layout.status())["segment"], "2");
+  EXPECT_EQ(MetadataOf(layout.status())["other_segment"], "4");
+  // Touching is not overlapping; equal starts are.
+  EXPECT_TRUE(ComputeLayout(Phdrs({Load(0x10000, 0x1000, false),
+                                   Load(0x11000, 0x1000, false)}))
+                  .ok());
+  EXPECT_EQ(ReasonOf(ComputeLayout(Phdrs({Load(0x10000, 0x1000, false),
+                                          Load(0x10000, 0x10, false)}))
+                         .status()),
+            "SEGMENTS_OVERLAP");
+}
+
 TEST(CheckFitsCarveout, FixedImageMustSitInside) {
   auto phdrs = Phdrs(
       {Load(0x9c900000, 0x10000, false), Load(0x9c910000, 0x10000, false)});

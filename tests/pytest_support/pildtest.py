@@ -42,7 +42,11 @@ def runfile(relative):
 
 
 def realdata(relative=""):
-    """Path under the real data; fails the test loudly when it is absent."""
+    """Path under the real data; fails the test loudly when it is absent.
+
+    The path is in the real directory (STATUS names it), not the runfiles'
+    links to it: pild reads firmware only beneath its firmware directories,
+    and a runfiles link leads out of them."""
     status_file = os.path.join(RUNFILES, "realdata", "STATUS")
     try:
         status = open(status_file).read().strip()
@@ -53,7 +57,7 @@ def realdata(relative=""):
             "REAL DATA MISSING, test did not run: %s. Put it at ../shared/realdata, "
             "set PILD_REALDATA, or run tools/fetch-realdata.sh" % status
         )
-    return os.path.join(RUNFILES, "realdata", relative)
+    return os.path.join(status.split(None, 1)[1], relative)
 
 
 REAL_DTBS = ["qrb5165-rb5", "sdm845-db845c", "sm8550-qrd", "x1e80100-crd", "x1e80100-crd-el2"]

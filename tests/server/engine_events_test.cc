@@ -183,7 +183,7 @@ TEST(Engine, CrashIsRecoveredAfterACoredump) {
   ASSERT_TRUE(dump.ok()) << dump.status();
   EXPECT_EQ(dump->reason, "WATCHDOG");
   EXPECT_EQ(dump->crash_id, 1u);
-  auto elf = image::ParseElfHeaders(dump->bytes);
+  auto elf = image::ParseElfHeaders(*dump->bytes);
   ASSERT_TRUE(elf.ok()) << elf.status();
   EXPECT_EQ(elf->header.type, 4);  // ET_CORE
   ASSERT_GE(elf->phdrs.size(), 2u);

@@ -248,6 +248,23 @@ class FakeMemory : public pas::PhysicalMemory {
   std::string bytes_;
 };
 
+// Ends computed in 32 bits wrap: [0xFFFFF000, +0x1000) ends at 0, and two
+// such entries once passed the overlap check.
+TEST(ResourceTable, RangesAtTheTopOfTheAddressSpaceStillOverlap) {
+  std::vector<pas::DevMem> entries = {
+      {0xFFFFF000, 0x1000000, 0x1000, 0, "top"},
+      {0xFFFFF000, 0x2000000, 0x1000, 0, "again"}};
+  auto parsed = ParseResourceTable(BuildResourceTable(entries));
+  EXPECT_EQ(ReasonOf(parsed.status()), "RESOURCE_TABLE_INVALID");
+  EXPECT_THAT(parsed.status().message(), HasSubstr("overlap"));
+  entries[1].da = 0xFFFFE000;
+  EXPECT_TRUE(ParseResourceTable(BuildResourceTable(entries)).ok());
+  // A physical range may not wrap either.
+  entries = {{0x1000, 0xFFFFF000, 0x2000, 0, "wraps"}};
+  EXPECT_EQ(ReasonOf(ParseResourceTable(BuildResourceTable(entries)).status()),
+            "RESOURCE_TABLE_INVALID");
+}
+
 TEST(Coredump, ElfCoreWithANoteAndTheSegmentBytes) {
   FakeMemory memory;
   memory.base_ = 0x9c900000;

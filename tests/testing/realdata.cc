@@ -17,7 +17,15 @@ std::string RunfilesRoot() {
 
 }  // namespace
 
+// The real directory STATUS names ("available DIR"), else the runfiles'
+// links: firmware read by pild must not be behind links leading out of its
+// directory.
 std::string RealDataPath(absl::string_view relative) {
+  auto status = ReadFile(absl::StrCat(RunfilesRoot(), "/realdata/STATUS"));
+  absl::string_view dir = status.ok() ? *status : "";
+  if (absl::ConsumePrefix(&dir, "available ")) {
+    return absl::StrCat(absl::StripTrailingAsciiWhitespace(dir), "/", relative);
+  }
   return absl::StrCat(RunfilesRoot(), "/realdata/", relative);
 }
 

@@ -1,0 +1,249 @@
+// Each bound the service puts on what callers make pild hold, hit: upload
+// streams and their bytes, watch streams, coredump downloads, the worker
+// pool (with the lane Stop always gets) and the deadline of a call that
+// sets none. The callers here are root, whom only the totals bind; the
+// per-caller shares are hit as other users in tests/e2e/hardening_test.py.
+#include <grpcpp/grpcpp.h>
+
+#include <future>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "common/error.h"
+#include "common/rpc_status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/pil/v1/lifecycle.grpc.pb.h"
+#include "server/watch_hub.h"
+#include "tests/server/served.h"
+
+namespace pil::server::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<v1::Lifecycle::Stub> Stub(const Served& served) {
+  return v1::Lifecycle::NewStub(grpc::CreateChannel(
+      served.address(), grpc::InsecureChannelCredentials()));
+}
+
+// An upload stream that has sent its header and stays open.
+struct OpenUpload {
+  OpenUpload(v1::Lifecycle::Stub& stub, uint64_t size)
+      : writer(stub.UploadFirmware(&context, &response)) {
+    v1::UploadFirmwareRequest header;
+    header.mutable_header()->set_size(size);
+    header.mutable_header()->set_name("held.mbn");
+    writer->Write(header);
+  }
+  // Ends the stream; its status.
+  absl::Status Finish() {
+    writer->WritesDone();
+    return FromGrpcStatus(writer->Finish());
+  }
+  grpc::ClientContext context;
+  v1::UploadFirmwareResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadFirmwareRequest>> writer;
+};
+
+TEST(ServiceLimits, UploadStreamsAndTheirBytesAreBounded) {
+  ServedOptions options;
+  options.service.max_uploads = 2;
+  options.service.upload_budget = 3 << 20;
+  Served served(options);
+  auto stub = Stub(served);
+  auto client = served.Client();
+
+  // Two streams announcing 1 MiB each are held; a third stream is refused.
+  OpenUpload first(*stub, 1 << 20), second(*stub, 1 << 20);
+  // (The header is taken when the server reads it; let it.)
+  absl::StatusOr<v1::UploadFirmwareResponse> third;
+  for (int i = 0; i < 200; ++i) {
+    third = client.Upload("third.mbn", std::string(100, 'x'));
+    if (ReasonOf(third.status()) == "TOO_MANY_UPLOADS") break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ReasonOf(third.status()), "TOO_MANY_UPLOADS");
+  EXPECT_THAT(third.status().message(), HasSubstr("upload streams"));
+  EXPECT_EQ(ReasonOf(first.Finish()), "UPLOAD_SIZE_MISMATCH");
+
+  // With one stream free, an announcement beyond the budget left is
+  // refused before any byte of it is held.
+  // (A stream's place is given back just after its answer.)
+  absl::StatusOr<v1::UploadFirmwareResponse> over;
+  for (int i = 0; i < 200; ++i) {
+    over = client.Upload("big.mbn", std::string((2 << 20) + 1, 'x'));
+    if (ReasonOf(over.status()) != "TOO_MANY_UPLOADS") break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(ReasonOf(over.status()), "UPLOAD_BUDGET_EXHAUSTED");
+  EXPECT_EQ(ReasonOf(second.Finish()), "UPLOAD_SIZE_MISMATCH");
+  // Everything given back: a real image goes through.
+  auto image = SimEngine::Signed(0x9bb00000, 0x200000, 0xe);
+  absl::StatusOr<v1::UploadFirmwareResponse> good;
+  for (int i = 0; i < 200; ++i) {
+    good = client.Upload("vpu.mbn", image);
+    if (ReasonOf(good.status()) != "TOO_MANY_UPLOADS") break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(good.ok()) << good.status();
+}
+
+TEST(ServiceLimits, WatchStreamsAreBounded) {
+  ServedOptions options;
+  options.service.max_watches = 2;
+  Served served(options);
+  std::vector<std::thread> watchers;
+  std::atomic<int> started{0};
+  absl::Notification stop;
+  for (int i = 0; i < 2; ++i) {
+    watchers.emplace_back([&] {
+      auto client = served.Client();
+      (void)client.Watch("", [&](const v1::WatchEvent&) {
+        ++started;
+        return !stop.HasBeenNotified();
+      });
+    });
+  }
+  while (started < 2) absl::SleepFor(absl::Milliseconds(5));
+  auto client = served.Client();
+  absl::Status third =
+      client.Watch("", [](const v1::WatchEvent&) { return false; });
+  EXPECT_EQ(ReasonOf(third), "TOO_MANY_WATCHES");
+  // A watch that ends gives its place back (after the next event wakes the
+  // watchers that were told to stop).
+  stop.Notify();
+  ASSERT_TRUE(client.Start("adsp").ok());
+  for (std::thread& t : watchers) t.join();
+  absl::Status again;
+  for (int i = 0; i < 200; ++i) {
+    again = client.Watch("", [](const v1::WatchEvent&) { return false; });
+    if (again.ok()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(again.ok()) << again;
+}
+
+TEST(ServiceLimits, CoredumpDownloadsAreBoundedAndShareOneBuffer) {
+  ServedOptions options;
+  options.profile.add_faults()->set_coprocessor("cdsp");
+  options.profile.mutable_faults(0)->set_watchdog_after_ms(5);
+  options.service.max_downloads = 1;
+  Served served(options);
+  auto client = served.Client();
+  ASSERT_TRUE(client.Start("cdsp").ok());
+  absl::StatusOr<Coredump> dump;
+  for (int i = 0; i < 500; ++i) {
+    dump = served.sim().engine().GetCoredump("cdsp", 0);
+    if (dump.ok()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(dump.ok()) << dump.status();
+  // Every copy of the record shares the one immutable file.
+  EXPECT_EQ(served.sim().engine().GetCoredump("cdsp", 0)->bytes.get(),
+            dump->bytes.get());
+
+  // A download held open (its first message read, no more) is the one.
+  auto stub = Stub(served);
+  grpc::ClientContext held;
+  v1::GetCoredumpRequest request;
+  request.set_name("cdsp");
+  auto reader = stub->GetCoredump(&held, request);
+  v1::CoredumpChunk chunk;
+  ASSERT_TRUE(reader->Read(&chunk));
+  std::string bytes;
+  EXPECT_EQ(ReasonOf(client.GetCoredump("cdsp", 0, &bytes).status()),
+            "TOO_MANY_DOWNLOADS");
+  held.TryCancel();
+  while (reader->Read(&chunk)) {
+  }
+  (void)reader->Finish();
+  absl::StatusOr<v1::CoredumpInfo> info;
+  for (int i = 0; i < 200; ++i) {
+    info = client.GetCoredump("cdsp", 0, &bytes);
+    if (info.ok()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(info.ok()) << info.status();
+}
+
+// Watchers are served by the hub's own thread: one stuck in delivery does
+// not hold the engine (whose lock every transition needs).
+TEST(ServiceLimits, AStuckWatcherDoesNotHoldTransitions) {
+  SimEngine sim("sm8550-el2-sim", Fast());
+  WatchHub hub(&sim.engine(), 16);
+  absl::Notification stuck, release;
+  std::atomic<bool> armed{false};
+  Quota quota("watch streams", "TOO_MANY_WATCHES", 1, 1);
+  auto* watch = StartWatch(
+      &hub, "", std::move(*quota.Take("")),
+      [&](const std::string&) {
+        if (armed) {
+          if (!stuck.HasBeenNotified()) stuck.Notify();
+          release.WaitForNotification();
+        }
+        return false;  // delivers nothing: the call is not a real one
+      },
+      [] { return absl::OkStatus(); });
+  armed = true;
+  auto started = std::async(std::launch::async, [&] {
+    return sim.engine().Start("cdsp", {}, absl::ZeroDuration(), {}).status();
+  });
+  const bool done =
+      started.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  release.Notify();
+  EXPECT_TRUE(done) << "a stuck watcher held the engine";
+  EXPECT_TRUE(started.get().ok());
+  EXPECT_TRUE(stuck.HasBeenNotified());
+  watch->OnDone();  // never bound to a call: ended by hand
+}
+
+// One worker, held by a Reset waiting for a core that never becomes ready:
+// other blocking calls are SERVER_BUSY, a Stop is still served.
+TEST(ServiceLimits, StopHasALaneOfItsOwn) {
+  ServedOptions options;
+  options.profile.add_faults()->set_coprocessor("adsp");
+  options.profile.mutable_faults(0)->set_never_ready(true);
+  options.service.max_blocking_calls = 1;
+  Served served(options);
+  auto client = served.Client();
+  ASSERT_TRUE(client.Start("cdsp").ok());
+  ASSERT_TRUE(client.Authenticate("adsp").ok());
+  ASSERT_TRUE(client.Map("adsp").ok());
+  auto holder = std::async(std::launch::async, [&] {
+    return served.Client().Reset("adsp", absl::Seconds(3)).status();
+  });
+  absl::StatusOr<v1::Coprocessor> busy;
+  for (int i = 0; i < 200; ++i) {
+    busy = client.GetCoprocessor("video", /*observe_hardware=*/true);
+    if (!busy.ok()) break;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(ReasonOf(busy.status()), "SERVER_BUSY");
+  auto stopped = client.Stop("cdsp");
+  EXPECT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_EQ(ReasonOf(holder.get()), "READY_TIMEOUT");
+}
+
+TEST(ServiceLimits, ACallWithoutADeadlineGetsTheDefaultOne) {
+  ServedOptions options;
+  options.profile.add_faults()->set_coprocessor("adsp");
+  options.profile.mutable_faults(0)->set_never_ready(true);
+  options.service.default_deadline = absl::Milliseconds(300);
+  Served served(options);
+  // No deadline from the client, a ready timeout far beyond the default.
+  auto stub = Stub(served);
+  grpc::ClientContext context;
+  v1::StartRequest request;
+  request.set_name("adsp");
+  request.mutable_ready_timeout()->set_seconds(20);
+  v1::TransitionResponse response;
+  const absl::Status started =
+      FromGrpcStatus(stub->Start(&context, request, &response));
+  EXPECT_EQ(ReasonOf(started), "DEADLINE_EXCEEDED");
+  EXPECT_EQ(served.Client().GetCoprocessor("adsp")->state(), v1::STATE_OFFLINE);
+}
+
+}  // namespace
+}  // namespace pil::server::testing
