@@ -9,5 +9,6 @@ export PYTHONDONTWRITEBYTECODE=1
 cd "$runfiles/pild"
 # Scratch files stay in Bazel's per-test directory (pytest's tmp_path too).
 export TMPDIR="${TEST_TMPDIR:?}"
-exec /usr/bin/python3 -m pytest -p no:cacheprovider -v \
+# -rP: what a passing test prints (its figures) stays in its log.
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -v -rP \
   --basetemp="$TEST_TMPDIR/pytest" --junitxml="${XML_OUTPUT_FILE:-/dev/null}" "$@"

@@ -97,6 +97,10 @@ void UnixListener::Stop() {
   const char byte = 0;
   (void)!::write(wake_[1], &byte, 1);
   thread_.join();
+  if (refused_ > 0) {
+    PILD_LOG(INFO) << refused_.load() << " connections refused on " << path_
+                   << " by the connection limits";
+  }
 }
 
 void UnixListener::Accept(grpc::Server* server, ConnectionLimits limits) {
