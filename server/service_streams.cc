@@ -16,6 +16,7 @@
 #include "server/service.h"
 #include "server/service_internal.h"
 #include "server/status_proto.h"
+#include "server/upload_stream.h"
 
 namespace pil::server {
 
@@ -29,7 +30,9 @@ class LifecycleService::UploadReactor final
       : service_(service),
         response_(response),
         caller_(access::Identify(*context)),
-        start_(absl::Now()) {
+        start_(absl::Now()),
+        stream_(service->options_.max_upload_size, &service->upload_bytes_,
+                caller_.Key()) {
     if (absl::Status denied =
             service_->gate_->Decide(caller_, Verb::kUpload, "");
         !denied.ok()) {
@@ -37,12 +40,12 @@ class LifecycleService::UploadReactor final
                               [this, denied] { Finish(ToGrpcStatus(denied)); });
       return;
     }
-    auto stream = service_->uploads_.Take(caller_.Key());
-    if (!stream.ok()) {
-      End(stream.status());
+    auto place = service_->uploads_.Take(caller_.Key());
+    if (!place.ok()) {
+      End(place.status());
       return;
     }
-    stream_ = std::move(*stream);
+    place_ = std::move(*place);
     StartRead(&request_);
   }
 
@@ -51,7 +54,7 @@ class LifecycleService::UploadReactor final
       Complete();
       return;
     }
-    if (absl::Status s = Take(); !s.ok()) {
+    if (absl::Status s = stream_.Take(request_); !s.ok()) {
       End(s);
       return;
     }
@@ -61,79 +64,18 @@ class LifecycleService::UploadReactor final
   void OnDone() override { delete this; }
 
  private:
-  absl::Status Take() {
-    if (!has_header_) {
-      if (!request_.has_header()) {
-        return Invalid("UPLOAD_HEADER_MISSING",
-                       "the first message of an upload must be its header");
-      }
-      header_ = request_.header();
-      has_header_ = true;
-      if (absl::Status s = CheckUploadName(header_.name()); !s.ok()) return s;
-      if (header_.size() == 0) {
-        return Invalid("UPLOAD_EMPTY",
-                       "header.size is 0; expected the image's size in bytes");
-      }
-      if (header_.size() > service_->options_.max_upload_size) {
-        return Error(
-            absl::StatusCode::kResourceExhausted, "UPLOAD_TOO_LARGE",
-            absl::StrCat("the image is ", header_.size(), " bytes; at most ",
-                         service_->options_.max_upload_size, " accepted"));
-      }
-      if (!header_.sha256().empty() && !IsSha256Hex(header_.sha256())) {
-        return Invalid("BAD_SHA256",
-                       absl::StrCat("header.sha256 must be 64 lower-case hex "
-                                    "digits; got '",
-                                    header_.sha256().substr(0, 80), "'"));
-      }
-      // Memory for the announced size is counted before any is taken.
-      auto budget = service_->upload_bytes_.Take(caller_.Key(), header_.size());
-      if (!budget.ok()) return budget.status();
-      budget_ = std::move(*budget);
-      bytes_.reserve(std::min<uint64_t>(header_.size(), kChunk * 64));
-      return absl::OkStatus();
-    }
-    if (!request_.has_chunk()) {
-      return Invalid("UPLOAD_HEADER_REPEATED",
-                     "only the first message of an upload is a header; "
-                     "expected a chunk");
-    }
-    const std::string& chunk = request_.chunk();
-    if (chunk.size() > kChunk) {
-      return Invalid("UPLOAD_CHUNK_TOO_LARGE",
-                     absl::StrCat("a chunk of ", chunk.size(),
-                                  " bytes; at most 1 MiB expected"));
-    }
-    if (bytes_.size() + chunk.size() > header_.size()) {
-      return Invalid("UPLOAD_SIZE_MISMATCH",
-                     absl::StrCat("received more than the ", header_.size(),
-                                  " bytes the header announced"));
-    }
-    bytes_ += chunk;
-    return absl::OkStatus();
-  }
-
   // The client finished sending: check and validate on a worker.
   void Complete() {
-    if (!has_header_) {
-      End(Invalid("UPLOAD_HEADER_MISSING",
-                  "the upload ended before its header"));
+    auto bytes = stream_.Finish();
+    if (!bytes.ok()) {
+      End(bytes.status());
       return;
     }
-    if (bytes_.size() != header_.size()) {
-      End(Invalid(
-          "UPLOAD_SIZE_MISMATCH",
-          absl::StrCat("received ", bytes_.size(),
-                       " bytes; the header announced ", header_.size())));
-      return;
-    }
-    OnWorker([this] { return Validate(); });
+    OnWorker([this, bytes = *std::move(bytes)] { return Validate(bytes); });
   }
 
   // Ends the upload with `status`, recorded first.
   void End(absl::Status status) {
-    bytes_.clear();
-    bytes_.shrink_to_fit();
     OnWorker([this, status] { return Record(status); });
   }
 
@@ -149,12 +91,11 @@ class LifecycleService::UploadReactor final
   }
 
   // Validates the image and keeps it, once its record is on disk.
-  absl::Status Validate() {
-    // From here on the bytes are shared, never copied: with the validation,
-    // with the store and with every load of the upload.
-    auto bytes = std::make_shared<const std::string>(std::move(bytes_));
-    auto valid =
-        ValidateUpload(header_, bytes, service_->options_.verify_threads);
+  // From here on the bytes are shared, never copied: with the validation,
+  // with the store and with every load of the upload.
+  absl::Status Validate(std::shared_ptr<const std::string> bytes) {
+    auto valid = ValidateUpload(stream_.header(), bytes,
+                                service_->options_.verify_threads);
     if (!valid.ok()) return Record(valid.status());
     sha256_ = valid->sha256;
     if (!Record(absl::OkStatus()).ok()) {
@@ -165,9 +106,9 @@ class LifecycleService::UploadReactor final
     response_->set_sha256(sha256_);
     response_->set_size(bytes->size());
     service_->firmware_->AddUpload(sha256_, std::move(bytes));
-    PILD_LOG(INFO) << "upload " << header_.name() << " (" << header_.size()
-                   << " bytes) from " << caller_.Describe() << " accepted as "
-                   << sha256_;
+    PILD_LOG(INFO) << "upload " << stream_.header().name() << " ("
+                   << stream_.header().size() << " bytes) from "
+                   << caller_.Describe() << " accepted as " << sha256_;
     return absl::OkStatus();
   }
 
@@ -181,8 +122,8 @@ class LifecycleService::UploadReactor final
     entry.image_sha256 = sha256_;
     entry.result = status.ok() ? "OK" : ReasonOf(status);
     entry.message = status.ok()
-                        ? absl::StrCat("'", header_.name().substr(0, 256),
-                                       "', ", header_.size(), " bytes")
+                        ? absl::StrCat("'", stream_.header().name(), "', ",
+                                       stream_.header().size(), " bytes")
                         : std::string(status.message());
     entry.duration = absl::Now() - start_;
     // An upload turned away stored nothing.
@@ -198,11 +139,9 @@ class LifecycleService::UploadReactor final
   const Caller caller_;
   const absl::Time start_;
   v1::UploadFirmwareRequest request_;
-  bool has_header_ = false;
-  v1::UploadHeader header_;
-  std::string bytes_;
+  UploadStream stream_;
   std::string sha256_;
-  Quota::Ticket stream_, budget_;  // released when the call is done
+  Quota::Ticket place_;  // among the uploads; released when the call is done
 };
 
 grpc::ServerReadReactor<v1::UploadFirmwareRequest>*
