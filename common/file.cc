@@ -20,7 +20,8 @@ absl::Status ErrnoError(absl::string_view what, absl::string_view path,
                         int err) {
   const std::string message =
       absl::StrCat("cannot ", what, " ", path, ": ", std::strerror(err));
-  if (err == ENOENT) {
+  // (A path through a file, or a loop of links, leads to no file either.)
+  if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
     return Error(absl::StatusCode::kNotFound, "FILE_NOT_FOUND", message,
                  {{"path", std::string(path)}});
   }
@@ -121,6 +122,14 @@ absl::StatusOr<std::string> ReadFileBeneath(int dir_fd, absl::string_view name,
                  absl::StrCat(display,
                               " resolves outside its directory (a symbolic "
                               "link leaving it); expected a file beneath it"),
+                 {{"path", std::string(display)}});
+  }
+  if (fd < 0 && errno == ENOSYS) {
+    return Error(absl::StatusCode::kFailedPrecondition,
+                 "FILE_RESOLUTION_UNSUPPORTED",
+                 absl::StrCat("cannot read ", display,
+                              ": reading beneath a directory needs openat2 "
+                              "(Linux 5.6 or later), which this kernel lacks"),
                  {{"path", std::string(display)}});
   }
   if (fd < 0) return ErrnoError("open", display, errno);

@@ -158,7 +158,9 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   if (listener != nullptr) listener->Stop();
   health.Shutdown();
   service.ReportHealth(nullptr);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Calls get half of what is left before pild exits regardless.
+  server->Shutdown(std::chrono::system_clock::now() +
+                   absl::ToChronoMilliseconds(limits.shutdown_timeout / 2));
   server.reset();
   listener.reset();  // removes the socket file pild made
   return 0;

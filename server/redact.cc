@@ -57,19 +57,30 @@ std::string WithoutPaths(absl::string_view text) {
   return out;
 }
 
+bool Privileged(const access::Caller& caller) {
+  return caller.uid == 0 && caller.certificate.empty();
+}
+
+std::string Scrubbed(absl::string_view text) {
+  std::string message = WithoutPaths(text);
+  for (const std::string& error : SystemErrors()) {
+    if (message.find(error) != std::string::npos) {
+      absl::StrReplaceAll({{error, "<system error>"}}, &message);
+    }
+  }
+  return message;
+}
+
 }  // namespace
+
+std::string RedactText(const access::Caller& caller, absl::string_view text) {
+  return Privileged(caller) ? std::string(text) : Scrubbed(text);
+}
 
 absl::Status RedactFor(const access::Caller& caller,
                        const absl::Status& status) {
-  if (status.ok() || (caller.uid == 0 && caller.certificate.empty())) {
-    return status;
-  }
-  std::string message = WithoutPaths(status.message());
-  for (const std::string& text : SystemErrors()) {
-    if (message.find(text) != std::string::npos) {
-      absl::StrReplaceAll({{text, "<system error>"}}, &message);
-    }
-  }
+  if (status.ok() || Privileged(caller)) return status;
+  const std::string message = Scrubbed(status.message());
   ErrorMetadata metadata = MetadataOf(status);
   metadata.erase("path");
   metadata.erase("searched");

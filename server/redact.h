@@ -7,13 +7,18 @@
 #ifndef PILD_SERVER_REDACT_H_
 #define PILD_SERVER_REDACT_H_
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "server/access/caller.h"
 
 namespace pil::server {
 
 absl::Status RedactFor(const access::Caller& caller,
                        const absl::Status& status);
+// The same for a message alone (audit records read back by callers).
+std::string RedactText(const access::Caller& caller, absl::string_view text);
 
 }  // namespace pil::server
 

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/version.h"
 #include "server/access/identity.h"
+#include "server/redact.h"
 #include "server/requests.h"
 #include "server/service.h"
 #include "server/service_internal.h"
@@ -69,10 +70,13 @@ grpc::ServerUnaryReactor* LifecycleService::GetHistory(
   }
   query->scope = gate_->HistoryScope(caller);
   // The database may be busy with a write: on a worker.
-  return Blocking(context, caller, [this, query = *query, response] {
+  return Blocking(context, caller, [this, caller, query = *query, response] {
     uint64_t next = 0;
     for (const HistoryEntry& entry : gate_->history().Find(query, &next)) {
-      *response->add_entries() = HistoryToProto(entry);
+      v1::HistoryEntry* out = response->add_entries();
+      *out = HistoryToProto(entry);
+      // Recorded in full; told as any failure is told to this caller.
+      out->set_message(RedactText(caller, out->message()));
     }
     if (next != 0) response->set_next_page_token(absl::StrCat(next));
     return absl::OkStatus();

@@ -47,18 +47,29 @@ absl::Status UploadStream::TakeHeader(
                      "digits; got '",
                      absl::CHexEscape(header_.sha256().substr(0, 80)), "'"));
   }
-  // Memory for the announced size is counted before any is taken.
+  if (budget_ != nullptr && header_.size() > budget_->total()) {
+    return Error(absl::StatusCode::kResourceExhausted, "UPLOAD_TOO_LARGE",
+                 absl::StrCat("the image is ", header_.size(),
+                              " bytes; the uploads in flight may hold at "
+                              "most ",
+                              budget_->total()));
+  }
+  // Memory for the announced size is counted before any is taken, and
+  // reserved at once (no doubling as it grows).
   if (budget_ != nullptr) {
     auto ticket = budget_->Take(key_, header_.size());
     if (!ticket.ok()) return ticket.status();
     ticket_ = std::move(*ticket);
   }
-  bytes_.reserve(std::min<uint64_t>(header_.size(), kMaxChunk * 64));
+  bytes_.reserve(header_.size());
   return absl::OkStatus();
 }
 
 absl::Status UploadStream::Take(const v1::UploadFirmwareRequest& message) {
-  if (!has_header_) return Fail(TakeHeader(message));
+  if (!has_header_) {
+    absl::Status taken = TakeHeader(message);
+    return taken.ok() ? taken : Fail(taken);
+  }
   if (!message.has_chunk()) {
     return Fail(Invalid("UPLOAD_HEADER_REPEATED",
                         "only the first message of an upload is a header; "

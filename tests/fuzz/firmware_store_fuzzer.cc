@@ -16,8 +16,9 @@
 
 #include "common/error.h"
 #include "common/file.h"
+#include "platform/image/firmware_image.h"
+#include "platform/image/signer.h"
 #include "server/firmware_store.h"
-#include "tests/sim/sim_testing.h"
 
 namespace {
 
@@ -36,9 +37,24 @@ const Tree& Setup() {
     t->root = templ;
     const std::string fw = t->root + "/fw";
     std::filesystem::create_directories(fw + "/qcom/sub");
-    auto image = pil::sim::testing::SignedFor(0x9bb00000, 0x200000, 0xe);
-    auto secret = pil::sim::testing::SignedFor(0x9bb00000, 0x200000, 0xf);
-    t->secret = std::string(secret.main_file());
+    // Signed by a chain made here: the store reads, it does not verify.
+    auto chain = pil::image::SigningChain::Generate(
+        pil::image::SigningChain::Kind::kRsa, "fuzz");
+    if (!chain.ok()) std::abort();
+    auto make = [&](uint32_t seed) {
+      pil::image::SyntheticOptions synth;
+      synth.base = 0x9bb00000;
+      synth.size = 0x20000;
+      synth.seed = seed;
+      auto bytes = pil::image::SignImage(pil::image::SyntheticFirmware(synth),
+                                         *chain, pil::image::SignOptions());
+      if (!bytes.ok()) std::abort();
+      auto image = pil::image::FirmwareImage::FromBytes("x.mbn", *bytes);
+      if (!image.ok()) std::abort();
+      return std::move(*image);
+    };
+    auto image = make(1);
+    t->secret = std::string(make(2).main_file());
     auto write = [](const std::string& path, const std::string& bytes) {
       if (!pil::WriteFile(path, bytes).ok()) std::abort();
     };

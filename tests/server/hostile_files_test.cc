@@ -97,6 +97,19 @@ TEST_F(HostileFiles, ADirectoryOfTheNameIsNotFound) {
   EXPECT_EQ(ReasonOf(Load("qcom").status()), "FIRMWARE_NOT_FOUND");
 }
 
+// A path through a file, or a loop of links, in one directory: the search
+// goes on to the next.
+TEST_F(HostileFiles, DeadEndsInOneDirectoryDoNotEndTheSearch) {
+  const std::string first = root_ + "/first";
+  std::filesystem::create_directories(first);
+  ASSERT_TRUE(WriteFile(first + "/qcom", "a file, not a directory").ok());
+  std::filesystem::create_symlink("loop", first + "/loop");
+  std::filesystem::create_symlink("qcom/sm8550/vpu.mbn", root_ + "/fw/loop");
+  FirmwareStore store({first, root_ + "/fw"});
+  EXPECT_TRUE(store.Load(FirmwareSource::Named("qcom/sm8550/vpu.mbn")).ok());
+  EXPECT_TRUE(store.Load(FirmwareSource::Named("loop")).ok());
+}
+
 TEST_F(HostileFiles, ControlCharactersInNamesAreRefused) {
   for (const std::string& name :
        {std::string("qcom/a\nI forged log line"), std::string("qcom/\x1b[2Jx"),

@@ -213,5 +213,17 @@ TEST(Redact, OnlyRootSeesPathsAndSystemErrors) {
               Not(HasSubstr("/lib")));
 }
 
+TEST(Redact, AuditMessagesReadBackAreToldTheSameWay) {
+  access::Caller user;
+  user.uid = 1000;
+  EXPECT_EQ(RedactText(user,
+                       "cannot open /srv/fw/x.mbn: No such file or "
+                       "directory"),
+            "cannot open <path>: <system error>");
+  access::Caller root;
+  root.uid = 0;
+  EXPECT_EQ(RedactText(root, "/srv/fw/x.mbn"), "/srv/fw/x.mbn");
+}
+
 }  // namespace
 }  // namespace pil::server

@@ -5,7 +5,9 @@
 // per-caller shares are hit as other users in tests/e2e/hardening_test.py.
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <future>
+#include <memory>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -46,40 +48,40 @@ struct OpenUpload {
   std::unique_ptr<grpc::ClientWriter<v1::UploadFirmwareRequest>> writer;
 };
 
-TEST(ServiceLimits, UploadStreamsAndTheirBytesAreBounded) {
+// Holds an upload of `size` bytes open and returns it once `probe` is
+// refused with `reason`. (Calls arrive in any order: a probe that came
+// first takes the place, the held one is refused, and both are tried again.)
+std::unique_ptr<OpenUpload> HoldUntilRefused(
+    v1::Lifecycle::Stub& stub, uint64_t size,
+    const std::function<absl::Status()>& probe, const std::string& reason) {
+  for (int i = 0; i < 200; ++i) {
+    auto held = std::make_unique<OpenUpload>(stub, size);
+    if (ReasonOf(probe()) == reason) return held;
+    (void)held->Finish();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return nullptr;
+}
+
+TEST(ServiceLimits, UploadStreamsAreBounded) {
   ServedOptions options;
-  options.service.max_uploads = 2;
-  options.service.upload_budget = 3 << 20;
+  options.service.max_uploads = 1;
   Served served(options);
   auto stub = Stub(served);
   auto client = served.Client();
-
-  // Two streams announcing 1 MiB each are held; a third stream is refused.
-  OpenUpload first(*stub, 1 << 20), second(*stub, 1 << 20);
-  // (The header is taken when the server reads it; let it.)
-  absl::StatusOr<v1::UploadFirmwareResponse> third;
-  for (int i = 0; i < 200; ++i) {
-    third = client.Upload("third.mbn", std::string(100, 'x'));
-    if (ReasonOf(third.status()) == "TOO_MANY_UPLOADS") break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(ReasonOf(third.status()), "TOO_MANY_UPLOADS");
-  EXPECT_THAT(third.status().message(), HasSubstr("upload streams"));
-  EXPECT_EQ(ReasonOf(first.Finish()), "UPLOAD_SIZE_MISMATCH");
-
-  // With one stream free, an announcement beyond the budget left is
-  // refused before any byte of it is held.
-  // (A stream's place is given back just after its answer.)
-  absl::StatusOr<v1::UploadFirmwareResponse> over;
-  for (int i = 0; i < 200; ++i) {
-    over = client.Upload("big.mbn", std::string((2 << 20) + 1, 'x'));
-    if (ReasonOf(over.status()) != "TOO_MANY_UPLOADS") break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  EXPECT_EQ(ReasonOf(over.status()), "UPLOAD_BUDGET_EXHAUSTED");
-  EXPECT_EQ(ReasonOf(second.Finish()), "UPLOAD_SIZE_MISMATCH");
-  // Everything given back: a real image goes through.
+  absl::Status third;
+  auto held = HoldUntilRefused(
+      *stub, 1 << 20,
+      [&] {
+        third = client.Upload("third.mbn", std::string(100, 'x')).status();
+        return third;
+      },
+      "TOO_MANY_UPLOADS");
+  ASSERT_NE(held, nullptr) << third;
+  EXPECT_EQ(third.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(third.message(), HasSubstr("upload streams"));
+  EXPECT_EQ(ReasonOf(held->Finish()), "UPLOAD_SIZE_MISMATCH");
+  // The place is given back (just after the answer): a real image goes in.
   auto image = SimEngine::Signed(0x9bb00000, 0x200000, 0xe);
   absl::StatusOr<v1::UploadFirmwareResponse> good;
   for (int i = 0; i < 200; ++i) {
@@ -88,6 +90,31 @@ TEST(ServiceLimits, UploadStreamsAndTheirBytesAreBounded) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(good.ok()) << good.status();
+}
+
+TEST(ServiceLimits, UploadBytesAreBoundedBeforeAnyIsHeld) {
+  ServedOptions options;
+  options.service.upload_budget = 3 << 20;
+  Served served(options);
+  auto stub = Stub(served);
+  auto client = served.Client();
+  absl::Status over;
+  auto held = HoldUntilRefused(
+      *stub, 2 << 20,
+      [&] {
+        over =
+            client.Upload("big.mbn", std::string((1 << 20) + 1, 'x')).status();
+        return over;
+      },
+      "UPLOAD_BUDGET_EXHAUSTED");
+  ASSERT_NE(held, nullptr) << over;
+  EXPECT_THAT(over.message(), HasSubstr("bytes of uploads in flight"));
+  // Beyond the whole budget is never possible: too large, not "retry".
+  EXPECT_EQ(
+      ReasonOf(
+          client.Upload("huge.mbn", std::string((3 << 20) + 1, 'x')).status()),
+      "UPLOAD_TOO_LARGE");
+  EXPECT_EQ(ReasonOf(held->Finish()), "UPLOAD_SIZE_MISMATCH");
 }
 
 TEST(ServiceLimits, WatchStreamsAreBounded) {
@@ -211,8 +238,15 @@ TEST(ServiceLimits, StopHasALaneOfItsOwn) {
   ASSERT_TRUE(client.Start("cdsp").ok());
   ASSERT_TRUE(client.Authenticate("adsp").ok());
   ASSERT_TRUE(client.Map("adsp").ok());
+  // (The probes below may take the worker for a moment: the holder retries.)
   auto holder = std::async(std::launch::async, [&] {
-    return served.Client().Reset("adsp", absl::Seconds(3)).status();
+    absl::Status held;
+    for (int i = 0; i < 200; ++i) {
+      held = served.Client().Reset("adsp", absl::Seconds(3)).status();
+      if (ReasonOf(held) != "SERVER_BUSY") break;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return held;
   });
   absl::StatusOr<v1::Coprocessor> busy;
   for (int i = 0; i < 200; ++i) {

@@ -22,7 +22,8 @@ std::string RunfilesRoot() {
 // directory.
 std::string RealDataPath(absl::string_view relative) {
   auto status = ReadFile(absl::StrCat(RunfilesRoot(), "/realdata/STATUS"));
-  absl::string_view dir = status.ok() ? *status : "";
+  absl::string_view dir =
+      status.ok() ? absl::string_view(*status) : absl::string_view();
   if (absl::ConsumePrefix(&dir, "available ")) {
     return absl::StrCat(absl::StripTrailingAsciiWhitespace(dir), "/", relative);
   }
