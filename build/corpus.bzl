@@ -6,7 +6,7 @@ def _pil_corpus_impl(ctx):
     ctx.actions.run(
         executable = "/usr/bin/python3",
         arguments = [ctx.file.generator.path, out.path] + [s.path for s in seeds],
-        inputs = [ctx.file.generator] + seeds,
+        inputs = [ctx.file.generator] + seeds + ctx.files.libs,
         outputs = [out],
         mnemonic = "FuzzCorpus",
         progress_message = "generating fuzz corpus " + ctx.label.name,
@@ -18,5 +18,7 @@ pil_corpus = rule(
     attrs = {
         "generator": attr.label(allow_single_file = [".py"], mandatory = True),
         "seeds": attr.label_list(allow_files = True),
+        # Python modules the generator imports, beside it.
+        "libs": attr.label_list(allow_files = [".py"]),
     },
 )

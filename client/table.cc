@@ -2,25 +2,12 @@
 
 #include <algorithm>
 
+#include "common/printable.h"
+
 namespace pil::client {
 
 Table::Table(std::vector<std::string> header) {
   rows_.push_back(std::move(header));
-}
-
-std::string Printable(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 void Table::AddRow(std::vector<std::string> row) {

@@ -9,18 +9,16 @@
 #include <string>
 #include <vector>
 
-namespace pil::client {
+#include "common/printable.h"
 
-// `text` with control characters written as \xNN: what a server or a
-// certificate says cannot move the cursor, clear the screen or forge lines.
-std::string Printable(const std::string& text);
+namespace pil::client {
 
 class Table {
  public:
   explicit Table(std::vector<std::string> header);
 
   // Rows shorter than the header are padded with empty cells; cells are
-  // made Printable().
+  // made Printable() (common/printable.h).
   void AddRow(std::vector<std::string> row);
 
   // Columns separated by two spaces, no trailing blanks.

@@ -7,6 +7,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/printable.h"
 
 namespace pil::log {
 namespace {
@@ -49,18 +50,7 @@ Line::~Line() {
   if (severity_ < min_severity.load()) return;
   // One record per line: control characters (from names a client chose,
   // say) are written as \xNN and cannot forge or hide lines.
-  const std::string raw = stream_.str();
-  std::string text;
-  text.reserve(raw.size() + 1);
-  for (const char c : raw) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      text += {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
-    } else {
-      text += c;
-    }
-  }
+  std::string text = Printable(stream_.str());
   text += '\n';
   size_t done = 0;
   while (done < text.size()) {

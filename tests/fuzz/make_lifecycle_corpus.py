@@ -6,33 +6,17 @@ firmware names and corrupted uploads.
 
     make_lifecycle_corpus.py OUTDIR SEED.mbn...
 
-Standard library only; the protobuf messages are encoded by hand.
+Standard library only; the protobuf messages are encoded by hand
+(protowire.py).
 """
 
 import os
 import struct
 import sys
 
+from protowire import field
+
 UPLOAD, AUTHENTICATE, MAP, RESET, START, STOP = range(6)
-
-
-def varint(n):
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
-
-def field(number, payload):
-    if isinstance(payload, int):
-        return varint(number << 3) + varint(payload)
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 def request(name, request_id="", firmware_name=None, upload=None, timeout_ms=None):

@@ -5,33 +5,14 @@ every kind; and unknown words where the wire has words.
 
     make_sim_wire_corpus.py OUTDIR
 
-Standard library only; the protobuf messages are encoded by hand.
+Standard library only; the protobuf messages are encoded by hand
+(protowire.py).
 """
 
 import os
 import sys
 
-
-def varint(n):
-    n &= (1 << 64) - 1
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
-
-def field(number, payload):
-    if isinstance(payload, bool):
-        payload = int(payload)
-    if isinstance(payload, int):
-        return varint(number << 3) + varint(payload)
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+from protowire import field
 
 
 def message(*fields):

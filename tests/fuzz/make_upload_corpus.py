@@ -6,31 +6,15 @@ characters in the name, a size over the limit).
 
     make_upload_corpus.py OUTDIR
 
-Standard library only; the protobuf messages are encoded by hand.
+Standard library only; the protobuf messages are encoded by hand
+(protowire.py).
 """
 
 import os
 import struct
 import sys
 
-
-def varint(n):
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += bytes([byte | 0x80])
-        else:
-            return out + bytes([byte])
-
-
-def field(number, payload):
-    if isinstance(payload, int):
-        return varint(number << 3) + varint(payload)
-    if isinstance(payload, str):
-        payload = payload.encode()
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+from protowire import field
 
 
 def header(size, name="image.mbn", sha256=""):
