@@ -35,7 +35,8 @@ std::string RunfilePath(absl::string_view relative) {
 }
 
 absl::Status RealDataAvailable() {
-  auto status = ReadFile(RealDataPath("STATUS"));
+  // (STATUS is the repository rule's, in the runfiles only.)
+  auto status = ReadFile(absl::StrCat(RunfilesRoot(), "/realdata/STATUS"));
   if (!status.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no @realdata//:STATUS in the runfiles (", status.status().message(),
