@@ -14,12 +14,13 @@
 #include "common/error.h"
 #include "common/rpc_status.h"
 #include "server/gate.h"
+#include "server/upload_stream.h"
 #include "server/workers.h"
 
 namespace pil::server {
 
-// Largest chunk pild sends or accepts in a stream.
-inline constexpr size_t kChunk = size_t{1} << 20;
+// Largest chunk pild sends in a stream: as large as it accepts.
+inline constexpr size_t kChunk = UploadStream::kMaxChunk;
 
 inline grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                         const absl::Status& status) {
@@ -31,12 +32,6 @@ inline grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
 inline absl::Status Invalid(absl::string_view reason,
                             absl::string_view message) {
   return Error(absl::StatusCode::kInvalidArgument, reason, message);
-}
-
-inline absl::Status Busy(size_t limit) {
-  return Error(
-      absl::StatusCode::kResourceExhausted, "SERVER_BUSY",
-      absl::StrCat("more than ", limit, " calls in progress; retry later"));
 }
 
 // A server stream refused before it began: ended at once, or (Denied) once

@@ -24,10 +24,36 @@ namespace {
 
 using ::testing::HasSubstr;
 
+absl::Status StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
 std::unique_ptr<v1::Lifecycle::Stub> Stub(const Served& served) {
   return v1::Lifecycle::NewStub(grpc::CreateChannel(
       served.address(), grpc::InsecureChannelCredentials()));
 }
+
+// `call()` again every 10 ms (at most 500 times) while `again(status)`;
+// the last result. Places given back reach the next caller a moment after
+// the answer that gave them back.
+template <typename Call>
+auto RetryWhile(Call call,
+                const std::function<bool(const absl::Status&)>& again) {
+  auto result = call();
+  for (int i = 0; i < 500 && again(StatusOf(result)); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+    result = call();
+  }
+  return result;
+}
+
+std::function<bool(const absl::Status&)> Reason(const std::string& reason) {
+  return [reason](const absl::Status& s) { return ReasonOf(s) == reason; };
+}
+
+bool Failed(const absl::Status& s) { return !s.ok(); }
 
 // An upload stream that has sent its header and stays open.
 struct OpenUpload {
@@ -83,12 +109,8 @@ TEST(ServiceLimits, UploadStreamsAreBounded) {
   EXPECT_EQ(ReasonOf(held->Finish()), "UPLOAD_SIZE_MISMATCH");
   // The place is given back (just after the answer): a real image goes in.
   auto image = SimEngine::Signed(0x9bb00000, 0x200000, 0xe);
-  absl::StatusOr<v1::UploadFirmwareResponse> good;
-  for (int i = 0; i < 200; ++i) {
-    good = client.Upload("vpu.mbn", image);
-    if (ReasonOf(good.status()) != "TOO_MANY_UPLOADS") break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  auto good = RetryWhile([&] { return client.Upload("vpu.mbn", image); },
+                         Reason("TOO_MANY_UPLOADS"));
   EXPECT_TRUE(good.ok()) << good.status();
 }
 
@@ -143,12 +165,11 @@ TEST(ServiceLimits, WatchStreamsAreBounded) {
   stop.Notify();
   ASSERT_TRUE(client.Start("adsp").ok());
   for (std::thread& t : watchers) t.join();
-  absl::Status again;
-  for (int i = 0; i < 200; ++i) {
-    again = client.Watch("", [](const v1::WatchEvent&) { return false; });
-    if (again.ok()) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  absl::Status again = RetryWhile(
+      [&] {
+        return client.Watch("", [](const v1::WatchEvent&) { return false; });
+      },
+      Failed);
   EXPECT_TRUE(again.ok()) << again;
 }
 
@@ -160,12 +181,8 @@ TEST(ServiceLimits, CoredumpDownloadsAreBoundedAndShareOneBuffer) {
   Served served(options);
   auto client = served.Client();
   ASSERT_TRUE(client.Start("cdsp").ok());
-  absl::StatusOr<Coredump> dump;
-  for (int i = 0; i < 500; ++i) {
-    dump = served.sim().engine().GetCoredump("cdsp", 0);
-    if (dump.ok()) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  auto dump = RetryWhile(
+      [&] { return served.sim().engine().GetCoredump("cdsp", 0); }, Failed);
   ASSERT_TRUE(dump.ok()) << dump.status();
   // Every copy of the record shares the one immutable file.
   EXPECT_EQ(served.sim().engine().GetCoredump("cdsp", 0)->bytes.get(),
@@ -186,12 +203,8 @@ TEST(ServiceLimits, CoredumpDownloadsAreBoundedAndShareOneBuffer) {
   while (reader->Read(&chunk)) {
   }
   (void)reader->Finish();
-  absl::StatusOr<v1::CoredumpInfo> info;
-  for (int i = 0; i < 200; ++i) {
-    info = client.GetCoredump("cdsp", 0, &bytes);
-    if (info.ok()) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  auto info =
+      RetryWhile([&] { return client.GetCoredump("cdsp", 0, &bytes); }, Failed);
   EXPECT_TRUE(info.ok()) << info.status();
 }
 
@@ -240,20 +253,15 @@ TEST(ServiceLimits, StopHasALaneOfItsOwn) {
   ASSERT_TRUE(client.Map("adsp").ok());
   // (The probes below may take the worker for a moment: the holder retries.)
   auto holder = std::async(std::launch::async, [&] {
-    absl::Status held;
-    for (int i = 0; i < 200; ++i) {
-      held = served.Client().Reset("adsp", absl::Seconds(3)).status();
-      if (ReasonOf(held) != "SERVER_BUSY") break;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return held;
+    return RetryWhile(
+        [&] {
+          return served.Client().Reset("adsp", absl::Seconds(3)).status();
+        },
+        Reason("SERVER_BUSY"));
   });
-  absl::StatusOr<v1::Coprocessor> busy;
-  for (int i = 0; i < 200; ++i) {
-    busy = client.GetCoprocessor("video", /*observe_hardware=*/true);
-    if (!busy.ok()) break;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  auto busy = RetryWhile(
+      [&] { return client.GetCoprocessor("video", /*observe_hardware=*/true); },
+      [](const absl::Status& s) { return s.ok(); });
   EXPECT_EQ(ReasonOf(busy.status()), "SERVER_BUSY");
   auto stopped = client.Stop("cdsp");
   EXPECT_TRUE(stopped.ok()) << stopped.status();
