@@ -176,6 +176,19 @@ struct VerifiedImage {
   uint32_t anti_rollback_version = 0;
 };
 
+// What a previous pild left in flight for a coprocessor, from its intent
+// journal, and how long a core may take to finish what it was doing.
+struct AdoptRequest {
+  // The transition in progress when that pild stopped ("" none, or no
+  // journal): "stop" is finished (the core is stopped and everything
+  // released); any other is finished where the core was released from reset
+  // (its leftovers released, a booting core given `ready_timeout` to come
+  // up) and undone otherwise.
+  std::string interrupted;
+  absl::Duration ready_timeout = absl::Seconds(5);
+  absl::Duration stop_ack_timeout = absl::Seconds(5);
+};
+
 // What a backend found on the hardware when pild started.
 struct Adoption {
   enum class Found { kOffline, kRunning, kCrashed };
@@ -235,9 +248,10 @@ class CoprocessorOps {
   virtual void ReportState() {}
   // What the hardware reports now.
   virtual absl::StatusOr<HardwareView> Observe() = 0;
-  // After pild starts: a core the hardware runs is kept; anything a
-  // previous pild left half-done is released.
-  virtual absl::StatusOr<Adoption> Adopt(Steps& steps) = 0;
+  // After pild starts: a core the hardware runs is kept; the transition a
+  // previous pild left half-done is finished or undone (AdoptRequest).
+  virtual absl::StatusOr<Adoption> Adopt(const AdoptRequest& request,
+                                         Steps& steps) = 0;
 };
 
 class Backend {

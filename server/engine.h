@@ -35,6 +35,7 @@
 #include "server/engine_types.h"
 #include "server/firmware_store.h"
 #include "server/history.h"
+#include "server/journal.h"
 #include "server/request_log.h"
 #include "server/state.h"
 
@@ -45,6 +46,9 @@ struct EngineOptions {
   absl::Duration stop_ack_timeout = absl::Seconds(5);
   RecoveryPolicy recovery;
   size_t coredumps_per_coprocessor = 2;
+  // Where transitions in flight are journaled, for Adopt after a restart
+  // (outlives the engine); none: a restart finds no record of them.
+  Journal* journal = nullptr;
 };
 
 class LifecycleEngine {
@@ -63,8 +67,11 @@ class LifecycleEngine {
   LifecycleEngine& operator=(const LifecycleEngine&) = delete;
 
   // After pild (re)starts: a coprocessor the hardware runs is adopted as
-  // RUNNING (or CRASHED); anything a previous pild left half-done is
-  // released, leaving it OFFLINE. Returns what it did, one line per action.
+  // RUNNING (or CRASHED) with the image the journal says it runs; the
+  // transition a previous pild had in flight is finished (a stop; a boot
+  // whose core was released from reset) or undone (OFFLINE, last error
+  // INTERRUPTED), as recorded in the audit trail. Returns what it did, one
+  // line per action.
   absl::StatusOr<std::vector<std::string>> Adopt();
 
   // Every managed coprocessor, in device-tree order. With `observe`, the
@@ -138,6 +145,11 @@ class LifecycleEngine {
                     absl::Duration ready_timeout, const std::string& reason,
                     Transaction& tx);
   absl::Duration ReadyTimeout(absl::Duration requested) const;
+
+  // The journal (when there is one): `slot` begins `operation`; nothing of
+  // it is in flight any more (what it runs, from its state and image).
+  void JournalBegin(const Slot& slot, const std::string& operation);
+  void JournalEnd(const Slot& slot) ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   // engine.cc
   CoprocessorStatus Snapshot(const Slot& slot,

@@ -68,6 +68,7 @@ void LifecycleEngine::HandleEvent(Slot& slot, const platform::Event& event) {
       why = "the backend reports it stopped: a change pild did not make";
     }
     if (!why.empty()) {
+      JournalEnd(slot);
       HistoryEntry entry;
       entry.time = absl::Now();
       entry.coprocessor = slot.node.name;
@@ -190,6 +191,7 @@ void LifecycleEngine::Recover(Slot* slot) {
   }
   CallContext ctx;
   ctx.caller.peer = "recovery";
+  JournalBegin(*slot, "recover");
   Transaction tx(this, slot, ctx);
   const absl::Time start = absl::Now();
   FirmwareSource source;
@@ -197,7 +199,19 @@ void LifecycleEngine::Recover(Slot* slot) {
     absl::MutexLock lock(&mu_);
     source = slot->source;
   }
-  absl::Status status = LoadImages(*slot, source, tx);
+  absl::Status status =
+      source.kind == FirmwareSource::Kind::kDefault
+          // Adopted without a record of its image: booting the device
+          // tree's default might boot something else than what ran.
+          ? Error(absl::StatusCode::kFailedPrecondition,
+                  "RECOVERY_SOURCE_UNKNOWN",
+                  absl::StrCat(name,
+                               " was running when pild started and no "
+                               "journal says which image it ran: not "
+                               "restarted; stop it and start the image "
+                               "you want"),
+                  {{"coprocessor", name}})
+          : LoadImages(*slot, source, tx);
   if (status.ok()) {
     status =
         ops.Restart(tx.images(*slot), ReadyTimeout(absl::ZeroDuration()), tx);
@@ -222,6 +236,7 @@ void LifecycleEngine::Recover(Slot* slot) {
              absl::StrCat("recovery failed: ", ReasonOf(status)));
   }
   Record(*slot, "recover", ctx, start, State::kRecovering, status);
+  JournalEnd(*slot);
   Release(*slot);
   lock.Release();
   FlushAudit();

@@ -66,6 +66,9 @@ class LifecycleEngine::Transaction : public platform::Steps {
   platform::BootImages images(const Slot& slot) const;
   // Records what the backend verified as the coprocessor's loaded image.
   void Keep(Slot& slot, const platform::VerifiedImage& verified);
+  // The journal (when there is one): a step begins; the image it boots.
+  void JournalStep(absl::string_view step);
+  void JournalBooting(const Slot& slot, const LoadedImage& image);
 
   const CallContext& ctx() const { return ctx_; }
   std::vector<pil::server::Step>& steps() { return steps_; }

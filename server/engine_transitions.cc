@@ -177,6 +177,8 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
   }
 
   const absl::Time start = absl::Now();
+  // Before the first hardware step: a restart finishes or undoes it.
+  JournalBegin(*slot, operation);
   Transaction tx(this, slot, ctx);
   absl::Status status = body(*slot, tx);
   if (!status.ok()) {
@@ -215,6 +217,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
       result = std::move(ok);
     }
     Record(*slot, operation, ctx, start, from_state, status);
+    JournalEnd(*slot);
     Release(*slot);
   }
   return finish(std::move(result));

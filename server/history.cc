@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "server/sqlite.h"
 
 namespace pil::server {
 namespace {
@@ -48,57 +49,9 @@ constexpr char kColumns[] =
     "caller_gid, caller_pid, caller_groups, caller_certificate, caller_peer, "
     "image_sha256, from_state, to_state, result, message, duration_ns";
 
-// A prepared statement, finalized when it goes out of scope.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      stmt_ = nullptr;
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  sqlite3_stmt* get() const { return stmt_; }
-  explicit operator bool() const { return stmt_ != nullptr; }
-
-  void Bind(int index, int64_t value) {
-    sqlite3_bind_int64(stmt_, index, value);
-  }
-  void Bind(int index, const std::string& value) {
-    sqlite3_bind_text(stmt_, index, value.data(),
-                      static_cast<int>(value.size()), SQLITE_TRANSIENT);
-  }
-  std::string Text(int column) const {
-    const unsigned char* text = sqlite3_column_text(stmt_, column);
-    return text == nullptr ? "" : reinterpret_cast<const char*>(text);
-  }
-  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
 absl::Status Unavailable(const std::string& path, absl::string_view what,
                          sqlite3* db) {
-  return Error(
-      absl::StatusCode::kFailedPrecondition, "AUDIT_UNAVAILABLE",
-      absl::StrCat("audit trail ", path, ": ", what, ": ",
-                   db == nullptr ? "out of memory" : sqlite3_errmsg(db)),
-      {{"path", path}});
-}
-
-// The single text value of `sql` ("" when it yields none).
-std::string QueryText(sqlite3* db, const char* sql) {
-  Statement stmt(db, sql);
-  if (!stmt || sqlite3_step(stmt.get()) != SQLITE_ROW) return "";
-  return stmt.Text(0);
-}
-
-int64_t QueryInt(sqlite3* db, const char* sql) {
-  Statement stmt(db, sql);
-  if (!stmt || sqlite3_step(stmt.get()) != SQLITE_ROW) return -1;
-  return stmt.Int(0);
+  return DatabaseError("audit trail", "AUDIT_UNAVAILABLE", path, what, db);
 }
 
 HistoryEntry FromRow(const Statement& row) {
@@ -169,22 +122,10 @@ void History::Start() {
 absl::Status History::Setup() {
   absl::MutexLock lock(&mu_);
   const std::string where = path_.empty() ? ":memory:" : path_;
-  if (sqlite3_open_v2(
-          where.c_str(), &db_,
-          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW,
-          nullptr) != SQLITE_OK) {
-    return Unavailable(where, "cannot open", db_);
-  }
-  sqlite3_extended_result_codes(db_, 1);
-  // A reader (an operator's sqlite3 shell) holds the lock only briefly.
-  sqlite3_busy_timeout(db_, 2000);
-  const std::string check = QueryText(db_, "PRAGMA quick_check");
-  if (check != "ok") {
-    return Unavailable(
-        where,
-        absl::StrCat("integrity check failed (",
-                     check.empty() ? "not a database" : check, ")"),
-        db_);
+  if (absl::Status s =
+          OpenDatabase(path_, "audit trail", "AUDIT_UNAVAILABLE", &db_);
+      !s.ok()) {
+    return s;
   }
   const int64_t version = QueryInt(db_, "PRAGMA user_version");
   if (version > kSchemaVersion) {
@@ -193,9 +134,6 @@ absl::Status History::Setup() {
         absl::StrCat("audit trail ", where, " has schema version ", version,
                      "; this pild knows up to ", kSchemaVersion),
         {{"path", where}});
-  }
-  if (!path_.empty() && QueryText(db_, "PRAGMA journal_mode=WAL") != "wal") {
-    return Unavailable(where, "cannot enter WAL mode", db_);
   }
   // Each record is on disk before Add returns, so before the reply.
   if (sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) !=

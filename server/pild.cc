@@ -178,10 +178,18 @@ int Operate(Config& config, const AccessConfig& access, const Limits& limits,
     return 1;
   }
   FirmwareStore firmware(config.firmware_path);
+  // Transitions in flight, beside the audit trail (in memory with it).
+  auto journal = Journal::Open(history->path());
+  if (!journal.ok()) {
+    PILD_LOG(ERROR) << journal.status().message();
+    return 1;
+  }
+  EngineOptions engine_options = config.engine;
+  engine_options.journal = journal->get();
   LifecycleEngine engine(backend->get(), board, &firmware, history,
-                         config.engine);
-  // What a previous pild left behind: running cores are adopted, anything
-  // half-done is released.
+                         engine_options);
+  // What a previous pild left behind: running cores are adopted with the
+  // image the journal names, a transition in flight is finished or undone.
   auto adopted = engine.Adopt();
   if (!adopted.ok()) {
     PILD_LOG(ERROR) << "reading the hardware state: "

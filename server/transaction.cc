@@ -39,6 +39,7 @@ absl::Status LifecycleEngine::Transaction::Step(
   if (!even_if_interrupted) {
     if (absl::Status s = Interrupted(); !s.ok()) return s;
   }
+  JournalStep(name);
   const absl::Time start = absl::Now();
   std::string detail;
   absl::Status status = fn(&detail);
@@ -99,6 +100,7 @@ void LifecycleEngine::Transaction::Keep(
   loaded.hash_table_version = verified.hash_table_version;
   loaded.sw_id = verified.sw_id;
   loaded.anti_rollback_version = verified.anti_rollback_version;
+  JournalBooting(slot, loaded);
   absl::MutexLock lock(&engine_->mu_);
   slot.image = std::move(loaded);
 }

@@ -333,7 +333,8 @@ absl::StatusOr<platform::HardwareView> KernelCoprocessor::Observe() {
   return Held();
 }
 
-absl::StatusOr<platform::Adoption> KernelCoprocessor::Adopt(Steps& steps) {
+absl::StatusOr<platform::Adoption> KernelCoprocessor::Adopt(
+    const platform::AdoptRequest& request, Steps& steps) {
   auto state = State(steps);
   if (!state.ok()) return state.status();
   // pild applies the recovery policy itself (the kernel writes a
@@ -351,6 +352,17 @@ absl::StatusOr<platform::Adoption> KernelCoprocessor::Adopt(Steps& steps) {
         /*even_if_interrupted=*/true);
   }
   platform::Adoption out;
+  if (request.interrupted == "stop" && *state != "offline") {
+    // A stop pild accepted before it was killed is finished.
+    absl::Status stopped = Stop(true, request.stop_ack_timeout, steps);
+    if (stopped.ok()) return out;
+    out.actions.push_back(absl::StrCat(node_.name, ": could not finish the "
+                                       "interrupted stop: ",
+                                       stopped.message()));
+    auto now = State(steps);
+    if (!now.ok()) return now.status();
+    *state = *now;
+  }
   if (Running(*state)) {
     out.found = platform::Adoption::Found::kRunning;
   } else if (*state == "crashed") {

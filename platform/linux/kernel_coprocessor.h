@@ -47,7 +47,8 @@ class KernelCoprocessor : public platform::CoprocessorOps {
   platform::HardwareView Held() const override;
   void ReportState() override { report_state_(); }
   absl::StatusOr<platform::HardwareView> Observe() override;
-  absl::StatusOr<platform::Adoption> Adopt(platform::Steps& steps) override;
+  absl::StatusOr<platform::Adoption> Adopt(
+      const platform::AdoptRequest& request, platform::Steps& steps) override;
 
   // The `state` attribute, and the last value read there (by an operation
   // or the watcher), for Held().

@@ -1,9 +1,12 @@
 // PasCoprocessor::Adopt: what a previous pild left on the hardware.
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/hex.h"
 #include "platform/pas/pas_coprocessor.h"
 
 namespace pil::pas {
+
+using platform::Steps;
 
 bool PasCoprocessor::ClaimWhatIsHeld(const HardwareState& state) {
   const HardwareState* observed = &state;
@@ -82,20 +85,49 @@ bool PasCoprocessor::ClaimWhatIsHeld(const HardwareState& state) {
   return running_main;
 }
 
+CoreState PasCoprocessor::CoreOf(const HardwareState& state) const {
+  for (const HardwareState::Core& c : state.cores) {
+    if (c.coprocessor == node_.path) return c.state;
+  }
+  return CoreState::kOff;
+}
+
+CoreState PasCoprocessor::AwaitBoot(absl::Duration timeout, Steps& steps) {
+  CoreState core = CoreState::kBooting;
+  (void)steps.Step("wait_ready", [&](std::string* d) {
+    const absl::Time until = absl::Now() + timeout;
+    while (core == CoreState::kBooting && absl::Now() < until &&
+           steps.Interrupted().ok()) {
+      absl::SleepFor(absl::Milliseconds(10));
+      auto observed = hw_.Observe();
+      if (!observed.ok()) return observed.status();
+      core = CoreOf(*observed);
+    }
+    *d = absl::StrCat("released from reset before pild restarted; now ",
+                      CoreStateName(core));
+    return absl::OkStatus();
+  });
+  return core;
+}
+
 absl::StatusOr<platform::Adoption> PasCoprocessor::Adopt(
-    platform::Steps& steps) {
+    const platform::AdoptRequest& request, Steps& steps) {
   auto observed = hw_.Observe();
   if (!observed.ok()) return observed.status();
   os_owns_iommu_ = !observed->hypervisor;
   platform::Adoption out;
-  CoreState core = CoreState::kOff;
-  for (const HardwareState::Core& c : observed->cores) {
-    if (c.coprocessor == node_.path) core = c.state;
-  }
+  CoreState core = CoreOf(*observed);
   const bool running_main = ClaimWhatIsHeld(*observed);
+  // A stop pild accepted (or a core asked to stop) is finished.
+  const bool stop = request.interrupted == "stop" ||
+                    core == CoreState::kStopping ||
+                    core == CoreState::kStopped;
+  if (running_main && core == CoreState::kBooting && !stop) {
+    core = AwaitBoot(request.ready_timeout, steps);
+  }
   const bool alive = running_main && (core == CoreState::kRunning ||
                                       core == CoreState::kCrashed);
-  if (alive) {
+  if (alive && !stop) {
     // A running core keeps its reset released and its mappings; only the
     // metadata (released after ready) and bridges (removed after
     // authentication) are leftovers.
@@ -109,7 +141,17 @@ absl::StatusOr<platform::Adoption> PasCoprocessor::Adopt(
                                        " on the hardware; adopted"));
     return out;
   }
+  if (stop && alive && core == CoreState::kRunning) {
+    // Asked to stop as a Stop asks, then everything released.
+    (void)Stop(/*running=*/true, request.stop_ack_timeout, steps);
+  }
   if (!claims_.empty()) claims_.Rollback(steps);
+  if (!claims_.empty()) {
+    // What could not be released keeps the core from being booted over.
+    out.found = platform::Adoption::Found::kCrashed;
+    out.actions.push_back(absl::StrCat(
+        node_.name, ": could not release everything a previous pild left"));
+  }
   return out;
 }
 

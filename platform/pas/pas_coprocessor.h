@@ -49,7 +49,8 @@ class PasCoprocessor : public platform::CoprocessorOps {
   platform::HardwareView Held() const override;
   bool Stuck() const override { return !claims_.empty(); }
   absl::StatusOr<platform::HardwareView> Observe() override;
-  absl::StatusOr<platform::Adoption> Adopt(platform::Steps& steps) override;
+  absl::StatusOr<platform::Adoption> Adopt(
+      const platform::AdoptRequest& request, platform::Steps& steps) override;
 
  private:
   // The image's main (carveout 0) or DTB (carveout 1) part of a boot.
@@ -67,6 +68,9 @@ class PasCoprocessor : public platform::CoprocessorOps {
   // order a boot acquires it (so a rollback releases it in reverse);
   // returns whether its main image's reset is released.
   bool ClaimWhatIsHeld(const HardwareState& state);
+  CoreState CoreOf(const HardwareState& state) const;
+  // Waits (a step) while the core boots, up to `timeout`; its state then.
+  CoreState AwaitBoot(absl::Duration timeout, platform::Steps& steps);
   // Maps the resource table's device memory in `domain`.
   absl::Status MapDeviceMemory(uint32_t domain, platform::Steps& steps);
   // This coprocessor's share of what the hardware holds.

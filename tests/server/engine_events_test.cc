@@ -62,7 +62,8 @@ class OneStepOps : public platform::CoprocessorOps {
   absl::StatusOr<platform::HardwareView> Observe() override {
     return platform::HardwareView();
   }
-  absl::StatusOr<platform::Adoption> Adopt(platform::Steps&) override {
+  absl::StatusOr<platform::Adoption> Adopt(const platform::AdoptRequest&,
+                                           platform::Steps&) override {
     return platform::Adoption();
   }
   std::vector<std::string> calls;

@@ -77,6 +77,7 @@ SimEngine::SimEngine(const std::string& board, const sim::v1::Profile& profile,
 SimEngine::~SimEngine() {
   engine_.reset();
   backend_.reset();
+  journal_.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
@@ -84,6 +85,11 @@ SimEngine::~SimEngine() {
 void SimEngine::Restart(EngineOptions options) {
   engine_.reset();
   backend_.reset();
+  journal_.reset();
+  auto journal = Journal::Open(dir_ + "/journal.db");
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  journal_ = std::move(*journal);
+  if (options.journal == nullptr) options.journal = journal_.get();
   backend_ =
       std::make_unique<pas::PasBackend>(soc_.get(), board_, pas::PasOptions());
   engine_ = std::make_unique<LifecycleEngine>(backend_.get(), board_,

@@ -14,6 +14,7 @@
 #include "server/engine.h"
 #include "server/firmware_store.h"
 #include "server/history.h"
+#include "server/journal.h"
 
 namespace pil::server::testing {
 
@@ -49,7 +50,8 @@ class SimEngine {
   static std::string Signed(uint64_t base, uint64_t size, uint32_t sw_id,
                             int version = 6);
 
-  // Recreates the engine on the same SoC (a pild restart).
+  // Recreates the engine on the same SoC (a pild restart), with a new
+  // connection to the same intent journal (a file in the directory).
   void Restart(EngineOptions options = DefaultOptions());
 
   // Expects `name` OFFLINE with nothing held on the hardware: no PAS
@@ -61,6 +63,7 @@ class SimEngine {
   pas::PasBackend& backend() { return *backend_; }
   LifecycleEngine& engine() { return *engine_; }
   History& history() { return history_; }
+  Journal& journal() { return *journal_; }
   FirmwareStore& store() { return *store_; }
   const std::string& firmware_dir() const { return dir_; }
 
@@ -70,6 +73,7 @@ class SimEngine {
   std::unique_ptr<pas::PasBackend> backend_;
   std::unique_ptr<FirmwareStore> store_;
   History history_;
+  std::unique_ptr<Journal> journal_;
   devicetree::Board board_;
   std::unique_ptr<LifecycleEngine> engine_;
 };
