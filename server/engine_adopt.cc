@@ -43,8 +43,7 @@ LoadedImage LoadedOf(const JournalImage& image) {
 
 // A transition that leaves the core running when it completes.
 bool Boots(const std::string& operation) {
-  return operation == "start" || operation == "reset" ||
-         operation == "recover";
+  return operation == "start" || operation == "reset" || operation == "recover";
 }
 
 }  // namespace
@@ -60,9 +59,8 @@ void LifecycleEngine::JournalEnd(const Slot& slot) {
   if (options_.journal == nullptr) return;
   const bool runs =
       slot.state == State::kRunning || slot.state == State::kCrashed;
-  options_.journal->End(slot.node.name, runs ? ToJournal(slot.source,
-                                                         slot.image)
-                                             : std::nullopt);
+  options_.journal->End(
+      slot.node.name, runs ? ToJournal(slot.source, slot.image) : std::nullopt);
 }
 
 void LifecycleEngine::Transaction::JournalStep(absl::string_view step) {
@@ -156,9 +154,8 @@ absl::StatusOr<std::vector<std::string>> LifecycleEngine::Adopt() {
     }
     if (record.intent && state == State::kOffline &&
         record.intent->operation != "stop") {
-      slot.last_error =
-          ErrorRecord{"INTERRUPTED", what, record.intent->operation,
-                      absl::Now()};
+      slot.last_error = ErrorRecord{"INTERRUPTED", what,
+                                    record.intent->operation, absl::Now()};
     }
     if (!what.empty()) {
       SetState(slot, state, "adopted");

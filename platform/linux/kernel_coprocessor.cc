@@ -356,7 +356,8 @@ absl::StatusOr<platform::Adoption> KernelCoprocessor::Adopt(
     // A stop pild accepted before it was killed is finished.
     absl::Status stopped = Stop(true, request.stop_ack_timeout, steps);
     if (stopped.ok()) return out;
-    out.actions.push_back(absl::StrCat(node_.name, ": could not finish the "
+    out.actions.push_back(absl::StrCat(node_.name,
+                                       ": could not finish the "
                                        "interrupted stop: ",
                                        stopped.message()));
     auto now = State(steps);

@@ -120,8 +120,7 @@ absl::StatusOr<platform::Adoption> PasCoprocessor::Adopt(
   const bool running_main = ClaimWhatIsHeld(*observed);
   // A stop pild accepted (or a core asked to stop) is finished.
   const bool stop = request.interrupted == "stop" ||
-                    core == CoreState::kStopping ||
-                    core == CoreState::kStopped;
+                    core == CoreState::kStopping || core == CoreState::kStopped;
   if (running_main && core == CoreState::kBooting && !stop) {
     core = AwaitBoot(request.ready_timeout, steps);
   }

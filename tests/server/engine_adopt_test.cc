@@ -192,8 +192,7 @@ TEST(Adopt, WaitsForACoreThatWasStillBooting) {
 }
 
 TEST(Adopt, UndoesABootThatNeverBecomesReady) {
-  SimEngine sim("sm8550-el2-sim",
-                WithFault("video", [](sim::v1::Fault* f) {
+  SimEngine sim("sm8550-el2-sim", WithFault("video", [](sim::v1::Fault* f) {
                   f->set_never_ready(true);
                 }));
   ASSERT_TRUE(sim.engine().Authenticate("video", {}, {}).ok());

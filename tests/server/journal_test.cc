@@ -117,8 +117,7 @@ TEST(Journal, RefusesWhatIsNotADatabase) {
   const std::string path = TestPath("journal-garbage.db");
   FILE* f = fopen(path.c_str(), "w");
   ASSERT_NE(f, nullptr);
-  fputs("this is not an SQLite database, but it is long enough to look at",
-        f);
+  fputs("this is not an SQLite database, but it is long enough to look at", f);
   fclose(f);
   auto journal = Journal::Open(path);
   ASSERT_FALSE(journal.ok());
