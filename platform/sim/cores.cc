@@ -1,6 +1,10 @@
 // SimSoc: the coprocessors: boot (fetching through the SMMU), crashes,
 // stop requests, and the fault plan.
+#include <algorithm>
+#include <iterator>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/error.h"
 #include "common/hex.h"
@@ -13,22 +17,25 @@ namespace pil::sim {
 
 using pas::SignalKind;
 
+bool SimSoc::Fires(PlannedFault& planned, uint32_t occurrence) {
+  const uint32_t seen = ++planned.seen;
+  const uint32_t nth = std::max(occurrence, 1u);
+  return seen == nth || (planned.fault.repeat() && seen > nth);
+}
+
 absl::Status SimSoc::InjectedScmFailure(const char* call, Peripheral& p) {
-  const uint32_t count = ++p.calls[call];
   for (auto it = fault_plan_.begin(); it != fault_plan_.end(); ++it) {
-    if (it->kind_case() != v1::Fault::kScmFailure ||
-        it->coprocessor() != p.core->node.name ||
-        it->scm_failure().call() != call) {
+    const v1::Fault& f = it->fault;
+    if (f.kind_case() != v1::Fault::kScmFailure ||
+        f.coprocessor() != p.core->node.name ||
+        f.scm_failure().call() != call ||
+        !Fires(*it, f.scm_failure().occurrence())) {
       continue;
     }
-    const uint32_t occurrence = std::max(it->scm_failure().occurrence(), 1u);
-    if (count != occurrence && !(it->repeat() && count >= occurrence)) {
-      continue;
-    }
-    const int32_t status = it->scm_failure().status() != 0
-                               ? it->scm_failure().status()
+    const int32_t status = f.scm_failure().status() != 0
+                               ? f.scm_failure().status()
                                : static_cast<int32_t>(kScmError);
-    if (!it->repeat()) fault_plan_.erase(it);
+    if (!f.repeat()) fault_plan_.erase(it);
     return Scm(absl::StatusCode::kInternal, "SCM_CALL_FAILED", status,
                absl::StrCat(call, " for PAS id ", p.pas_id,
                             " failed with SCM status ", status, " (injected)"),
@@ -48,9 +55,10 @@ void SimSoc::ReleaseReset(Core& core) {
 std::optional<v1::Fault> SimSoc::TakeFault(Core& core,
                                            v1::Fault::KindCase kind) {
   for (auto it = fault_plan_.begin(); it != fault_plan_.end(); ++it) {
-    if (it->kind_case() == kind && it->coprocessor() == core.node.name) {
-      v1::Fault fault = *it;
-      if (!it->repeat()) fault_plan_.erase(it);
+    if (it->fault.kind_case() == kind &&
+        it->fault.coprocessor() == core.node.name) {
+      v1::Fault fault = it->fault;
+      if (!fault.repeat()) fault_plan_.erase(it);
       return fault;
     }
   }
@@ -85,6 +93,11 @@ void SimSoc::Boot(Core& core, uint64_t generation) {
     return;
   }
   if (TakeFault(core, v1::Fault::kNeverReady)) return;  // stays booting
+  if (TakeFault(core, v1::Fault::kCrashWhileBooting)) {
+    Crash(core, SignalKind::kFatal,
+          "fatal error while booting: err_qdi.c:101:EF:sim:injected fault");
+    return;
+  }
   if (core.dtb != nullptr && core.dtb->state != pas::PasState::kRunning) {
     Crash(core, SignalKind::kFatal,
           absl::StrCat("fatal error: no DTB image (PAS id ", core.dtb->pas_id,
@@ -200,6 +213,11 @@ absl::Status SimSoc::RequestStop(absl::string_view coprocessor) {
   }
   core->state = pas::CoreState::kStopping;
   if (TakeFault(*core, v1::Fault::kStopAckTimeout)) return absl::OkStatus();
+  if (TakeFault(*core, v1::Fault::kCrashOnStop)) {
+    Crash(*core, SignalKind::kFatal,
+          "fatal error while stopping: err_qdi.c:202:EF:sim:injected fault");
+    return absl::OkStatus();
+  }
   const uint64_t generation = core->generation;
   Core* c = core;
   Schedule(stop_ack_time_, [this, c,
@@ -213,20 +231,74 @@ absl::Status SimSoc::RequestStop(absl::string_view coprocessor) {
   return absl::OkStatus();
 }
 
+namespace {
+
+constexpr const char* kCalls[] = {
+    "pas_init_image",    "pas_mem_setup",     "pas_auth_and_reset",
+    "pas_shutdown",      "release_metadata",  "pas_get_resource_table",
+    "shm_bridge_create", "shm_bridge_delete", "iommu_attach",
+    "iommu_detach",      "iommu_map",         "iommu_unmap",
+    "request_stop"};
+constexpr uint32_t kMaxHoldMs = 60000;
+
+absl::Status CheckCallFault(const v1::CallFault& fault) {
+  if (std::find(std::begin(kCalls), std::end(kCalls), fault.call()) ==
+      std::end(kCalls)) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FAULT",
+                 absl::StrCat("call_fault.call '", fault.call(),
+                              "' is not a call pild makes; expected one of ",
+                              absl::StrJoin(kCalls, ", ")));
+  }
+  if ((fault.fail_status() != 0) == (fault.hold_ms() != 0)) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FAULT",
+                 "call_fault sets exactly one of fail_status and hold_ms");
+  }
+  if (fault.hold_ms() > kMaxHoldMs) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FAULT",
+                 absl::StrCat("call_fault.hold_ms ", fault.hold_ms(),
+                              " is over ", kMaxHoldMs));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status SimSoc::InjectFault(const v1::Fault& fault) {
   absl::MutexLock lock(&mu_);
-  if (FindCore(fault.coprocessor()) == nullptr) {
-    return Error(absl::StatusCode::kNotFound, "UNKNOWN_COPROCESSOR",
-                 absl::StrCat("no coprocessor ", fault.coprocessor()));
-  }
   if (fault.kind_case() == v1::Fault::KIND_NOT_SET) {
     return Error(absl::StatusCode::kInvalidArgument, "BAD_FAULT",
                  "the fault names no kind");
   }
+  if (fault.kind_case() == v1::Fault::kCallFault) {
+    if (absl::Status s = CheckCallFault(fault.call_fault()); !s.ok()) return s;
+    if (fault.coprocessor().empty()) {
+      fault_plan_.push_back({fault, 0});
+      return absl::OkStatus();
+    }
+  }
+  if (FindCore(fault.coprocessor()) == nullptr) {
+    return Error(absl::StatusCode::kNotFound, "UNKNOWN_COPROCESSOR",
+                 absl::StrCat("no coprocessor ", fault.coprocessor()));
+  }
   v1::Fault named = fault;
   named.set_coprocessor(FindCore(fault.coprocessor())->node.name);
-  fault_plan_.push_back(named);
+  fault_plan_.push_back({named, 0});
   return absl::OkStatus();
+}
+
+std::optional<v1::CallFault> SimSoc::TakeCallFault(const std::string& call) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = fault_plan_.begin(); it != fault_plan_.end(); ++it) {
+    if (it->fault.kind_case() != v1::Fault::kCallFault ||
+        it->fault.call_fault().call() != call ||
+        !Fires(*it, it->fault.call_fault().occurrence())) {
+      continue;
+    }
+    v1::CallFault fault = it->fault.call_fault();
+    if (!it->fault.repeat()) fault_plan_.erase(it);
+    return fault;
+  }
+  return std::nullopt;
 }
 
 }  // namespace pil::sim

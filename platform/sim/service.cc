@@ -1,5 +1,8 @@
 #include "platform/sim/service.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/error.h"
 #include "common/rpc_status.h"
 #include "platform/sim/wire.h"
 
@@ -14,6 +17,30 @@ SimSocService::SimSocService(SimSoc* soc, std::string dtb, uint64_t boot_id)
 }
 
 SimSocService::~SimSocService() { soc_->Subscribe(nullptr); }
+
+grpc::Status SimSocService::Faulted(const std::string& call,
+                                    const std::function<grpc::Status()>& run) {
+  const std::optional<v1::CallFault> fault = soc_->TakeCallFault(call);
+  if (fault && fault->fail_status() != 0) {
+    return ToGrpcStatus(Error(
+        absl::StatusCode::kInternal, "INJECTED_FAILURE",
+        absl::StrCat(call, " failed with status ", fault->fail_status(),
+                     " (injected)"),
+        {{"call", call}, {"status", absl::StrCat(fault->fail_status())}}));
+  }
+  grpc::Status status = run();
+  if (fault && fault->hold_ms() != 0) {
+    std::multiset<std::string>::iterator held;
+    {
+      absl::MutexLock lock(&mu_);
+      held = held_.insert(call);
+    }
+    absl::SleepFor(absl::Milliseconds(fault->hold_ms()));
+    absl::MutexLock lock(&mu_);
+    held_.erase(held);
+  }
+  return status;
+}
 
 void SimSocService::Shutdown() {
   absl::MutexLock lock(&mu_);
@@ -47,84 +74,111 @@ grpc::Status SimSocService::PasIsSupported(grpc::ServerContext*,
 grpc::Status SimSocService::PasInitImage(grpc::ServerContext*,
                                          const v1::PasInitImageRequest* r,
                                          v1::Empty*) {
-  return ToGrpcStatus(soc_->PasInitImage(r->pas_id(), r->metadata()));
+  return Faulted("pas_init_image", [&]() -> grpc::Status {
+    return ToGrpcStatus(soc_->PasInitImage(r->pas_id(), r->metadata()));
+  });
 }
 
 grpc::Status SimSocService::PasMemSetup(grpc::ServerContext*,
                                         const v1::PasMemSetupRequest* r,
                                         v1::Empty*) {
-  return ToGrpcStatus(soc_->PasMemSetup(r->pas_id(), r->address(), r->size()));
+  return Faulted("pas_mem_setup", [&]() -> grpc::Status {
+    return ToGrpcStatus(
+        soc_->PasMemSetup(r->pas_id(), r->address(), r->size()));
+  });
 }
 
 grpc::Status SimSocService::PasAuthAndReset(grpc::ServerContext*,
                                             const v1::PasRequest* r,
                                             v1::Empty*) {
-  return ToGrpcStatus(soc_->PasAuthAndReset(r->pas_id()));
+  return Faulted("pas_auth_and_reset", [&]() -> grpc::Status {
+    return ToGrpcStatus(soc_->PasAuthAndReset(r->pas_id()));
+  });
 }
 
 grpc::Status SimSocService::PasShutdown(grpc::ServerContext*,
                                         const v1::PasRequest* r, v1::Empty*) {
-  return ToGrpcStatus(soc_->PasShutdown(r->pas_id()));
+  return Faulted("pas_shutdown", [&]() -> grpc::Status {
+    return ToGrpcStatus(soc_->PasShutdown(r->pas_id()));
+  });
 }
 
 grpc::Status SimSocService::ReleaseMetadata(grpc::ServerContext*,
                                             const v1::PasRequest* r,
                                             v1::Empty*) {
-  return ToGrpcStatus(soc_->ReleaseMetadata(r->pas_id()));
+  return Faulted("release_metadata", [&]() -> grpc::Status {
+    return ToGrpcStatus(soc_->ReleaseMetadata(r->pas_id()));
+  });
 }
 
 grpc::Status SimSocService::PasGetResourceTable(
     grpc::ServerContext*, const v1::PasGetResourceTableRequest* r,
     v1::Bytes* out) {
-  auto table = soc_->PasGetResourceTable(r->pas_id(), r->input());
-  if (table.ok()) out->set_data(*table);
-  return ToGrpcStatus(table.status());
+  return Faulted("pas_get_resource_table", [&]() -> grpc::Status {
+    auto table = soc_->PasGetResourceTable(r->pas_id(), r->input());
+    if (table.ok()) out->set_data(*table);
+    return ToGrpcStatus(table.status());
+  });
 }
 
 grpc::Status SimSocService::ShmBridgeCreate(grpc::ServerContext*,
                                             const v1::Range* r,
                                             v1::Handle* out) {
-  auto handle = soc_->ShmBridgeCreate(r->base(), r->size());
-  if (handle.ok()) out->set_handle(*handle);
-  return ToGrpcStatus(handle.status());
+  return Faulted("shm_bridge_create", [&]() -> grpc::Status {
+    auto handle = soc_->ShmBridgeCreate(r->base(), r->size());
+    if (handle.ok()) out->set_handle(*handle);
+    return ToGrpcStatus(handle.status());
+  });
 }
 
 grpc::Status SimSocService::ShmBridgeDelete(grpc::ServerContext*,
                                             const v1::Handle* r, v1::Empty*) {
-  return ToGrpcStatus(soc_->ShmBridgeDelete(r->handle()));
+  return Faulted("shm_bridge_delete", [&]() -> grpc::Status {
+    return ToGrpcStatus(soc_->ShmBridgeDelete(r->handle()));
+  });
 }
 
 grpc::Status SimSocService::IommuAttach(grpc::ServerContext*,
                                         const v1::IommuAttachRequest* r,
                                         v1::Handle* out) {
-  auto domain = soc_->Attach(r->sid(), r->mask());
-  if (domain.ok()) out->set_handle(*domain);
-  return ToGrpcStatus(domain.status());
+  return Faulted("iommu_attach", [&]() -> grpc::Status {
+    auto domain = soc_->Attach(r->sid(), r->mask());
+    if (domain.ok()) out->set_handle(*domain);
+    return ToGrpcStatus(domain.status());
+  });
 }
 
 grpc::Status SimSocService::IommuDetach(grpc::ServerContext*,
                                         const v1::Handle* r, v1::Empty*) {
-  return ToGrpcStatus(soc_->Detach(static_cast<uint32_t>(r->handle())));
+  return Faulted("iommu_detach", [&]() -> grpc::Status {
+    return ToGrpcStatus(soc_->Detach(static_cast<uint32_t>(r->handle())));
+  });
 }
 
 grpc::Status SimSocService::IommuMap(grpc::ServerContext*,
                                      const v1::IommuMapRequest* r, v1::Empty*) {
-  return ToGrpcStatus(
-      soc_->Map(r->domain(), r->iova(), r->pa(), r->size(), r->prot()));
+  return Faulted("iommu_map", [&]() -> grpc::Status {
+    return ToGrpcStatus(
+        soc_->Map(r->domain(), r->iova(), r->pa(), r->size(), r->prot()));
+  });
 }
 
 grpc::Status SimSocService::IommuUnmap(grpc::ServerContext*,
                                        const v1::IommuUnmapRequest* r,
                                        v1::IommuUnmapResponse* out) {
-  auto unmapped = soc_->Unmap(r->domain(), r->iova(), r->size());
-  if (unmapped.ok()) out->set_unmapped(*unmapped);
-  return ToGrpcStatus(unmapped.status());
+  return Faulted("iommu_unmap", [&]() -> grpc::Status {
+    auto unmapped = soc_->Unmap(r->domain(), r->iova(), r->size());
+    if (unmapped.ok()) out->set_unmapped(*unmapped);
+    return ToGrpcStatus(unmapped.status());
+  });
 }
 
 grpc::Status SimSocService::RequestStop(grpc::ServerContext*,
                                         const v1::CoprocessorRequest* r,
                                         v1::Empty*) {
-  return ToGrpcStatus(soc_->RequestStop(r->coprocessor()));
+  return Faulted("request_stop", [&]() -> grpc::Status {
+    return ToGrpcStatus(soc_->RequestStop(r->coprocessor()));
+  });
 }
 
 grpc::Status SimSocService::WatchSignals(
@@ -165,6 +219,8 @@ grpc::Status SimSocService::Observe(grpc::ServerContext*,
                                     v1::HardwareState* out) {
   auto state = soc_->Observe();
   if (state.ok()) *out = StateToProto(*state);
+  absl::MutexLock lock(&mu_);
+  for (const std::string& call : held_) out->add_held(call);
   return ToGrpcStatus(state.status());
 }
 

@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <set>
+#include <string>
 
 #include "absl/synchronization/mutex.h"
 #include "platform/sim/proto/sim.grpc.pb.h"
@@ -63,6 +66,11 @@ class SimSocService final : public v1::SimSoc::Service {
                            v1::Empty*) override;
 
  private:
+  // Runs the handler of `call` under the fault plan's call faults: an
+  // injected failure instead of it, or its reply held after it ran.
+  grpc::Status Faulted(const std::string& call,
+                       const std::function<grpc::Status()>& run);
+
   SimSoc* soc_;
   std::string dtb_;
   uint64_t boot_id_;
@@ -71,6 +79,7 @@ class SimSocService final : public v1::SimSoc::Service {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t next_watcher_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint64_t, std::deque<pas::Signal>> watchers_ ABSL_GUARDED_BY(mu_);
+  std::multiset<std::string> held_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pil::sim

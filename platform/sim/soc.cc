@@ -100,7 +100,9 @@ absl::Status SimSoc::Setup(absl::string_view dtb, const v1::Profile& profile,
   stop_ack_time_ = ms(profile.timings().stop_ack_ms(), 10);
   std::vector<std::pair<uint64_t, uint64_t>> carveouts;
   absl::MutexLock lock(&mu_);
-  fault_plan_.assign(profile.faults().begin(), profile.faults().end());
+  for (const v1::Fault& fault : profile.faults()) {
+    fault_plan_.push_back({fault, 0});
+  }
   for (const auto& node : board_.coprocessors) {
     if (!node.enabled() || !node.pas_id || node.carveouts.empty()) continue;
     auto core = std::make_unique<Core>();

@@ -112,6 +112,9 @@ class SimSoc : public pas::Hardware,
 
   // Sim controls: adds a fault to the plan (as in the profile).
   absl::Status InjectFault(const v1::Fault& fault);
+  // Counts a call pild makes (by its CallFault name) and returns the call
+  // fault planned for it, if any (taken from the plan unless it repeats).
+  std::optional<v1::CallFault> TakeCallFault(const std::string& call);
   // The board it simulates and whether a hypervisor manages the SMMU.
   const devicetree::Board& board() const { return board_; }
   bool hypervisor() const { return hypervisor_; }
@@ -192,7 +195,15 @@ class SimSoc : public pas::Hardware,
   uint64_t next_bridge_ ABSL_GUARDED_BY(mu_) = 0x1000;
   std::set<uint32_t> os_banks_ ABSL_GUARDED_BY(mu_);
   std::deque<pas::HardwareState::Call> calls_ ABSL_GUARDED_BY(mu_);
-  std::vector<v1::Fault> fault_plan_ ABSL_GUARDED_BY(mu_);
+  // A planned fault and how many of the calls it counts it has seen since
+  // it was planned (its occurrence is relative to that).
+  struct PlannedFault {
+    v1::Fault fault;
+    uint32_t seen = 0;
+  };
+  // Counts a call `fault` (occurrence, repeat) is about: true when it fires.
+  static bool Fires(PlannedFault& planned, uint32_t occurrence);
+  std::vector<PlannedFault> fault_plan_ ABSL_GUARDED_BY(mu_);
 
   absl::CondVar wake_;     // the scheduler: events changed, or stopping
   absl::CondVar deliver_;  // the delivery thread: signals queued

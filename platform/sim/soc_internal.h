@@ -65,7 +65,6 @@ struct SimSoc::Peripheral {
   image::LoadLayout layout;
   std::optional<std::pair<uint64_t, uint64_t>> mem_setup;
   uint64_t generation = 0;
-  std::map<std::string, uint32_t> calls;  // per call kind, for fault plans
   std::optional<uint32_t> hypervisor_bank;
 
   // Where segment paddrs land in physical memory.

@@ -7,10 +7,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 
+#include "absl/time/clock.h"
 #include "common/error.h"
 #include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "platform/sim/proto/sim.grpc.pb.h"
 #include "platform/sim/remote_platform.h"
 #include "tests/sim/sim_testing.h"
 #include "tests/testing/realdata.h"
@@ -129,6 +133,43 @@ TEST_F(Pilsim, FaultsInjectedRemotely) {
   auto crash = log.Next(kVideo);
   ASSERT_TRUE(crash.ok());
   EXPECT_EQ(crash->kind, SignalKind::kWatchdog);
+}
+
+// Call faults act between the client and the SoC: a failure has no effect,
+// a held reply comes after the call took effect, and Observe names it
+// meanwhile.
+TEST_F(Pilsim, CallFaultsFailOrHoldTheReply) {
+  auto platform = Connect();
+  ASSERT_NE(platform, nullptr);
+  v1::Fault fail;
+  fail.mutable_call_fault()->set_call("iommu_attach");
+  fail.mutable_call_fault()->set_fail_status(-12);
+  ASSERT_TRUE(platform->InjectFault(fail).ok());
+  absl::StatusOr<uint32_t> attached = platform->iommu().Attach(0x19e2, 0);
+  EXPECT_EQ(ReasonOf(attached.status()), "INJECTED_FAILURE");
+  EXPECT_EQ(MetadataOf(attached.status()).at("status"), "-12");
+  EXPECT_TRUE(platform->Observe()->streams.empty());
+
+  v1::Fault hold;
+  hold.mutable_call_fault()->set_call("iommu_attach");
+  hold.mutable_call_fault()->set_hold_ms(1000);
+  ASSERT_TRUE(platform->InjectFault(hold).ok());
+  std::thread attach([&] { attached = platform->iommu().Attach(0x19e2, 0); });
+  auto channel = grpc::CreateChannel("unix:" + socket_,
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::SimSoc::NewStub(channel);
+  v1::HardwareState held;
+  for (int i = 0; i < 500 && held.held().empty(); ++i) {
+    grpc::ClientContext context;
+    held.Clear();
+    ASSERT_TRUE(stub->Observe(&context, v1::ObserveRequest(), &held).ok());
+    if (held.held().empty()) absl::SleepFor(absl::Milliseconds(2));
+  }
+  ASSERT_EQ(held.held_size(), 1);
+  EXPECT_EQ(held.held(0), "iommu_attach");
+  EXPECT_EQ(held.streams_size(), 1);  // it took effect before the reply
+  attach.join();
+  EXPECT_TRUE(attached.ok()) << attached.status();
 }
 
 TEST_F(Pilsim, PowersOffCleanly) {

@@ -385,6 +385,53 @@ TEST_F(Faults, StopAckTimeout) {
   EXPECT_TRUE(soc_->PasShutdown(9).ok());
 }
 
+TEST_F(Faults, CrashWhileBooting) {
+  Inject("coprocessor: 'video' crash_while_booting: true");
+  ASSERT_TRUE(BootVideo().ok());
+  auto crash = log_.Next(kVideo);
+  ASSERT_TRUE(crash.ok());
+  EXPECT_EQ(crash->kind, SignalKind::kFatal);
+  EXPECT_THAT(crash->detail, HasSubstr("while booting"));
+}
+
+TEST_F(Faults, CrashOnStop) {
+  Inject("coprocessor: 'video' crash_on_stop: true");
+  ASSERT_TRUE(BootVideo().ok());
+  EXPECT_EQ(log_.Next(kVideo)->kind, SignalKind::kReady);
+  EXPECT_EQ(log_.Next(kVideo)->kind, SignalKind::kHandover);
+  ASSERT_TRUE(soc_->RequestStop(kVideo).ok());
+  auto crash = log_.Next(kVideo);
+  ASSERT_TRUE(crash.ok());
+  EXPECT_EQ(crash->kind, SignalKind::kFatal);
+  EXPECT_THAT(crash->detail, HasSubstr("while stopping"));
+  EXPECT_TRUE(soc_->PasShutdown(9).ok());
+}
+
+TEST_F(Faults, CallFaultsAreCheckedAndCountedAcrossTheSoc) {
+  v1::Fault fault;
+  auto inject = [&](const std::string& text) {
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &fault));
+    return soc_->InjectFault(fault);
+  };
+  absl::Status bad = inject("call_fault { call: 'pas_frobnicate' hold_ms: 1 }");
+  EXPECT_EQ(ReasonOf(bad), "BAD_FAULT");
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("iommu_map"));
+  EXPECT_EQ(ReasonOf(inject("call_fault { call: 'iommu_map' }")), "BAD_FAULT");
+  EXPECT_EQ(ReasonOf(inject("call_fault { call: 'iommu_map' hold_ms: 1 "
+                            "fail_status: -1 }")),
+            "BAD_FAULT");
+  EXPECT_EQ(ReasonOf(inject("call_fault { call: 'iommu_map' hold_ms: 60001 }")),
+            "BAD_FAULT");
+  ASSERT_TRUE(
+      inject("call_fault { call: 'iommu_map' occurrence: 2 hold_ms: 5 }").ok());
+  EXPECT_FALSE(soc_->TakeCallFault("iommu_map").has_value());
+  EXPECT_FALSE(soc_->TakeCallFault("iommu_unmap").has_value());
+  auto second = soc_->TakeCallFault("iommu_map");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->hold_ms(), 5u);
+  EXPECT_FALSE(soc_->TakeCallFault("iommu_map").has_value());  // once
+}
+
 TEST_F(Faults, ScmFailureAtAChosenCall) {
   Inject(
       "coprocessor: 'video' scm_failure { call: 'pas_auth_and_reset' "
