@@ -50,9 +50,15 @@ bool Boots(const std::string& operation) {
 
 void LifecycleEngine::JournalBegin(const Slot& slot,
                                    const std::string& operation) {
-  if (options_.journal != nullptr) {
-    options_.journal->Begin(slot.node.name, operation);
+  if (options_.journal == nullptr) return;
+  std::optional<JournalImage> image;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    // A reset boots what an earlier authenticate verified.
+    if (Boots(operation)) image = ToJournal(slot.source, slot.image);
   }
+  options_.journal->Begin(slot.node.name, operation);
+  if (image) options_.journal->Booting(slot.node.name, *image);
 }
 
 void LifecycleEngine::JournalEnd(const Slot& slot) {

@@ -20,7 +20,16 @@ absl::Status Claims::Release(platform::Steps& steps, const Filter& filter) {
     }
   }
   absl::Status first;
+  // Translation contexts with a mapping that could not be removed: they
+  // stay (and are tried again with it), so that the mapping's claim keeps
+  // naming a context that exists.
+  std::vector<uint32_t> kept_domains;
   for (const Entry& entry : selected) {
+    if (entry.claim.kind == Claim::Kind::kDomain &&
+        std::find(kept_domains.begin(), kept_domains.end(),
+                  entry.claim.domain) != kept_domains.end()) {
+      continue;
+    }
     absl::Status status = steps.Step(
         entry.step,
         [&](std::string* detail) {
@@ -33,6 +42,9 @@ absl::Status Claims::Release(platform::Steps& steps, const Filter& filter) {
       // A core still out of reset keeps fetching through its mappings and
       // bridges: what was acquired before it stays.
       if (entry.claim.kind == Claim::Kind::kRunning) break;
+      if (entry.claim.kind == Claim::Kind::kMapping) {
+        kept_domains.push_back(entry.claim.domain);
+      }
       continue;
     }
     absl::MutexLock lock(&mu_);

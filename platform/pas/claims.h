@@ -12,7 +12,8 @@
 // given back stays, shows in View(), and is tried again by the next
 // release or rollback. When a released reset cannot be taken back (PAS
 // shutdown fails) the release stops there: the core may still run, so
-// what it was given before (mappings, bridges, metadata) stays too.
+// what it was given before (mappings, bridges, metadata) stays too; a
+// translation context whose mapping could not be removed stays with it.
 // Thread-safe.
 #ifndef PILD_PLATFORM_PAS_CLAIMS_H_
 #define PILD_PLATFORM_PAS_CLAIMS_H_

@@ -121,6 +121,13 @@ class Sim:
         profile = sys.modules["platform.sim.proto.profile_pb2"]
         self.stub.InjectFault(profile.Fault(**fault), timeout=10)
 
+    def inject_call(self, call, occurrence=1, fail_status=0, hold_ms=0):
+        """A call fault: `call`'s `occurrence`-th next call fails with
+        `fail_status` (no effect) or has its reply held `hold_ms`."""
+        profile = sys.modules["platform.sim.proto.profile_pb2"]
+        self.inject(call_fault=profile.CallFault(call=call, occurrence=occurrence,
+                                                 fail_status=fail_status, hold_ms=hold_ms))
+
     def leftovers(self, coprocessor):
         """What the hardware still holds for a pil.v1.Coprocessor: a list of
         descriptions, empty when clean."""
@@ -242,7 +249,7 @@ class FakeKernel:
                      "--dtb=" + dtb, "--firmware-dir=" + firmware_dir, *args]
 
     def __enter__(self):
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "a")  # a restart appends
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         status = os.path.join(self.root, "fake", "status")
         if not wait_until(lambda: os.path.exists(status) or self.process.poll() is not None):
@@ -318,7 +325,7 @@ class Pild:
         return Sim("unix:" + os.path.join(self.dir, "pilsim.sock"))
 
     def start(self, timeout=20):
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "a")  # a restart appends
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         channel = grpc.insecure_channel(self.address)
         try:
