@@ -42,7 +42,7 @@ struct HistoryEntry {
   uint64_t id = 0;  // assigned by History::Add; stable across restarts
   absl::Time time;
   std::string coprocessor;  // empty for calls that name none (uploads)
-  // authenticate, map, reset, start, stop, crash, recover, observed,
+  // authenticate, map, reset, start, stop, crash, recover, observed, adopt,
   // upload, coredump, or the verb of a denied call.
   std::string operation;
   std::string request_id;
