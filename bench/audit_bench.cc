@@ -3,7 +3,10 @@
 // floor of durability measured in the same run — appending the same number
 // of bytes to a file and fdatasync()ing it. The record names a real image's
 // digest. Also the in-memory trail (--no-audit-trail) and reading a page of
-// 100 from a full trail of 100 000 records.
+// 100 from a full trail of 100 000 records. And the intent journal's
+// writes for one start (an intent, each step, the verified image, the end),
+// committed without a flush, against the same number of plain write()s of
+// the same bytes to a file (what surviving pild, not the machine, needs).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include "common/file.h"
 #include "platform/image/signature.h"
 #include "server/history.h"
+#include "server/journal.h"
 
 namespace pil::bench {
 namespace {
@@ -91,6 +95,69 @@ void BM_AppendFdatasync(benchmark::State& state) {
 }
 BENCHMARK(BM_AppendFdatasync)->UseRealTime();
 
+// The steps of a start on a board where pild bridges and maps.
+const char* const kStartSteps[] = {"load",
+                                   "verify_and_copy",
+                                   "pas_init_image",
+                                   "pas_mem_setup",
+                                   "iommu_attach",
+                                   "smmu_map",
+                                   "pas_get_rsctable",
+                                   "smmu_map",
+                                   "shm_bridge_create",
+                                   "pas_auth_and_reset",
+                                   "shm_bridge_delete",
+                                   "wait_ready",
+                                   "release_metadata"};
+constexpr int kJournalWrites = 16;  // intent, 13 steps, image, end
+
+server::JournalImage Image() {
+  server::JournalImage image;
+  image.source_kind = "name";
+  image.source = "qcom/vpu/vpu30_p4.mbn";
+  image.sha256 = Record().image_sha256;
+  image.version = "VIDEO.VPU.3.0-00081";
+  image.hash_table_version = 7;
+  image.sw_id = 0xe;
+  return image;
+}
+
+void BM_JournalOfAStart(benchmark::State& state) {
+  const std::string path = Scratch() + "/journal.db";
+  std::remove(path.c_str());
+  auto journal = server::Journal::Open(path);
+  if (!journal.ok()) {
+    state.SkipWithError(std::string(journal.status().message()).c_str());
+    return;
+  }
+  const server::JournalImage image = Image();
+  for (auto _ : state) {
+    (*journal)->Begin("video", "start");
+    for (const char* step : kStartSteps) (*journal)->Step("video", step);
+    (*journal)->Booting("video", image);
+    (*journal)->End("video", image);
+  }
+  if ((*journal)->write_failures() != 0) state.SkipWithError("writes failed");
+}
+BENCHMARK(BM_JournalOfAStart)->UseRealTime();
+
+void BM_PlainWrites(benchmark::State& state) {
+  const std::string path = Scratch() + "/writes.log";
+  const int fd = ::open(
+      path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  const std::string bytes(RecordBytes(), 'j');
+  for (auto _ : state) {
+    for (int i = 0; i < kJournalWrites; ++i) {
+      if (::write(fd, bytes.data(), bytes.size()) < 0) {
+        state.SkipWithError("write failed");
+        break;
+      }
+    }
+  }
+  ::close(fd);
+}
+BENCHMARK(BM_PlainWrites)->UseRealTime();
+
 void BM_AuditRecordInMemory(benchmark::State& state) {
   server::History history;
   for (auto _ : state) benchmark::DoNotOptimize(history.Add(Record()));
@@ -131,5 +198,12 @@ int main(int argc, char** argv) {
   std::printf("in memory: %.1f us; a page of 100 of 100000 records: %.1f us\n",
               median("BM_AuditRecordInMemory") / 1e3,
               median("BM_AuditPageOfAFullTrail") / 1e3);
+  const double journal = median("BM_JournalOfAStart");
+  const double writes = median("BM_PlainWrites");
+  std::printf(
+      "intent journal of one start (%d commits): %.1f us; %d plain writes: "
+      "%.1f us; ratio %.2fx\n",
+      pil::bench::kJournalWrites, journal / 1e3, pil::bench::kJournalWrites,
+      writes / 1e3, writes > 0 ? journal / writes : 0.0);
   return 0;
 }

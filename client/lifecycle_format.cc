@@ -57,6 +57,7 @@ void WriteTransitionJson(const std::string& operation,
   json.BeginObject();
   json.Key("operation").String(operation);
   json.Key("replayed").Bool(response.replayed());
+  json.Key("request_id").String(response.request_id());
   json.Key("note").String(response.note());
   json.Key("steps").BeginArray();
   for (const v1::Step& step : response.steps()) {

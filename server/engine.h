@@ -10,7 +10,9 @@
 // leaves no metadata, bridge or mapping behind. One transition at a time per
 // coprocessor: later callers wait (until their deadline) and then see the
 // state it left; different coprocessors proceed in parallel. A request id
-// seen before returns the first call's outcome. Thread-safe.
+// seen before with the same request returns the first call's outcome, when
+// that transition ran and was not undone for a caller that gave up (the
+// last RequestLog::kCapacity ids). Thread-safe.
 #ifndef PILD_SERVER_ENGINE_H_
 #define PILD_SERVER_ENGINE_H_
 
@@ -122,16 +124,20 @@ class LifecycleEngine {
   Slot* FindByPath(absl::string_view path) const;
   absl::Status UnknownCoprocessor(absl::string_view name) const;
 
-  // engine_transitions.cc: one transition of `name` from one of `from`.
+  // engine_transitions.cc: one transition of `name` from one of `from`;
+  // `arguments` are the request's other fields, as a repeated request id
+  // is matched on them.
   absl::StatusOr<TransitionResult> Run(absl::string_view name,
                                        const std::string& operation,
+                                       const std::string& arguments,
                                        const CallContext& ctx,
                                        std::vector<State> from, Body body);
-  // The first call's outcome when `ctx`'s request id was seen (else a new
-  // pending `record` for it, or none without an id).
+  // The first call's outcome when `ctx`'s request id was seen with the same
+  // `request` (REQUEST_ID_REUSED with another), else a new pending `record`
+  // for it (none without an id).
   std::optional<absl::StatusOr<TransitionResult>> Replay(
-      absl::string_view name, const std::string& operation,
-      const CallContext& ctx, std::shared_ptr<RequestLog::Record>* record);
+      const std::string& request, const CallContext& ctx,
+      std::shared_ptr<RequestLog::Record>* record);
   // Takes `slot` for `operation` once no other transition holds it, or says
   // (and records) why not.
   absl::Status Admit(Slot& slot, const std::string& operation,

@@ -36,6 +36,7 @@ void LifecycleEngine::OnEvent(const std::string& node_path,
 
 void LifecycleEngine::Release(Slot& slot) {
   slot.busy = false;
+  slot.abandon_recovery = false;
   std::deque<platform::Event> pending;
   pending.swap(slot.events);
   for (const platform::Event& event : pending) {
@@ -179,12 +180,20 @@ void LifecycleEngine::Recover(Slot* slot) {
     const absl::Duration backoff =
         options_.recovery.initial_backoff *
         (int64_t{1} << std::min<uint32_t>(slot->restarts - 1, 10));
-    mu_.AwaitWithTimeout(
-        absl::Condition(
-            +[](std::atomic<bool>* stopping) { return stopping->load(); },
-            &stopping_),
-        backoff);
+    struct GiveUp {
+      const std::atomic<bool>* stopping;
+      const std::atomic<bool>* abandon;
+      bool operator()() const { return *stopping || *abandon; }
+    } give_up{&stopping_, &slot->abandon_recovery};
+    mu_.AwaitWithTimeout(absl::Condition(&give_up), backoff);
     if (stopping_) {
+      Release(*slot);
+      return;
+    }
+    if (slot->abandon_recovery) {
+      // A Stop takes it from here.
+      SetState(*slot, State::kCrashed, "recovery abandoned for a Stop");
+      JournalEnd(*slot);
       Release(*slot);
       return;
     }

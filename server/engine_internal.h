@@ -4,6 +4,7 @@
 #ifndef PILD_SERVER_ENGINE_INTERNAL_H_
 #define PILD_SERVER_ENGINE_INTERNAL_H_
 
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <string>
@@ -33,6 +34,9 @@ struct LifecycleEngine::Slot {
   FirmwareSource source;  // what it last booted, for recovery
   // A transition (or recovery) holds the slot; events then queue here.
   bool busy = false;
+  // A Stop asked the recovery holding the slot to give up (cleared when it
+  // releases the slot).
+  std::atomic<bool> abandon_recovery{false};
   std::deque<platform::Event> events;
   uint32_t restarts = 0;
   std::deque<Coredump> coredumps;

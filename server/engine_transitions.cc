@@ -24,6 +24,19 @@ struct NotBusyOrGaveUp {
   }
 };
 
+// A request's firmware, as a repeated request id is matched on it.
+std::string Describe(const FirmwareSource& source) {
+  return source.kind == FirmwareSource::Kind::kDefault
+             ? "the device tree's firmware"
+             : source.Describe();
+}
+
+// A requested timeout (0: the default).
+std::string Seconds(absl::Duration timeout) {
+  return timeout > absl::ZeroDuration() ? absl::FormatDuration(timeout)
+                                        : "default";
+}
+
 }  // namespace
 
 absl::Duration LifecycleEngine::ReadyTimeout(absl::Duration requested) const {
@@ -65,19 +78,19 @@ void LifecycleEngine::FlushAudit() {
 }
 
 std::optional<absl::StatusOr<TransitionResult>> LifecycleEngine::Replay(
-    absl::string_view name, const std::string& operation,
-    const CallContext& ctx, std::shared_ptr<RequestLog::Record>* record) {
+    const std::string& request, const CallContext& ctx,
+    std::shared_ptr<RequestLog::Record>* record) {
   if (ctx.request_id.empty()) return std::nullopt;
   absl::MutexLock lock(&mu_);
   std::shared_ptr<RequestLog::Record> seen = requests_.Find(ctx.request_id);
   if (seen == nullptr) {
-    *record = requests_.Begin(ctx.request_id, operation, std::string(name));
+    *record = requests_.Begin(ctx.request_id, request);
     return std::nullopt;
   }
-  if (seen->operation != operation || seen->name != name) {
+  if (seen->request != request) {
     return Error(absl::StatusCode::kInvalidArgument, "REQUEST_ID_REUSED",
                  absl::StrCat("request id ", ctx.request_id, " was used for ",
-                              seen->operation, " ", seen->name),
+                              seen->request, "; this request is ", request),
                  {{"request_id", ctx.request_id}});
   }
   mu_.AwaitWithDeadline(absl::Condition(&seen->done), ctx.deadline);
@@ -109,6 +122,10 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
   const bool step_verb =
       operation == "authenticate" || operation == "map" || operation == "reset";
   absl::MutexLock lock(&mu_);
+  // A Stop ends a recovery in progress rather than waiting for it.
+  if (operation == "stop" && slot.state == State::kRecovering) {
+    slot.abandon_recovery = true;
+  }
   NotBusyOrGaveUp ready{&slot.busy, &ctx};
   while (slot.busy && !(ctx.cancelled && ctx.cancelled()) &&
          absl::Now() < ctx.deadline) {
@@ -156,15 +173,29 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
 
 absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     absl::string_view name, const std::string& operation,
-    const CallContext& ctx, std::vector<State> from, Body body) {
+    const std::string& arguments, const CallContext& ctx,
+    std::vector<State> from, Body body) {
+  const std::string request =
+      absl::StrCat(operation, " ", name,
+                   arguments.empty() ? "" : absl::StrCat(" (", arguments, ")"));
   std::shared_ptr<RequestLog::Record> record;
-  if (auto replayed = Replay(name, operation, ctx, &record)) return *replayed;
+  if (auto replayed = Replay(request, ctx, &record)) return *replayed;
+  bool ran = false;  // the transition was admitted and its steps ran
   auto finish = [&](absl::StatusOr<TransitionResult> result) {
     FlushAudit();
+    if (result.ok()) result->request_id = ctx.request_id;
     if (record != nullptr) {
       absl::MutexLock lock(&mu_);
       record->result = result;
       record->done = true;
+      // A retry with the same id runs again when nothing ran (refused) or
+      // what ran was undone because the caller or pild gave up.
+      const std::string reason = result.ok() ? "" : ReasonOf(result.status());
+      if (!result.ok() &&
+          (!ran || reason == "CANCELLED" || reason == "DEADLINE_EXCEEDED" ||
+           reason == "SHUTTING_DOWN")) {
+        requests_.Forget(record);
+      }
     }
     return result;
   };
@@ -176,6 +207,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
     return finish(s);
   }
 
+  ran = true;
   const absl::Time start = absl::Now();
   // Before the first hardware step: a restart finishes or undoes it.
   JournalBegin(*slot, operation);
@@ -290,7 +322,7 @@ absl::Status LifecycleEngine::Boot(Slot& slot, const FirmwareSource& source,
 absl::StatusOr<TransitionResult> LifecycleEngine::Authenticate(
     absl::string_view name, const FirmwareSource& source,
     const CallContext& ctx) {
-  return Run(name, "authenticate", ctx, {State::kOffline},
+  return Run(name, "authenticate", Describe(source), ctx, {State::kOffline},
              [&](Slot& slot, Transaction& tx) {
                if (absl::Status s = LoadImages(slot, source, tx); !s.ok()) {
                  return s;
@@ -305,7 +337,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Authenticate(
 
 absl::StatusOr<TransitionResult> LifecycleEngine::Map(absl::string_view name,
                                                       const CallContext& ctx) {
-  return Run(name, "map", ctx, {State::kAuthenticated},
+  return Run(name, "map", "", ctx, {State::kAuthenticated},
              [&](Slot& slot, Transaction& tx) {
                absl::Status s = slot.ops->Map(tx);
                if (s.ok()) tx.Enter(State::kMapped, "map");
@@ -317,7 +349,8 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Reset(
     absl::string_view name, absl::Duration ready_timeout,
     const CallContext& ctx) {
   return Run(
-      name, "reset", ctx, {State::kMapped}, [&](Slot& slot, Transaction& tx) {
+      name, "reset", absl::StrCat("ready timeout ", Seconds(ready_timeout)),
+      ctx, {State::kMapped}, [&](Slot& slot, Transaction& tx) {
         absl::Status s = slot.ops->Reset(ReadyTimeout(ready_timeout), tx);
         if (s.ok()) tx.Enter(State::kRunning, "reset");
         return s;
@@ -327,8 +360,10 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Reset(
 absl::StatusOr<TransitionResult> LifecycleEngine::Start(
     absl::string_view name, const FirmwareSource& source,
     absl::Duration ready_timeout, const CallContext& ctx) {
-  return Run(name, "start", ctx, {State::kOffline},
-             [&](Slot& slot, Transaction& tx) {
+  return Run(name, "start",
+             absl::StrCat(Describe(source), ", ready timeout ",
+                          Seconds(ready_timeout)),
+             ctx, {State::kOffline}, [&](Slot& slot, Transaction& tx) {
                return Boot(slot, source, ready_timeout, "start", tx);
              });
 }
@@ -337,16 +372,24 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Stop(
     absl::string_view name, absl::Duration stop_ack_timeout,
     const CallContext& ctx) {
   // A stop is never abandoned half-way: it ignores the caller's
-  // cancellation once begun.
+  // cancellation once begun. From OFFLINE it does nothing; from RECOVERING
+  // it ends the recovery first (Admit).
   CallContext patient = ctx;
   patient.cancelled = nullptr;
   return Run(
-      name, "stop", patient,
-      {State::kRunning, State::kCrashed, State::kAuthenticated, State::kMapped},
+      name, "stop",
+      absl::StrCat("stop-ack timeout ", Seconds(stop_ack_timeout)), patient,
+      {State::kRunning, State::kCrashed, State::kAuthenticated, State::kMapped,
+       State::kOffline},
       [&](Slot& slot, Transaction& tx) {
         bool running, undumped_crash;
         {
           absl::MutexLock lock(&mu_);
+          if (slot.state == State::kOffline) {
+            tx.Note(absl::StrCat(slot.node.name,
+                                 " is already offline: nothing to do"));
+            return absl::OkStatus();
+          }
           running = slot.state == State::kRunning;
           undumped_crash = slot.state == State::kCrashed && !slot.crash_dumped;
           if (running) SetState(slot, State::kStopping, "stop");

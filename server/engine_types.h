@@ -84,6 +84,7 @@ struct TransitionResult {
   std::vector<Step> steps;
   std::string note;
   bool replayed = false;
+  std::string request_id;  // the caller's, echoed
 };
 
 // Who asks, and until when.

@@ -4,22 +4,27 @@ namespace pil::server {
 
 std::shared_ptr<RequestLog::Record> RequestLog::Find(
     const std::string& id) const {
-  for (const auto& record : records_) {
-    if (record->id == id) return record;
-  }
-  return nullptr;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : *it->second;
 }
 
 std::shared_ptr<RequestLog::Record> RequestLog::Begin(
-    const std::string& id, const std::string& operation,
-    const std::string& name) {
+    const std::string& id, const std::string& request) {
   auto record = std::make_shared<Record>();
   record->id = id;
-  record->operation = operation;
-  record->name = name;
-  records_.push_back(record);
-  if (records_.size() > kCapacity) records_.pop_front();
+  record->request = request;
+  Forget(Find(id));
+  by_id_[id] = records_.insert(records_.end(), record);
+  if (records_.size() > kCapacity) Forget(records_.front());
   return record;
+}
+
+void RequestLog::Forget(const std::shared_ptr<Record>& record) {
+  if (record == nullptr) return;
+  auto it = by_id_.find(record->id);
+  if (it == by_id_.end() || *it->second != record) return;
+  records_.erase(it->second);
+  by_id_.erase(it);
 }
 
 }  // namespace pil::server

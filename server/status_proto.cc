@@ -113,6 +113,7 @@ v1::TransitionResponse TransitionToProto(const TransitionResult& result) {
   }
   out.set_note(result.note);
   out.set_replayed(result.replayed);
+  out.set_request_id(result.request_id);
   return out;
 }
 

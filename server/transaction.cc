@@ -19,6 +19,11 @@ absl::Status LifecycleEngine::Transaction::Interrupted() const {
                  absl::StrCat("pild is shutting down; ", slot_->node.name,
                               " was rolled back to offline"));
   }
+  if (slot_->abandon_recovery) {
+    return Error(absl::StatusCode::kAborted, "RECOVERY_ABANDONED",
+                 absl::StrCat("a Stop of ", slot_->node.name,
+                              " ended its recovery; rolled back"));
+  }
   // (gRPC cancels a call whose deadline passed: the deadline comes first.)
   if (absl::Now() >= ctx_.deadline) {
     return Error(absl::StatusCode::kDeadlineExceeded, "DEADLINE_EXCEEDED",

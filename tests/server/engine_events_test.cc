@@ -263,6 +263,49 @@ TEST(Engine, RestartsStopAfterTheLimit) {
   sim.ExpectClean("video");
 }
 
+// A Stop of a RECOVERING coprocessor ends the recovery instead of waiting
+// for it: during its backoff, and while its boot waits for ready.
+TEST(Engine, StopEndsARecoveryInProgress) {
+  for (const bool booting : {false, true}) {
+    EngineOptions options = SimEngine::DefaultOptions();
+    options.recovery.initial_backoff =
+        booting ? absl::Milliseconds(1) : absl::Seconds(60);
+    options.ready_timeout = absl::Seconds(60);
+    SimEngine sim("sm8550-el2-sim", {}, options);
+    sim::v1::Fault bite;
+    bite.set_coprocessor("video");
+    bite.set_watchdog_after_ms(10);
+    ASSERT_TRUE(sim.soc().InjectFault(bite).ok());
+    ASSERT_TRUE(sim.engine().Start("video", {}, absl::ZeroDuration(), {}).ok());
+    if (booting) {
+      sim::v1::Fault hang;
+      hang.set_coprocessor("video");
+      hang.set_never_ready(true);  // the recovery's boot
+      ASSERT_TRUE(sim.soc().InjectFault(hang).ok());
+    }
+    const absl::Time until = absl::Now() + absl::Seconds(10);
+    while (sim.engine().Get("video")->state != State::kRecovering &&
+           absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    ASSERT_EQ(sim.engine().Get("video")->state, State::kRecovering);
+    if (booting) absl::SleepFor(absl::Milliseconds(50));  // into wait_ready
+    CallContext ctx;
+    ctx.deadline = absl::Now() + absl::Seconds(20);  // not the backoff's 60 s
+    auto stopped = sim.engine().Stop("video", absl::ZeroDuration(), ctx);
+    ASSERT_TRUE(stopped.ok()) << booting << " " << stopped.status();
+    sim.ExpectClean("video");
+    if (booting) {
+      bool abandoned = false;
+      for (const HistoryEntry& e : sim.history().Latest("video", 10)) {
+        abandoned |=
+            e.operation == "recover" && e.result == "RECOVERY_ABANDONED";
+      }
+      EXPECT_TRUE(abandoned);
+    }
+  }
+}
+
 TEST(Engine, RestartAdoptsRunningCoresAndReleasesHalfDoneOnes) {
   SimEngine sim;
   ASSERT_TRUE(sim.engine().Start("cdsp", {}, absl::ZeroDuration(), {}).ok());

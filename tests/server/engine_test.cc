@@ -224,13 +224,68 @@ TEST(Engine, RequestIdReplaysTheFirstOutcome) {
   EXPECT_EQ(ReasonOf(reused.status()), "REQUEST_ID_REUSED");
   EXPECT_EQ(sim.engine().Get("video")->state, State::kRunning);
 
-  // A failure replays as the same failure.
-  CallContext failing;
-  failing.request_id = "map-while-running";
-  auto map = sim.engine().Map("video", failing);
-  auto map_again = sim.engine().Map("video", failing);
+  EXPECT_EQ(first->request_id, ctx.request_id);
+  EXPECT_EQ(again->request_id, ctx.request_id);
+}
+
+TEST(Engine, RequestIdsMatchTheWholeRequestAndKeepOnlyWorkThatRan) {
+  SimEngine sim;
+  sim.WriteFirmware("qcom/vpu/other.mbn",
+                    SimEngine::Signed(0x9bb00000, 0x300000, 0xe, 7));
+  CallContext ctx;
+  ctx.request_id = "start-with-a-name";
+  ASSERT_TRUE(sim.engine()
+                  .Start("video", FirmwareSource::Named("qcom/vpu/other.mbn"),
+                         absl::ZeroDuration(), ctx)
+                  .ok());
+  // The same id with another firmware, or another ready timeout, is a
+  // different request.
+  auto other = sim.engine().Start("video", {}, absl::ZeroDuration(), ctx);
+  EXPECT_EQ(ReasonOf(other.status()), "REQUEST_ID_REUSED");
+  EXPECT_THAT(std::string(other.status().message()),
+              HasSubstr("was used for start video (qcom/vpu/other.mbn, ready "
+                        "timeout default); this request is start video (the "
+                        "device tree's firmware, ready timeout default)"));
+  auto slower =
+      sim.engine().Start("video", FirmwareSource::Named("qcom/vpu/other.mbn"),
+                         absl::Seconds(3), ctx);
+  EXPECT_EQ(ReasonOf(slower.status()), "REQUEST_ID_REUSED");
+
+  // Turned away before anything ran: forgotten, so the retry runs.
+  CallContext early;
+  early.request_id = "map-too-early";
+  auto map = sim.engine().Map("video", early);
   EXPECT_EQ(ReasonOf(map.status()), "WRONG_STATE");
-  EXPECT_EQ(map_again.status(), map.status());
+  ASSERT_TRUE(sim.engine().Stop("video", absl::ZeroDuration(), {}).ok());
+  ASSERT_TRUE(sim.engine().Authenticate("video", {}, {}).ok());
+  auto retried = sim.engine().Map("video", early);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_FALSE(retried->replayed);
+
+  // Undone because the caller gave up: forgotten too.
+  CallContext gave_up;
+  gave_up.request_id = "reset-cancelled";
+  gave_up.cancelled = [] { return true; };
+  auto reset = sim.engine().Reset("video", absl::ZeroDuration(), gave_up);
+  EXPECT_EQ(ReasonOf(reset.status()), "CANCELLED");
+  ASSERT_TRUE(sim.engine().Authenticate("video", {}, {}).ok());
+  ASSERT_TRUE(sim.engine().Map("video", {}).ok());
+  CallContext again;
+  again.request_id = "reset-cancelled";
+  auto reset_again = sim.engine().Reset("video", absl::ZeroDuration(), again);
+  ASSERT_TRUE(reset_again.ok()) << reset_again.status();
+  EXPECT_FALSE(reset_again->replayed);
+  ASSERT_TRUE(sim.engine().Stop("video", absl::ZeroDuration(), {}).ok());
+  sim.ExpectClean("video");
+}
+
+TEST(Engine, StopOfAnOfflineCoprocessorDoesNothing) {
+  SimEngine sim;
+  auto stopped = sim.engine().Stop("video", absl::ZeroDuration(), {});
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_THAT(stopped->note, HasSubstr("already offline"));
+  EXPECT_TRUE(stopped->steps.empty());
+  sim.ExpectClean("video");
 }
 
 TEST(Engine, CallerGivingUpWhileBootingRollsBack) {
