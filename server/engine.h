@@ -139,10 +139,11 @@ class LifecycleEngine {
       const std::string& request, const CallContext& ctx,
       std::shared_ptr<RequestLog::Record>* record);
   // Takes `slot` for `operation` once no other transition holds it, or says
-  // (and records) why not.
+  // (and records) why not. A stop of an OFFLINE coprocessor is admitted
+  // without taking the slot: `*already_offline`.
   absl::Status Admit(Slot& slot, const std::string& operation,
                      const CallContext& ctx, const std::vector<State>& from,
-                     State* from_state);
+                     State* from_state, bool* already_offline);
   // Reads the images a boot of `slot` from `source` needs.
   absl::Status LoadImages(Slot& slot, const FirmwareSource& source,
                           Transaction& tx);

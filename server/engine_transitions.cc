@@ -108,7 +108,7 @@ std::optional<absl::StatusOr<TransitionResult>> LifecycleEngine::Replay(
 absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
                                     const CallContext& ctx,
                                     const std::vector<State>& from,
-                                    State* from_state) {
+                                    State* from_state, bool* already_offline) {
   const std::string& name = slot.node.name;
   if (!slot.node.problems.empty() || !slot.node.pas_id ||
       slot.node.carveouts.empty()) {
@@ -150,6 +150,10 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
                            " is in progress (state ", StateName(slot.state),
                            ") and did not end before the deadline"),
               {{"coprocessor", name}});
+  } else if (operation == "stop" && slot.state == State::kOffline) {
+    // Nothing to stop: answered at once, without taking the slot.
+    *already_offline = true;
+    return absl::OkStatus();
   } else if (std::find(from.begin(), from.end(), slot.state) == from.end()) {
     std::vector<std::string> expected;
     for (State s : from) expected.push_back(StateName(s));
@@ -202,9 +206,22 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
   Slot* slot = Find(name);
   if (slot == nullptr) return finish(UnknownCoprocessor(name));
   State from_state = State::kOffline;
-  if (absl::Status s = Admit(*slot, operation, ctx, from, &from_state);
+  bool already_offline = false;
+  if (absl::Status s =
+          Admit(*slot, operation, ctx, from, &from_state, &already_offline);
       !s.ok()) {
     return finish(s);
+  }
+  if (already_offline) {
+    TransitionResult nothing;
+    nothing.note =
+        absl::StrCat(slot->node.name, " is already offline: nothing to do");
+    {
+      absl::MutexLock lock(&mu_);
+      nothing.status = Snapshot(*slot, nullptr);
+      Record(*slot, operation, ctx, absl::Now(), from_state, absl::OkStatus());
+    }
+    return finish(std::move(nothing));  // (it takes the lock itself)
   }
 
   ran = true;
@@ -379,17 +396,11 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Stop(
   return Run(
       name, "stop",
       absl::StrCat("stop-ack timeout ", Seconds(stop_ack_timeout)), patient,
-      {State::kRunning, State::kCrashed, State::kAuthenticated, State::kMapped,
-       State::kOffline},
+      {State::kRunning, State::kCrashed, State::kAuthenticated, State::kMapped},
       [&](Slot& slot, Transaction& tx) {
         bool running, undumped_crash;
         {
           absl::MutexLock lock(&mu_);
-          if (slot.state == State::kOffline) {
-            tx.Note(absl::StrCat(slot.node.name,
-                                 " is already offline: nothing to do"));
-            return absl::OkStatus();
-          }
           running = slot.state == State::kRunning;
           undumped_crash = slot.state == State::kCrashed && !slot.crash_dumped;
           if (running) SetState(slot, State::kStopping, "stop");
