@@ -142,7 +142,7 @@ std::shared_ptr<grpc::Channel> Channel() {
 }
 
 void GetCoprocessor(benchmark::State& state) {
-  auto stub = v1::Lifecycle::NewStub(Channel());
+  auto stub = v1::LifecycleService::NewStub(Channel());
   v1::GetCoprocessorRequest request;
   request.set_name("video");
   for (auto _ : state) {
@@ -157,7 +157,7 @@ void GetCoprocessor(benchmark::State& state) {
 // see the same machine conditions; counters: the median of each and their
 // ratio.
 void Paired(benchmark::State& state) {
-  auto lifecycle = v1::Lifecycle::NewStub(Channel());
+  auto lifecycle = v1::LifecycleService::NewStub(Channel());
   auto echo = Echo::NewStub(Channel());
   v1::GetCoprocessorRequest get_request;
   get_request.set_name("video");
@@ -229,7 +229,7 @@ void BareEcho(benchmark::State& state) {
 // and notes when the last awaited change arrived.
 class Watcher : public grpc::ClientReadReactor<v1::WatchEvent> {
  public:
-  Watcher(v1::Lifecycle::Stub* stub, std::atomic<int>* initial_left,
+  Watcher(v1::LifecycleService::Stub* stub, std::atomic<int>* initial_left,
           std::atomic<int>* changes_left, int changes)
       : initial_left_(initial_left),
         changes_left_(changes_left),
@@ -288,7 +288,7 @@ bool WaitFor(const std::atomic<int>& left) {
 void WatchStreams(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   Server& server = TheServer();
-  auto stub = v1::Lifecycle::NewStub(Channel());
+  auto stub = v1::LifecycleService::NewStub(Channel());
   // A start and a stop: authenticated, mapped, running, stopping, offline.
   constexpr int kChanges = 5;
   double rss_per_stream = 0, rss_open_mib = 0, fanout_ms = 0;

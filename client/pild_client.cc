@@ -99,7 +99,7 @@ std::shared_ptr<grpc::Channel> ChannelFor(const PildClient::Options& options) {
 }  // namespace
 
 PildClient::PildClient(const Options& options)
-    : options_(options), stub_(v1::Lifecycle::NewStub(ChannelFor(options))) {}
+    : options_(options), stub_(v1::LifecycleService::NewStub(ChannelFor(options))) {}
 
 std::unique_ptr<grpc::ClientContext> PildClient::NewContext() const {
   return NewContext(options_.timeout);

@@ -1,4 +1,4 @@
-// A C++ client of pild's pil.v1.Lifecycle service, for HALs and tools.
+// A C++ client of pild's pil.v1.LifecycleService service, for HALs and tools.
 //
 //   PildClient client({.address = "unix:/run/pild/pild.sock"});
 //   absl::StatusOr<v1::TransitionResponse> started = client.Start("adsp");
@@ -141,7 +141,7 @@ class PildClient {
   absl::StatusOr<v1::GetInfoResponse> GetInfo();
 
   // The generated stub, for calls this class does not wrap.
-  v1::Lifecycle::Stub& stub() { return *stub_; }
+  v1::LifecycleService::Stub& stub() { return *stub_; }
 
   // A context with the query deadline.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
@@ -153,7 +153,7 @@ class PildClient {
                                        v1::TransitionResponse*)>& call);
 
   Options options_;
-  std::unique_ptr<v1::Lifecycle::Stub> stub_;
+  std::unique_ptr<v1::LifecycleService::Stub> stub_;
 };
 
 }  // namespace pil::client

@@ -15,8 +15,8 @@ namespace {
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-constexpr char kService[] = "pil.v1.Lifecycle";
-constexpr char kPrefix[] = "pil.v1.Lifecycle/";
+constexpr char kService[] = "pil.v1.LifecycleService";
+constexpr char kPrefix[] = "pil.v1.LifecycleService/";
 
 bool Identified(const Caller& caller) {
   return caller.uid >= 0 || !caller.certificate.empty();

@@ -81,7 +81,7 @@ struct ServerFacts {
 
 class WatchHub;
 
-class LifecycleService final : public v1::Lifecycle::CallbackService {
+class LifecycleService final : public v1::LifecycleService::CallbackService {
  public:
   // `engine`, `firmware` and `gate` outlive the service; the service
   // outlives the grpc::Server it is registered with.
@@ -89,7 +89,7 @@ class LifecycleService final : public v1::Lifecycle::CallbackService {
                    ServerFacts facts, ServiceOptions options = {});
   ~LifecycleService() override;
 
-  // Keeps "pil.v1.Lifecycle/<name>" SERVING exactly while coprocessor
+  // Keeps "pil.v1.LifecycleService/<name>" SERVING exactly while coprocessor
   // <name> is RUNNING (NOT_SERVING otherwise). Pass nullptr before the
   // server (which owns `health`) is destroyed.
   void ReportHealth(grpc::HealthCheckServiceInterface* health);

@@ -10,7 +10,7 @@
 namespace pil::server {
 namespace {
 
-constexpr char kHealthPrefix[] = "pil.v1.Lifecycle/";
+constexpr char kHealthPrefix[] = "pil.v1.LifecycleService/";
 
 class WatchError final : public grpc::ServerWriteReactor<v1::WatchEvent> {
  public:

@@ -49,7 +49,7 @@ class WatchHub {
   }
   size_t queue_limit() const { return queue_limit_; }
 
-  // Keeps `health`'s per-coprocessor status ("pil.v1.Lifecycle/<name>":
+  // Keeps `health`'s per-coprocessor status ("pil.v1.LifecycleService/<name>":
   // serving while RUNNING) up to date; null stops.
   void ReportHealth(grpc::HealthCheckServiceInterface* health);
 

@@ -439,7 +439,7 @@ def test_upload_then_start_from_the_upload(tmp_path):
 def test_upload_checks_size_and_digest():
     with running_pild() as server:
         channel = grpc.insecure_channel(server.address)
-        stub = pild.lifecycle_pb2_grpc.LifecycleStub(channel)
+        stub = pild.lifecycle_pb2_grpc.LifecycleServiceStub(channel)
         pb = pild.pb
 
         def upload(*messages):
@@ -502,7 +502,7 @@ def test_health_follows_each_coprocessor():
         health = health_pb2_grpc.HealthStub(channel)
 
         def serving(name):
-            request = health_pb2.HealthCheckRequest(service="pil.v1.Lifecycle/" + name)
+            request = health_pb2.HealthCheckRequest(service="pil.v1.LifecycleService/" + name)
             return health.Check(request, timeout=5).status == \
                 health_pb2.HealthCheckResponse.SERVING
 

@@ -13,22 +13,8 @@ import threading
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from pildtest import (RUNFILES, reflection_pb2, reflection_pb2_grpc, running_pild,
+from pildtest import (buf_binary, reflection_pb2, reflection_pb2_grpc, running_pild,
                       signed_firmware_for, wait_until)
-
-
-def buf_binary():
-    """The buf executable from @buf; fails loudly when it could not be had."""
-    status_file = os.path.join(RUNFILES, "buf", "STATUS")
-    try:
-        status = open(status_file).read().strip()
-    except OSError as e:
-        pytest.fail("BUF MISSING, test did not run: no %s (%s)" % (status_file, e))
-    if not status.startswith("available"):
-        pytest.fail("BUF MISSING, test did not run: %s. The npm registry "
-                    "(registry.npmjs.org) must be reachable when Bazel first "
-                    "fetches @buf; see build/npm.bzl" % status)
-    return os.path.join(RUNFILES, "buf", "package", "bin", "buf")
 
 
 def curl_args(server, method=None, data=None):
@@ -80,17 +66,17 @@ def test_lists_every_method_including_health(server):
     for method in ["ListCoprocessors", "GetCoprocessor", "Authenticate", "Map", "Reset",
                    "Start", "Stop", "Watch", "InspectImage", "UploadFirmware",
                    "GetCoredump", "GetHistory"]:
-        assert "pil.v1.Lifecycle/" + method in methods
+        assert "pil.v1.LifecycleService/" + method in methods
     assert "grpc.health.v1.Health/Check" in methods
     assert "grpc.health.v1.Health/Watch" in methods
 
 
 def test_health_check_of_pild_and_of_one_coprocessor(server):
     overall = json.loads(buf_curl(server, "grpc.health.v1.Health/Check",
-                                  {"service": "pil.v1.Lifecycle"}).stdout)
+                                  {"service": "pil.v1.LifecycleService"}).stdout)
     assert overall == {"status": "SERVING"}
     cdsp = json.loads(buf_curl(server, "grpc.health.v1.Health/Check",
-                               {"service": "pil.v1.Lifecycle/cdsp"}).stdout)
+                               {"service": "pil.v1.LifecycleService/cdsp"}).stdout)
     assert cdsp == {"status": "NOT_SERVING"}
 
 
@@ -116,7 +102,7 @@ def reflected_message_class(server, full_name):
 
 
 def test_a_failed_call_carries_an_error_info_reflection_decodes(server):
-    result = buf_curl(server, "pil.v1.Lifecycle/Start",
+    result = buf_curl(server, "pil.v1.LifecycleService/Start",
                       {"name": "gpu", "requestId": "reflection-unknown"}, check=40)
     error = json.loads(result.stderr)
     assert error["code"] == "not_found"
@@ -133,7 +119,7 @@ def test_a_failed_call_carries_an_error_info_reflection_decodes(server):
 
 
 def test_watch_streams_the_current_state_then_each_change(server):
-    watch = subprocess.Popen(curl_args(server, "pil.v1.Lifecycle/Watch", {"name": "video"}),
+    watch = subprocess.Popen(curl_args(server, "pil.v1.LifecycleService/Watch", {"name": "video"}),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={"HOME": server.dir})
     out = []
@@ -142,10 +128,10 @@ def test_watch_streams_the_current_state_then_each_change(server):
     events = lambda: json_documents("".join(out))
     try:
         assert wait_until(lambda: len(events()) >= 1), "".join(out)
-        started = json.loads(buf_curl(server, "pil.v1.Lifecycle/Start",
+        started = json.loads(buf_curl(server, "pil.v1.LifecycleService/Start",
                                       {"name": "video", "requestId": "reflection-start"}).stdout)
         assert started["coprocessor"]["state"] == "STATE_RUNNING"
-        stopped = json.loads(buf_curl(server, "pil.v1.Lifecycle/Stop",
+        stopped = json.loads(buf_curl(server, "pil.v1.LifecycleService/Stop",
                                       {"name": "video", "requestId": "reflection-stop"}).stdout)
         assert stopped["coprocessor"]["state"] == "STATE_OFFLINE"
         assert wait_until(lambda: len(events()) >= 6), "".join(out)

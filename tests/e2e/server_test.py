@@ -58,7 +58,7 @@ def test_unknown_coprocessor_carries_error_info(sim):
 def test_health_reports_serving(sim):
     with sim.channel() as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        for service in ["", "pil.v1.Lifecycle"]:
+        for service in ["", "pil.v1.LifecycleService"]:
             reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
         with pytest.raises(grpc.RpcError) as caught:
@@ -72,7 +72,7 @@ def test_reflection_lists_the_lifecycle_service(sim):
         requests = iter([reflection_pb2.ServerReflectionRequest(list_services="")])
         replies = list(stub.ServerReflectionInfo(requests, timeout=5))
     names = {s.name for s in replies[0].list_services_response.service}
-    assert "pil.v1.Lifecycle" in names
+    assert "pil.v1.LifecycleService" in names
     assert "grpc.health.v1.Health" in names
 
 

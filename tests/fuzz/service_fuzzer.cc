@@ -156,7 +156,7 @@ void Unary(const std::string& method, absl::string_view bytes, bool parsed) {
   bool done = false;
   std::mutex mu;
   std::condition_variable cv;
-  Get().stub->UnaryCall(context.get(), "/pil.v1.Lifecycle/" + method,
+  Get().stub->UnaryCall(context.get(), "/pil.v1.LifecycleService/" + method,
                         grpc::StubOptions(), &request, &response,
                         [&](grpc::Status s) {
                           std::lock_guard<std::mutex> lock(mu);
@@ -176,7 +176,7 @@ void Stream(const std::string& method, const std::vector<std::string>& writes,
   grpc::CompletionQueue cq;
   auto context = Context();
   auto call = Get().stub->PrepareCall(context.get(),
-                                      "/pil.v1.Lifecycle/" + method, &cq);
+                                      "/pil.v1.LifecycleService/" + method, &cq);
   auto step = [&](intptr_t want) {
     void* tag = nullptr;
     bool ok = false;

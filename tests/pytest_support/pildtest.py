@@ -415,3 +415,17 @@ def wait_until(predicate, timeout=10, interval=0.02):
             return True
         time.sleep(interval)
     return predicate()
+
+
+def buf_binary():
+    """The buf executable from @buf; fails loudly when it could not be had."""
+    status_file = os.path.join(RUNFILES, "buf", "STATUS")
+    try:
+        status = open(status_file).read().strip()
+    except OSError as e:
+        pytest.fail("BUF MISSING, test did not run: no %s (%s)" % (status_file, e))
+    if not status.startswith("available"):
+        pytest.fail("BUF MISSING, test did not run: %s. The npm registry "
+                    "(registry.npmjs.org) must be reachable when Bazel first "
+                    "fetches @buf; see build/npm.bzl" % status)
+    return os.path.join(RUNFILES, "buf", "package", "bin", "buf")

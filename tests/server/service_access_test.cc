@@ -98,16 +98,16 @@ TEST(ServiceAccess, HealthAnswersOnlyWhomThePolicyLetsRead) {
   ASSERT_TRUE(HealthCheck(local, "", &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   ASSERT_TRUE(served.Client().Start("video").ok());
-  ASSERT_TRUE(HealthCheck(local, "pil.v1.Lifecycle/video", &response).ok());
+  ASSERT_TRUE(HealthCheck(local, "pil.v1.LifecycleService/video", &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-  ASSERT_TRUE(HealthCheck(local, "pil.v1.Lifecycle/adsp", &response).ok());
+  ASSERT_TRUE(HealthCheck(local, "pil.v1.LifecycleService/adsp", &response).ok());
   EXPECT_EQ(response.status(),
             grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  EXPECT_EQ(HealthCheck(local, "pil.v1.Lifecycle/gpu", &response).error_code(),
+  EXPECT_EQ(HealthCheck(local, "pil.v1.LifecycleService/gpu", &response).error_code(),
             grpc::StatusCode::NOT_FOUND);
   // Nobody pild can name learns nothing, not even whether video runs.
   for (const char* service :
-       {"", "pil.v1.Lifecycle", "pil.v1.Lifecycle/video"}) {
+       {"", "pil.v1.LifecycleService", "pil.v1.LifecycleService/video"}) {
     const grpc::Status status =
         HealthCheck(served.TcpChannel(), service, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)

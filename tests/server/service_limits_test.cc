@@ -30,8 +30,8 @@ absl::Status StatusOf(const absl::StatusOr<T>& s) {
   return s.status();
 }
 
-std::unique_ptr<v1::Lifecycle::Stub> Stub(const Served& served) {
-  return v1::Lifecycle::NewStub(grpc::CreateChannel(
+std::unique_ptr<v1::LifecycleService::Stub> Stub(const Served& served) {
+  return v1::LifecycleService::NewStub(grpc::CreateChannel(
       served.address(), grpc::InsecureChannelCredentials()));
 }
 
@@ -57,7 +57,7 @@ bool Failed(const absl::Status& s) { return !s.ok(); }
 
 // An upload stream that has sent its header and stays open.
 struct OpenUpload {
-  OpenUpload(v1::Lifecycle::Stub& stub, uint64_t size)
+  OpenUpload(v1::LifecycleService::Stub& stub, uint64_t size)
       : writer(stub.UploadFirmware(&context, &response)) {
     v1::UploadFirmwareRequest header;
     header.mutable_header()->set_size(size);
@@ -78,7 +78,7 @@ struct OpenUpload {
 // refused with `reason`. (Calls arrive in any order: a probe that came
 // first takes the place, the held one is refused, and both are tried again.)
 std::unique_ptr<OpenUpload> HoldUntilRefused(
-    v1::Lifecycle::Stub& stub, uint64_t size,
+    v1::LifecycleService::Stub& stub, uint64_t size,
     const std::function<absl::Status()>& probe, const std::string& reason) {
   for (int i = 0; i < 200; ++i) {
     auto held = std::make_unique<OpenUpload>(stub, size);

@@ -182,7 +182,7 @@ TEST(Service, WatchDeliversInOrderAndEndsASlowWatcher) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto slow_stub = v1::Lifecycle::NewStub(grpc::CreateCustomChannel(
+  auto slow_stub = v1::LifecycleService::NewStub(grpc::CreateCustomChannel(
       served.address(), grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext slow_context;
   slow_context.set_deadline(

@@ -1,4 +1,4 @@
-"""Python client of pild's pil.v1.Lifecycle API, for scripts and tests.
+"""Python client of pild's pil.v1.LifecycleService API, for scripts and tests.
 
     import pild
     client = pild.connect()                 # default endpoint, 10 s deadline
@@ -105,7 +105,7 @@ class Client:
                 read(tls.cert) if tls.cert else None)
             options = [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
             self.channel = grpc.secure_channel(self.address, credentials, options)
-        self.stub = lifecycle_pb2_grpc.LifecycleStub(self.channel)
+        self.stub = lifecycle_pb2_grpc.LifecycleServiceStub(self.channel)
 
     def close(self):
         self.channel.close()
