@@ -30,7 +30,7 @@ void WriteCallerJson(const v1::Caller& caller, JsonWriter& json) {
 }
 
 std::string GrantText(const v1::Grant& grant) {
-  return absl::StrCat(grant.verb(), " (",
+  return absl::StrCat(EnumText(grant.verb()), " (",
                       absl::StrJoin(grant.coprocessors(), ", "), ")");
 }
 
@@ -50,14 +50,16 @@ std::string HistoryTable(const std::vector<v1::HistoryEntry>& entries) {
   Table table({"ID", "TIME", "NAME", "OPERATION", "TRANSITION", "RESULT",
                "DURATION", "CALLER"});
   for (const v1::HistoryEntry& e : entries) {
+    const bool refused =
+        e.outcome() == v1::OUTCOME_REFUSED || e.outcome() == v1::OUTCOME_DENIED;
     const std::string transition =
-        e.refused() ? "refused"
-                    : absl::StrCat(StateName(e.from_state()), " -> ",
-                                   StateName(e.to_state()));
+        refused ? EnumText(e.outcome())
+                : absl::StrCat(StateName(e.from_state()), " -> ",
+                               StateName(e.to_state()));
     table.AddRow({absl::StrCat(e.id()), TimestampText(e.time()),
-                  e.name().empty() ? "-" : e.name(), e.operation(), transition,
-                  e.result(), DurationText(e.duration()),
-                  CallerText(e.caller())});
+                  e.name().empty() ? "-" : e.name(), EnumText(e.operation()),
+                  transition, e.reason().empty() ? "OK" : e.reason(),
+                  DurationText(e.duration()), CallerText(e.caller())});
   }
   return table.Render();
 }
@@ -70,15 +72,15 @@ std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries) {
     json.Key("id").Uint(e.id());
     json.Key("time").String(TimestampText(e.time()));
     json.Key("name").String(e.name());
-    json.Key("operation").String(e.operation());
+    json.Key("operation").String(EnumText(e.operation()));
     json.Key("request_id").String(e.request_id());
-    json.Key("refused").Bool(e.refused());
+    json.Key("outcome").String(EnumText(e.outcome()));
     json.Key("caller");
     WriteCallerJson(e.caller(), json);
     json.Key("image_sha256").String(e.image_sha256());
     json.Key("from_state").String(StateName(e.from_state()));
     json.Key("to_state").String(StateName(e.to_state()));
-    json.Key("result").String(e.result());
+    json.Key("reason").String(e.reason());
     json.Key("message").String(e.message());
     json.Key("duration_us").Uint(Microseconds(e.duration()));
     json.EndObject();
@@ -123,8 +125,8 @@ std::string PildText(const v1::GetInfoResponse& info) {
 
 std::string InfoText(const v1::GetInfoResponse& info) {
   std::string out = absl::StrCat("pild ", info.version());
-  if (!info.backend().empty()) {
-    absl::StrAppend(&out, ", ", info.backend(), " backend, ",
+  if (info.backend() != v1::BACKEND_UNSPECIFIED) {
+    absl::StrAppend(&out, ", ", EnumText(info.backend()), " backend, ",
                     info.board_model());
   }
   absl::StrAppend(&out, "\n");
@@ -135,7 +137,7 @@ std::string InfoText(const v1::GetInfoResponse& info) {
   }
   std::vector<std::string> everywhere;
   for (const v1::Grant& grant : info.grants()) {
-    if (grant.all_coprocessors()) everywhere.push_back(grant.verb());
+    if (grant.all_coprocessors()) everywhere.push_back(EnumText(grant.verb()));
   }
   if (!everywhere.empty()) {
     absl::StrAppend(&out, "you may:     ", absl::StrJoin(everywhere, ", "),
@@ -153,7 +155,7 @@ std::string InfoJson(const v1::GetInfoResponse& info) {
   JsonWriter json;
   json.BeginObject();
   json.Key("version").String(info.version());
-  json.Key("backend").String(info.backend());
+  json.Key("backend").String(EnumText(info.backend()));
   json.Key("board_model").String(info.board_model());
   json.Key("audit").BeginObject();
   json.Key("enabled").Bool(info.audit().enabled());
@@ -172,7 +174,7 @@ std::string InfoJson(const v1::GetInfoResponse& info) {
   json.Key("grants").BeginArray();
   for (const v1::Grant& grant : info.grants()) {
     json.BeginObject();
-    json.Key("verb").String(grant.verb());
+    json.Key("verb").String(EnumText(grant.verb()));
     json.Key("all_coprocessors").Bool(grant.all_coprocessors());
     json.Key("coprocessors").BeginArray();
     for (const std::string& name : grant.coprocessors()) json.String(name);

@@ -66,8 +66,8 @@ void WriteHardwareJson(const v1::HardwareView& hardware, JsonWriter& json) {
     json.Key("iova").Uint(m.iova());
     json.Key("physical_address").Uint(m.physical_address());
     json.Key("size").Uint(m.size());
-    json.Key("permissions").String(m.permissions());
-    json.Key("owner").String(m.owner());
+    json.Key("permissions").String(PermissionsText(m));
+    json.Key("owner").String(EnumText(m.owner()));
     json.EndObject();
   }
   json.EndArray();
@@ -105,7 +105,7 @@ std::string HardwareLines(const v1::HardwareView& hardware) {
     Table table({"SID", "IOVA", "PHYSICAL", "SIZE", "PERM", "BY"});
     for (const v1::Mapping& m : hardware.mappings()) {
       table.AddRow({Hex(m.sid()), Hex(m.iova()), Hex(m.physical_address()),
-                    Hex(m.size()), m.permissions(), m.owner()});
+                    Hex(m.size()), PermissionsText(m), EnumText(m.owner())});
     }
     absl::StrAppend(&out, "SMMU mappings:\n");
     for (absl::string_view line :
@@ -121,6 +121,29 @@ std::string StateName(v1::State state) {
   absl::string_view name = v1::State_Name(state);
   absl::ConsumePrefix(&name, "STATE_");
   return absl::AsciiStrToLower(name);
+}
+
+std::string PermissionsText(const v1::Mapping& mapping) {
+  std::string out;
+  for (int p : mapping.permissions()) {
+    switch (p) {
+      case v1::MAPPING_PERMISSION_READ:
+        out += 'r';
+        break;
+      case v1::MAPPING_PERMISSION_WRITE:
+        out += 'w';
+        break;
+      case v1::MAPPING_PERMISSION_EXECUTE:
+        out += 'x';
+        break;
+      case v1::MAPPING_PERMISSION_PRIVILEGED:
+        out += 'p';
+        break;
+      default:
+        out += '?';
+    }
+  }
+  return out;
 }
 
 std::string IommuOwnerName(v1::IommuOwner owner) {
@@ -223,7 +246,7 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
       json.BeginObject();
       json.Key("reason").String(error.reason());
       json.Key("message").String(error.message());
-      json.Key("operation").String(error.operation());
+      json.Key("operation").String(EnumText(error.operation()));
       json.Key("time").String(TimestampText(error.time()));
       json.EndObject();
     } else {
@@ -238,7 +261,7 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
     json.EndObject();
     WriteHardwareJson(c.hardware(), json);
     json.Key("support").BeginObject();
-    json.Key("backend").String(c.support().backend());
+    json.Key("backend").String(EnumText(c.support().backend()));
     json.Key("drivable").Bool(c.support().drivable());
     json.Key("separate_steps").Bool(c.support().separate_steps());
     json.Key("reason").String(c.support().reason());
@@ -342,7 +365,7 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
     rows.emplace_back(
         "backend",
         absl::StrCat(
-            support.backend(), ": ",
+            EnumText(support.backend()), ": ",
             !support.drivable()        ? "cannot drive it ("
             : support.separate_steps() ? "start, stop, or step by step"
                                        : "start and stop only (",
@@ -374,8 +397,8 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
   if (c.has_last_error()) {
     const v1::ErrorSummary& e = c.last_error();
     rows.emplace_back("last error",
-                      absl::StrCat(e.reason(), " (", e.operation(), ", ",
-                                   TimestampText(e.time()), ")"));
+                      absl::StrCat(e.reason(), " (", EnumText(e.operation()),
+                                   ", ", TimestampText(e.time()), ")"));
     rows.emplace_back("", e.message());
   }
   for (const std::string& p : c.problems()) rows.emplace_back("problem", p);

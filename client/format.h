@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "client/enum_text.h"
 #include "client/json.h"
 #include "proto/pil/v1/lifecycle.pb.h"
 
@@ -12,6 +13,9 @@ namespace pil::client {
 
 // "offline", "authenticated", ..., "unspecified".
 std::string StateName(v1::State state);
+
+// A mapping's permissions as letters: r, w, x, p (privileged), e.g. "rwp".
+std::string PermissionsText(const v1::Mapping& mapping);
 
 // "linux" / "hypervisor".
 std::string IommuOwnerName(v1::IommuOwner owner);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/enum_text.h"
 #include "client/table.h"
 #include "common/hex.h"
 
@@ -55,7 +56,7 @@ std::string ImageReportText(const v1::ImageReport& r) {
   }
   if (r.version() != 0) {
     absl::StrAppend(&out, "hash table: v", r.version(), ", ",
-                    r.hash_algorithm(), ", ",
+                    EnumText(r.hash_algorithm()), ", ",
                     r.hash_ok() ? "every entry matches" : "MISMATCH", "\n");
   }
   if (!r.image_version().empty()) {
@@ -71,16 +72,17 @@ std::string ImageReportText(const v1::ImageReport& r) {
     table.AddRow({absl::StrCat(s.index()), TypeName(s.type()),
                   absl::StrCat("0x", absl::Hex(s.flags(), absl::kZeroPad8)),
                   Hex(s.offset()), Hex(s.paddr()), Hex(s.filesz()),
-                  Hex(s.memsz()), s.role(),
+                  Hex(s.memsz()), EnumText(s.role()),
                   r.version() == 0 ? "-" : (s.hash_ok() ? "ok" : "MISMATCH"),
                   s.file()});
   }
   absl::StrAppend(&out, "\n", table.Render());
 
   for (const v1::Signer& s : r.signers()) {
-    absl::StrAppend(&out, "\nsigner ", s.role(), ": ", s.scheme(),
-                    ", signature ", s.signature_ok() ? "ok" : "INVALID",
-                    ", chain ", s.chain_ok() ? "ok" : "BROKEN", "\n");
+    absl::StrAppend(&out, "\nsigner ", EnumText(s.role()), ": ",
+                    EnumText(s.scheme()), ", signature ",
+                    s.signature_ok() ? "ok" : "INVALID", ", chain ",
+                    s.chain_ok() ? "ok" : "BROKEN", "\n");
     absl::StrAppend(&out, "  root sha256 (OEM PK hash): ", s.root_sha256(),
                     "\n");
     for (int i = 0; i < s.chain_size(); ++i) {
@@ -125,7 +127,7 @@ void WriteImageReportJson(const v1::ImageReport& r, JsonWriter& json) {
   json.Key("load_base").Uint(r.load_base());
   json.Key("load_span").Uint(r.load_span());
   json.Key("version").Uint(r.version());
-  json.Key("hash_algorithm").String(r.hash_algorithm());
+  json.Key("hash_algorithm").String(EnumText(r.hash_algorithm()));
   json.Key("segments").BeginArray();
   for (const v1::ImageSegment& s : r.segments()) {
     json.BeginObject();
@@ -137,7 +139,7 @@ void WriteImageReportJson(const v1::ImageReport& r, JsonWriter& json) {
     json.Key("paddr").Uint(s.paddr());
     json.Key("filesz").Uint(s.filesz());
     json.Key("memsz").Uint(s.memsz());
-    json.Key("role").String(s.role());
+    json.Key("role").String(EnumText(s.role()));
     json.Key("loadable").Bool(s.loadable());
     json.Key("hash_ok").Bool(s.hash_ok());
     json.Key("file").String(s.file());
@@ -148,8 +150,8 @@ void WriteImageReportJson(const v1::ImageReport& r, JsonWriter& json) {
   json.Key("signers").BeginArray();
   for (const v1::Signer& s : r.signers()) {
     json.BeginObject();
-    json.Key("role").String(s.role());
-    json.Key("scheme").String(s.scheme());
+    json.Key("role").String(EnumText(s.role()));
+    json.Key("scheme").String(EnumText(s.scheme()));
     json.Key("signature_ok").Bool(s.signature_ok());
     json.Key("chain_ok").Bool(s.chain_ok());
     json.Key("root_sha256").String(s.root_sha256());
@@ -189,7 +191,7 @@ void WriteImageReportJson(const v1::ImageReport& r, JsonWriter& json) {
     json.Key("message").String(p.message());
     json.Key("segment").Int(p.segment());
     json.Key("certificate").Int(p.certificate());
-    json.Key("signer").String(p.signer());
+    json.Key("signer").String(EnumText(p.signer()));
     json.EndObject();
   }
   json.EndArray();

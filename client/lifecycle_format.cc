@@ -82,7 +82,8 @@ std::string WatchEventLine(const v1::WatchEvent& event) {
     absl::StrAppend(&line, StateName(c.state()), "  (current)");
   } else {
     absl::StrAppend(&line, StateName(event.previous_state()), " -> ",
-                    StateName(c.state()), "  (", event.reason(), ")");
+                    StateName(c.state()), "  (", EnumText(event.operation()),
+                    event.reason().empty() ? "" : ": ", event.reason(), ")");
   }
   if (c.has_last_error() &&
       (c.state() == v1::STATE_CRASHED || c.state() == v1::STATE_OFFLINE ||
@@ -104,6 +105,7 @@ std::string WatchEventJson(const v1::WatchEvent& event) {
   json.Key("name").String(c.name());
   json.Key("previous_state").String(StateName(event.previous_state()));
   json.Key("state").String(StateName(c.state()));
+  json.Key("operation").String(EnumText(event.operation()));
   json.Key("reason").String(event.reason());
   json.Key("crash_count").Uint(c.crash_count());
   json.Key("last_error");
@@ -111,7 +113,7 @@ std::string WatchEventJson(const v1::WatchEvent& event) {
     json.BeginObject();
     json.Key("reason").String(c.last_error().reason());
     json.Key("message").String(c.last_error().message());
-    json.Key("operation").String(c.last_error().operation());
+    json.Key("operation").String(EnumText(c.last_error().operation()));
     json.EndObject();
   } else {
     json.Null();

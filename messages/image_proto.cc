@@ -1,6 +1,38 @@
 #include "messages/image_proto.h"
 
+#include "absl/strings/string_view.h"
+
 namespace pil::messages {
+namespace {
+
+v1::SegmentRole SegmentRoleToProto(absl::string_view role) {
+  if (role == "headers") return v1::SEGMENT_ROLE_HEADERS;
+  if (role == "hash") return v1::SEGMENT_ROLE_HASH;
+  if (role == "load") return v1::SEGMENT_ROLE_LOAD;
+  return v1::SEGMENT_ROLE_OTHER;
+}
+
+v1::SignatureScheme SchemeToProto(image::SignatureScheme scheme) {
+  switch (scheme) {
+    case image::SignatureScheme::kRsaPkcs1Hmac:
+      return v1::SIGNATURE_SCHEME_RSA_PKCS1_SHA256_HMAC;
+    case image::SignatureScheme::kRsaPss:
+      return v1::SIGNATURE_SCHEME_RSA_PSS_SHA256;
+    case image::SignatureScheme::kEcdsaP384:
+      return v1::SIGNATURE_SCHEME_ECDSA_P384_SHA384;
+    case image::SignatureScheme::kUnknown:
+      break;
+  }
+  return v1::SIGNATURE_SCHEME_UNSPECIFIED;
+}
+
+v1::SignerRole SignerRoleToProto(absl::string_view role) {
+  if (role == "oem") return v1::SIGNER_ROLE_OEM;
+  if (role == "qti") return v1::SIGNER_ROLE_QTI;
+  return v1::SIGNER_ROLE_UNSPECIFIED;
+}
+
+}  // namespace
 
 v1::ImageReport ImageReportToProto(const image::ImageReport& report) {
   v1::ImageReport out;
@@ -20,7 +52,9 @@ v1::ImageReport ImageReportToProto(const image::ImageReport& report) {
   }
   out.set_version(report.version);
   if (report.version != 0) {
-    out.set_hash_algorithm(image::HashAlgorithmName(report.algorithm));
+    out.set_hash_algorithm(report.algorithm == image::HashAlgorithm::kSha384
+                               ? v1::HASH_ALGORITHM_SHA384
+                               : v1::HASH_ALGORITHM_SHA256);
   }
   for (const image::SegmentReport& s : report.segments) {
     v1::ImageSegment* segment = out.add_segments();
@@ -32,7 +66,7 @@ v1::ImageReport ImageReportToProto(const image::ImageReport& report) {
     segment->set_paddr(s.phdr.paddr);
     segment->set_filesz(s.phdr.filesz);
     segment->set_memsz(s.phdr.memsz);
-    segment->set_role(s.role);
+    segment->set_role(SegmentRoleToProto(s.role));
     segment->set_loadable(s.phdr.loadable());
     segment->set_hash_ok(s.hash_ok);
     segment->set_file(s.file);
@@ -40,8 +74,8 @@ v1::ImageReport ImageReportToProto(const image::ImageReport& report) {
   out.set_hash_ok(report.hash_ok);
   for (const image::SignerVerdict& v : report.signers) {
     v1::Signer* signer = out.add_signers();
-    signer->set_role(v.role);
-    signer->set_scheme(image::SchemeName(v.scheme));
+    signer->set_role(SignerRoleToProto(v.role));
+    signer->set_scheme(SchemeToProto(v.scheme));
     signer->set_signature_ok(v.signature_ok);
     signer->set_chain_ok(v.chain_ok);
     signer->set_root_sha256(v.root_sha256);
@@ -70,7 +104,7 @@ v1::ImageReport ImageReportToProto(const image::ImageReport& report) {
     problem->set_message(p.message);
     problem->set_segment(p.segment);
     problem->set_certificate(p.certificate);
-    problem->set_signer(p.signer);
+    problem->set_signer(SignerRoleToProto(p.signer));
   }
   out.set_ok(report.ok());
   return out;

@@ -78,7 +78,8 @@ absl::Status LifecycleEngine::UnknownCoprocessor(absl::string_view name) const {
                {{"coprocessor", std::string(name)}});
 }
 
-void LifecycleEngine::SetState(Slot& slot, State state, std::string reason) {
+void LifecycleEngine::SetState(Slot& slot, State state, std::string operation,
+                               std::string reason) {
   const State previous = slot.state;
   slot.state = state;
   slot.since = absl::Now();
@@ -87,6 +88,7 @@ void LifecycleEngine::SetState(Slot& slot, State state, std::string reason) {
   event.time = slot.since;
   event.previous = previous;
   event.status = Snapshot(slot, nullptr);
+  event.operation = std::move(operation);
   event.reason = std::move(reason);
   for (const auto& [id, listener] : listeners_) listener(event);
 }
@@ -147,7 +149,7 @@ uint64_t LifecycleEngine::Subscribe(Listener listener,
   absl::MutexLock lock(&mu_);
   for (const auto& slot : slots_) {
     StateEvent event;
-    event.sequence = next_sequence_;
+    event.sequence = next_sequence_ - 1;  // as of the last change
     event.time = absl::Now();
     event.initial = true;
     event.previous = slot->state;

@@ -162,8 +162,10 @@ class LifecycleEngine {
   CoprocessorStatus Snapshot(const Slot& slot,
                              const platform::HardwareView* observed) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void SetState(Slot& slot, State state, std::string reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `operation`: the internal operation name (start, stop, crash, ...);
+  // `reason`: a description where the operation alone does not say it.
+  void SetState(Slot& slot, State state, std::string operation,
+                std::string reason = "") ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // engine_crashes.cc
   void OnEvent(const std::string& node_path, const platform::Event& event);

@@ -164,7 +164,7 @@ absl::StatusOr<std::vector<std::string>> LifecycleEngine::Adopt() {
                                     record.intent->operation, absl::Now()};
     }
     if (!what.empty()) {
-      SetState(slot, state, "adopted");
+      SetState(slot, state, "adopt");
       HistoryEntry entry;
       entry.time = start;
       entry.coprocessor = slot.node.name;

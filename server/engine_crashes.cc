@@ -60,12 +60,12 @@ void LifecycleEngine::HandleEvent(Slot& slot, const platform::Event& event) {
     std::string why;
     if (event.kind == Kind::kReady &&
         (from == State::kOffline || from == State::kCrashed)) {
-      SetState(slot, State::kRunning, "reported running");
+      SetState(slot, State::kRunning, "observed", "reported running");
       why = "the backend reports it running: a change pild did not make";
     } else if (event.kind == Kind::kStopped &&
                (from == State::kRunning || from == State::kCrashed)) {
       slot.image.reset();
-      SetState(slot, State::kOffline, "reported stopped");
+      SetState(slot, State::kOffline, "observed", "reported stopped");
       why = "the backend reports it stopped: a change pild did not make";
     }
     if (!why.empty()) {
@@ -89,7 +89,7 @@ void LifecycleEngine::HandleEvent(Slot& slot, const platform::Event& event) {
   const absl::Status crash = platform::CrashError(slot.node.name, event);
   slot.last_error = ErrorRecord{ReasonOf(crash), std::string(crash.message()),
                                 "crash", absl::Now()};
-  SetState(slot, State::kCrashed, platform::CrashReason(event.crash));
+  SetState(slot, State::kCrashed, "crash", platform::CrashReason(event.crash));
   // The coredump and the recovery take a while: not on the backend's
   // delivery thread. The slot stays held until they are done.
   slot.busy = true;
@@ -146,7 +146,7 @@ bool LifecycleEngine::RecordCrash(Slot& slot, absl::StatusOr<std::string> dump,
   }
   ++slot.restarts;
   SetState(
-      slot, State::kRecovering,
+      slot, State::kRecovering, "recover",
       absl::StrCat("restart ", slot.restarts, " of ", policy.max_restarts));
   return true;
 }
@@ -192,7 +192,7 @@ void LifecycleEngine::Recover(Slot* slot) {
     }
     if (slot->abandon_recovery) {
       // A Stop takes it from here.
-      SetState(*slot, State::kCrashed, "recovery abandoned for a Stop");
+      SetState(*slot, State::kCrashed, "stop", "recovery abandoned for a Stop");
       JournalEnd(*slot);
       Release(*slot);
       return;
@@ -236,12 +236,12 @@ void LifecycleEngine::Recover(Slot* slot) {
   absl::ReleasableMutexLock lock(&mu_);
   if (late_dump.ok()) KeepCoredump(*slot, std::move(*late_dump), reason);
   if (status.ok()) {
-    SetState(*slot, State::kRunning, "recovered");
+    SetState(*slot, State::kRunning, "recover");
   } else {
     slot->last_error =
         ErrorRecord{ReasonOf(status), std::string(status.message()), "recover",
                     absl::Now()};
-    SetState(*slot, State::kCrashed,
+    SetState(*slot, State::kCrashed, "recover",
              absl::StrCat("recovery failed: ", ReasonOf(status)));
   }
   Record(*slot, "recover", ctx, start, State::kRecovering, status);

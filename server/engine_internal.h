@@ -63,7 +63,7 @@ class LifecycleEngine::Transaction : public platform::Steps {
   absl::Time deadline() const override { return ctx_.deadline; }
 
   // The state the coprocessor enters (under the engine's lock).
-  void Enter(State state, const std::string& reason);
+  void Enter(State state, const std::string& operation);
 
   // The images LoadImages read for this transition, as a boot takes them.
   std::optional<image::FirmwareImage> main_image, dtb_image;

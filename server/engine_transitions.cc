@@ -249,11 +249,11 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
         // run. CRASHED keeps anything from booting over it until a Stop.
         slot->last_error->message +=
             "; the rollback is incomplete (see the hardware view): stop it";
-        SetState(*slot, State::kCrashed,
+        SetState(*slot, State::kCrashed, operation,
                  absl::StrCat(operation, " failed; rollback incomplete"));
       } else {
         slot->image.reset();
-        SetState(*slot, State::kOffline,
+        SetState(*slot, State::kOffline, operation,
                  absl::StrCat(operation, " failed: ", ReasonOf(status)));
       }
       result = status;

@@ -103,6 +103,7 @@ struct StateEvent {
   bool initial = false;
   State previous = State::kOffline;
   CoprocessorStatus status;
+  std::string operation;  // as in HistoryEntry: start, stop, crash, ...
   std::string reason;
 };
 

@@ -254,9 +254,14 @@ grpc::ServerWriteReactor<v1::WatchEvent>* LifecycleService::Watch(
   }
   auto ticket = watches_.Take(caller.Key());
   if (!ticket.ok()) return new EndedWriter<v1::WatchEvent>(ticket.status());
+  std::optional<WatchHub::Resume> resume;
+  if (request->has_after_sequence()) {
+    resume = WatchHub::Resume{request->after_sequence(),
+                              request->epoch().substr(0, 64)};
+  }
   // The policy is asked again for every event: a reload applies at once.
   return StartWatch(
-      hub_.get(), name, std::move(*ticket),
+      hub_.get(), name, resume, std::move(*ticket),
       [gate = gate_, caller](const std::string& coprocessor) {
         return gate->Allows(caller, Verb::kRead, coprocessor);
       },

@@ -14,9 +14,36 @@
 #include "server/service.h"
 #include "server/service_internal.h"
 #include "server/status_proto.h"
+#include "server/watch_hub.h"
 
 namespace pil::server {
 namespace {
+
+v1::Verb VerbToProto(Verb verb) {
+  switch (verb) {
+    case Verb::kRead:
+      return v1::VERB_READ;
+    case Verb::kHistory:
+      return v1::VERB_HISTORY;
+    case Verb::kStart:
+      return v1::VERB_START;
+    case Verb::kStop:
+      return v1::VERB_STOP;
+    case Verb::kAuthenticate:
+      return v1::VERB_AUTHENTICATE;
+    case Verb::kMap:
+      return v1::VERB_MAP;
+    case Verb::kReset:
+      return v1::VERB_RESET;
+    case Verb::kInspect:
+      return v1::VERB_INSPECT;
+    case Verb::kUpload:
+      return v1::VERB_UPLOAD;
+    case Verb::kCoredump:
+      return v1::VERB_COREDUMP;
+  }
+  return v1::VERB_UNSPECIFIED;
+}
 
 constexpr uint32_t kDefaultPage = 100;
 constexpr uint32_t kMaxPage = 1000;
@@ -96,19 +123,20 @@ grpc::ServerUnaryReactor* LifecycleService::GetInfo(
   CallerToProto(caller, response->mutable_caller());
   for (const access::Grant& grant : grants) {
     v1::Grant* out = response->add_grants();
-    out->set_verb(access::VerbName(grant.verb));
+    out->set_verb(VerbToProto(grant.verb));
     out->set_all_coprocessors(grant.all_coprocessors);
     for (const std::string& name : grant.coprocessors) {
       out->add_coprocessors(name);
     }
   }
   response->set_version(kVersion);
+  response->set_epoch(hub_->epoch());
   // The rest is for callers that may read something.
   const bool reads =
       std::any_of(grants.begin(), grants.end(),
                   [](const access::Grant& g) { return g.verb == Verb::kRead; });
   if (!reads) return Finish(context, absl::OkStatus());
-  response->set_backend(facts_.backend);
+  response->set_backend(BackendToProto(facts_.backend));
   response->set_board_model(facts_.board_model);
   History& history = gate_->history();
   v1::AuditTrail* audit = response->mutable_audit();

@@ -1,5 +1,7 @@
 #include "server/status_proto.h"
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "messages/devicetree_proto.h"
 #include "platform/backend.h"
 
@@ -23,6 +25,36 @@ v1::State StateToProto(State state) {
       return v1::STATE_RECOVERING;
   }
   return v1::STATE_UNSPECIFIED;
+}
+
+v1::Operation OperationToProto(absl::string_view operation) {
+  static const auto* const kOperations =
+      new absl::flat_hash_map<absl::string_view, v1::Operation>{
+          {"authenticate", v1::OPERATION_AUTHENTICATE},
+          {"map", v1::OPERATION_MAP},
+          {"reset", v1::OPERATION_RESET},
+          {"start", v1::OPERATION_START},
+          {"stop", v1::OPERATION_STOP},
+          {"crash", v1::OPERATION_CRASH},
+          {"recover", v1::OPERATION_RECOVER},
+          {"observed", v1::OPERATION_OBSERVED},
+          {"adopt", v1::OPERATION_ADOPT},
+          {"upload", v1::OPERATION_UPLOAD},
+          {"coredump", v1::OPERATION_COREDUMP},
+          {"connect", v1::OPERATION_CONNECT},
+          {"dropped", v1::OPERATION_DROPPED},
+          {"read", v1::OPERATION_READ},
+          {"history", v1::OPERATION_HISTORY},
+          {"inspect", v1::OPERATION_INSPECT},
+      };
+  const auto it = kOperations->find(operation);
+  return it == kOperations->end() ? v1::OPERATION_UNSPECIFIED : it->second;
+}
+
+v1::Backend BackendToProto(absl::string_view backend) {
+  if (backend == "sim") return v1::BACKEND_SIM;
+  if (backend == "linux") return v1::BACKEND_LINUX;
+  return v1::BACKEND_UNSPECIFIED;
 }
 
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {
@@ -52,7 +84,7 @@ v1::Coprocessor CoprocessorToProto(const CoprocessorStatus& status) {
     v1::ErrorSummary* error = out.mutable_last_error();
     error->set_reason(status.last_error->reason);
     error->set_message(status.last_error->message);
-    error->set_operation(status.last_error->operation);
+    error->set_operation(OperationToProto(status.last_error->operation));
     TimeToProto(status.last_error->time, error->mutable_time());
   }
   if (status.image) {
@@ -83,8 +115,21 @@ v1::Coprocessor CoprocessorToProto(const CoprocessorStatus& status) {
     mapping->set_iova(m.iova);
     mapping->set_physical_address(m.pa);
     mapping->set_size(m.size);
-    mapping->set_permissions(platform::IommuPermissions(m.prot));
-    mapping->set_owner(platform::MappingOwnerName(m.owner));
+    if (m.prot & platform::kIommuRead) {
+      mapping->add_permissions(v1::MAPPING_PERMISSION_READ);
+    }
+    if (m.prot & platform::kIommuWrite) {
+      mapping->add_permissions(v1::MAPPING_PERMISSION_WRITE);
+    }
+    if (!(m.prot & platform::kIommuNoExec)) {
+      mapping->add_permissions(v1::MAPPING_PERMISSION_EXECUTE);
+    }
+    if (m.prot & platform::kIommuPriv) {
+      mapping->add_permissions(v1::MAPPING_PERMISSION_PRIVILEGED);
+    }
+    mapping->set_owner(m.owner == platform::MappingOwner::kHypervisor
+                           ? v1::MAPPING_OWNER_HYPERVISOR
+                           : v1::MAPPING_OWNER_OS);
   }
   if (status.hardware.remoteproc) {
     v1::Remoteproc* remoteproc = hardware->mutable_remoteproc();
@@ -93,7 +138,7 @@ v1::Coprocessor CoprocessorToProto(const CoprocessorStatus& status) {
     remoteproc->set_firmware(status.hardware.remoteproc->firmware);
   }
   v1::BackendSupport* support = out.mutable_support();
-  support->set_backend(status.backend);
+  support->set_backend(BackendToProto(status.backend));
   support->set_drivable(status.drivable);
   support->set_separate_steps(status.drivable &&
                               status.capabilities.separate_steps);
@@ -124,6 +169,7 @@ v1::WatchEvent EventToProto(const StateEvent& event) {
   out.set_initial(event.initial);
   out.set_previous_state(StateToProto(event.previous));
   *out.mutable_coprocessor() = CoprocessorToProto(event.status);
+  out.set_operation(OperationToProto(event.operation));
   out.set_reason(event.reason);
   return out;
 }
@@ -142,14 +188,20 @@ v1::HistoryEntry HistoryToProto(const HistoryEntry& entry) {
   out.set_id(entry.id);
   TimeToProto(entry.time, out.mutable_time());
   out.set_name(entry.coprocessor);
-  out.set_operation(entry.operation);
+  out.set_operation(OperationToProto(entry.operation));
   out.set_request_id(entry.request_id);
   CallerToProto(entry.caller, out.mutable_caller());
-  out.set_refused(entry.refused);
   out.set_image_sha256(entry.image_sha256);
   out.set_from_state(StateToProto(entry.from));
   out.set_to_state(StateToProto(entry.to));
-  out.set_result(entry.result);
+  if (entry.result == "OK") {
+    out.set_outcome(v1::OUTCOME_OK);
+  } else {
+    out.set_reason(entry.result);
+    out.set_outcome(!entry.refused                    ? v1::OUTCOME_FAILED
+                    : entry.result == "ACCESS_DENIED" ? v1::OUTCOME_DENIED
+                                                      : v1::OUTCOME_REFUSED);
+  }
   out.set_message(entry.message);
   DurationToProto(entry.duration, out.mutable_duration());
   return out;

@@ -2,6 +2,7 @@
 #ifndef PILD_SERVER_STATUS_PROTO_H_
 #define PILD_SERVER_STATUS_PROTO_H_
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "proto/pil/v1/lifecycle.pb.h"
 #include "server/engine.h"
@@ -10,6 +11,11 @@
 namespace pil::server {
 
 v1::State StateToProto(State state);
+// The internal operation names (HistoryEntry::operation, access::VerbName);
+// OPERATION_UNSPECIFIED for any other.
+v1::Operation OperationToProto(absl::string_view operation);
+// "sim", "linux".
+v1::Backend BackendToProto(absl::string_view backend);
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out);
 void DurationToProto(absl::Duration duration, google::protobuf::Duration* out);
 

@@ -82,9 +82,9 @@ void LifecycleEngine::Transaction::Note(absl::string_view note) {
 }
 
 void LifecycleEngine::Transaction::Enter(State state,
-                                         const std::string& reason) {
+                                         const std::string& operation) {
   absl::MutexLock lock(&engine_->mu_);
-  engine_->SetState(*slot_, state, reason);
+  engine_->SetState(*slot_, state, operation);
 }
 
 platform::BootImages LifecycleEngine::Transaction::images(

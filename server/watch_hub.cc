@@ -2,7 +2,9 @@
 
 #include <deque>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/error.h"
 #include "common/rpc_status.h"
 #include "server/status_proto.h"
@@ -20,17 +22,27 @@ class WatchError final : public grpc::ServerWriteReactor<v1::WatchEvent> {
   void OnDone() override { delete this; }
 };
 
+// 128 random bits in hex.
+std::string NewEpoch() {
+  absl::BitGen random;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(random),
+                         absl::Uniform<uint64_t>(random));
+}
+
 }  // namespace
 
 WatchHub::WatchHub(LifecycleEngine* engine, size_t queue_limit)
-    : engine_(engine), queue_limit_(queue_limit) {
+    : engine_(engine), queue_limit_(queue_limit), epoch_(NewEpoch()) {
   std::vector<StateEvent> initial;
   id_ =
       engine_->Subscribe([this](const StateEvent& e) { OnEvent(e); }, &initial);
   absl::MutexLock lock(&mu_);
   for (const StateEvent& e : initial) {
+    v1::WatchEvent event = EventToProto(e);
+    event.set_epoch(epoch_);
+    last_sequence_ = e.sequence;
     latest_[e.status.node->name] =
-        std::make_shared<const v1::WatchEvent>(EventToProto(e));
+        std::make_shared<const v1::WatchEvent>(std::move(event));
     order_.push_back(e.status.node->name);
     running_[e.status.node->name] = e.status.state == State::kRunning;
   }
@@ -65,7 +77,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
         visible_(std::move(visible)) {}
 
   // Starts the stream; false when `name` is unknown.
-  bool Begin() { return hub_->Add(this, name_); }
+  bool Begin(const std::optional<WatchHub::Resume>& resume) {
+    return hub_->Add(this, name_, resume);
+  }
 
   // Queues `event` when it concerns this watcher.
   void Push(std::shared_ptr<const v1::WatchEvent> event) {
@@ -137,10 +151,23 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;  // Finish() was called
 };
 
-bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {
+bool WatchHub::Add(WatchReactor* reactor, const std::string& name,
+                   const std::optional<Resume>& resume) {
   absl::MutexLock lock(&mu_);
   if (!name.empty() && latest_.count(name) == 0) return false;
   reactors_.insert(reactor);
+  // Every event after the resume point is still here when the oldest one
+  // kept follows it directly (or nothing happened since).
+  if (resume && resume->epoch == epoch_ &&
+      resume->after_sequence <= last_sequence_ &&
+      (resume->after_sequence == last_sequence_ ||
+       (!recent_.empty() &&
+        recent_.front()->sequence() <= resume->after_sequence + 1))) {
+    for (const auto& event : recent_) {
+      if (event->sequence() > resume->after_sequence) reactor->Push(event);
+    }
+    return true;
+  }
   for (const std::string& n : order_) {
     if (!name.empty() && n != name) continue;
     auto event = std::make_shared<v1::WatchEvent>(*latest_[n]);
@@ -154,9 +181,11 @@ bool WatchHub::Add(WatchReactor* reactor, const std::string& name) {
 }
 
 void WatchHub::OnEvent(const StateEvent& event) {
+  v1::WatchEvent message = EventToProto(event);
+  message.set_epoch(epoch_);
   Pending pending{event.status.node->name,
                   event.status.state == State::kRunning,
-                  std::make_shared<const v1::WatchEvent>(EventToProto(event)),
+                  std::make_shared<const v1::WatchEvent>(std::move(message)),
                   event.sequence};
   absl::MutexLock lock(&pending_mu_);
   pending_.push_back(std::move(pending));
@@ -186,6 +215,8 @@ void WatchHub::Apply(const std::string& name, bool running,
                      uint64_t sequence) {
   latest_[name] = event;
   last_sequence_ = sequence;
+  recent_.push_back(event);
+  if (recent_.size() > queue_limit_) recent_.pop_front();
   if (health_ != nullptr && running != running_[name]) {
     health_->SetServingStatus(kHealthPrefix + name, running);
   }
@@ -194,12 +225,13 @@ void WatchHub::Apply(const std::string& name, bool running,
 }
 
 grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
-    WatchHub* hub, const std::string& name, Quota::Ticket ticket,
+    WatchHub* hub, const std::string& name,
+    const std::optional<WatchHub::Resume>& resume, Quota::Ticket ticket,
     std::function<bool(const std::string&)> visible,
     const std::function<absl::Status()>& unknown) {
   auto* reactor =
       new WatchReactor(hub, name, std::move(ticket), std::move(visible));
-  if (!reactor->Begin()) {
+  if (!reactor->Begin(resume)) {
     delete reactor;
     return new WatchError(unknown());
   }

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -36,9 +37,18 @@ class WatchHub {
   WatchHub(LifecycleEngine* engine, size_t queue_limit);
   ~WatchHub();
 
-  // Registers `reactor` and queues it the current state of `name` (all
-  // when empty); false when no coprocessor has that name.
-  bool Add(WatchReactor* reactor, const std::string& name);
+  // Where a broken watch stopped (WatchRequest.after_sequence, epoch).
+  struct Resume {
+    uint64_t after_sequence = 0;
+    std::string epoch;
+  };
+
+  // Registers `reactor` and queues it the events after `resume` when it
+  // can (the epoch is this hub's and it still holds every later event),
+  // else the current state of `name` (all when empty); false when no
+  // coprocessor has that name.
+  bool Add(WatchReactor* reactor, const std::string& name,
+           const std::optional<Resume>& resume);
   void Remove(WatchReactor* reactor) {
     absl::MutexLock lock(&mu_);
     reactors_.erase(reactor);
@@ -48,6 +58,8 @@ class WatchHub {
     return reactors_.size();
   }
   size_t queue_limit() const { return queue_limit_; }
+  // Random, fixed for the hub's life: the epoch of pild's run.
+  const std::string& epoch() const { return epoch_; }
 
   // Keeps `health`'s per-coprocessor status ("pil.v1.LifecycleService/<name>":
   // serving while RUNNING) up to date; null stops.
@@ -64,6 +76,7 @@ class WatchHub {
 
   LifecycleEngine* engine_;
   const size_t queue_limit_;
+  const std::string epoch_;
   uint64_t id_ = 0;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const v1::WatchEvent>> latest_
@@ -71,6 +84,9 @@ class WatchHub {
   std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, bool> running_ ABSL_GUARDED_BY(mu_);
   uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last queue_limit_ events, for resuming watches.
+  std::deque<std::shared_ptr<const v1::WatchEvent>> recent_
+      ABSL_GUARDED_BY(mu_);
   std::set<WatchReactor*> reactors_ ABSL_GUARDED_BY(mu_);
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(mu_) = nullptr;
 
@@ -87,12 +103,13 @@ class WatchHub {
 };
 
 // A Watch call: a stream of the events of coprocessor `name` (all when
-// empty) on `hub` for which `visible` (when set) holds at the time of the
-// event, or, when no coprocessor has that name, the call ended with
-// `unknown()`. `ticket` (its place among the watches) is released when
-// the call is done.
+// empty) on `hub`, from where `resume` says when it can, for which `visible`
+// (when set) holds at the time of the event, or, when no coprocessor has that
+// name, the call ended with `unknown()`. `ticket` (its place among the watches)
+// is released when the call is done.
 grpc::ServerWriteReactor<v1::WatchEvent>* StartWatch(
-    WatchHub* hub, const std::string& name, Quota::Ticket ticket,
+    WatchHub* hub, const std::string& name,
+    const std::optional<WatchHub::Resume>& resume, Quota::Ticket ticket,
     std::function<bool(const std::string&)> visible,
     const std::function<absl::Status()>& unknown);
 

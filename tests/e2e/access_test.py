@@ -11,7 +11,7 @@ import stat
 import subprocess
 
 from pild import state_name
-from pildtest import Pild, as_user, binary, public_dir, realdata, running_pild, wait_until
+from pildtest import operation_of, result_of, is_refused, Pild, as_user, binary, public_dir, realdata, running_pild, wait_until
 
 HAL_UID = 1013        # the media HAL: video only
 STRANGER_UID = 1400   # no rule names it
@@ -98,8 +98,8 @@ def test_a_caller_without_a_policy_entry_can_do_nothing_but_be_refused():
         assert all(state_name(c.state) == "offline" for c in root.list())
         refused = [h for h in root.history(limit=100) if h.caller.uid == STRANGER_UID]
         assert len(refused) == len(attempts)
-        assert all(h.refused and h.result == "ACCESS_DENIED" for h in refused)
-        assert {h.operation for h in refused} == {
+        assert all(is_refused(h) and result_of(h) == "ACCESS_DENIED" for h in refused)
+        assert {operation_of(h) for h in refused} == {
             "read", "start", "stop", "authenticate", "history", "coredump", "upload",
             "inspect"}
     # Every attempt is in the database after pild has gone.
@@ -131,8 +131,8 @@ def test_the_media_hal_starts_and_stops_video_and_nothing_else():
         assert '"name":""' not in flat and '"operation":"upload"' not in flat
         assert '"operation":"start"' in flat
         assert site.run(HAL_UID, hal, "stop", "video").returncode == 0
-        started = [h for h in root.history("video") if h.operation in ("start", "stop")]
-        assert [(h.operation, h.result, h.caller.uid) for h in started] == [
+        started = [h for h in root.history("video") if operation_of(h) in ("start", "stop")]
+        assert [(operation_of(h), result_of(h), h.caller.uid) for h in started] == [
             ("stop", "OK", HAL_UID), ("start", "OK", HAL_UID)]
         assert state_name(root.get("adsp").state) == "offline"
 
@@ -226,9 +226,9 @@ def test_refused_calls_are_bounded_apart_from_what_was_done():
             entries += page
             if not token:
                 break
-    refused = [h for h in entries if h.refused]
+    refused = [h for h in entries if is_refused(h)]
     assert len(refused) == 5
-    assert [h.operation for h in entries if not h.refused] == ["stop", "start"]
+    assert [operation_of(h) for h in entries if not is_refused(h)] == ["stop", "start"]
 
 
 def test_the_audit_database_is_pilds_alone():
@@ -259,4 +259,4 @@ def test_an_unusable_audit_trail_stops_pild_unless_told_to_go_without():
         assert not info.audit.enabled
         root.start("video")
         root.stop("video")
-        assert [h.operation for h in root.history("video")][:2] == ["stop", "start"]
+        assert [operation_of(h) for h in root.history("video")][:2] == ["stop", "start"]

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 import pild
-from pildtest import FakeKernel, realdata, running_pild, wait_until
+from pildtest import operation_of, result_of, FakeKernel, realdata, running_pild, wait_until
 
 state_name = pild.state_name
 BACKENDS = ["sim", "linux"]
@@ -68,7 +68,7 @@ def test_real_firmware_starts_and_stops(backend, tmp_path):
         assert c.image.hash_table_version == 6
         report = client.inspect(firmware="qcom/sm8250/cdsp.mbn", coprocessor="cdsp")
         assert c.image.sha256 == report.metadata_sha256
-        assert c.support.backend == backend and c.support.drivable
+        assert pild.enum_text(pild.pb.Backend, c.support.backend) == backend and c.support.drivable
         assert c.support.separate_steps == (backend == "sim")
         steps = [s.name for s in started.steps]
         assert steps[0] == "load"
@@ -76,7 +76,7 @@ def test_real_firmware_starts_and_stops(backend, tmp_path):
         stopped = client.stop("cdsp")
         assert state_name(stopped.coprocessor.state) == "offline"
         server.clean(client, "cdsp")
-        assert [(h.operation, h.result) for h in client.history("cdsp")] == [
+        assert [(operation_of(h), result_of(h)) for h in client.history("cdsp")] == [
             ("stop", "OK"), ("start", "OK")]
 
 
@@ -139,15 +139,15 @@ def test_crash_is_recovered_with_a_coredump(backend, tmp_path):
         assert wait_until(lambda: client.get("cdsp").crash_count == 1, timeout=20)
         assert wait_until(lambda: state_name(client.get("cdsp").state) == "running", timeout=20)
         # The recovery's record follows its state by a moment.
-        assert wait_until(lambda: client.history("cdsp")[0].operation == "recover")
+        assert wait_until(lambda: operation_of(client.history("cdsp")[0]) == "recover")
         info, data = client.coredump("cdsp")
         assert len(data) == info.size > 0
         assert hashlib.sha256(data).hexdigest() == info.sha256
         assert data[:4] == b"\x7fELF"
         history = client.history("cdsp")
         # The download of raw coprocessor memory is on the record too.
-        assert [h.operation for h in history[:3]] == ["coredump", "recover", "crash"]
-        assert history[0].result == "OK" and info.sha256 in history[0].message
+        assert [operation_of(h) for h in history[:3]] == ["coredump", "recover", "crash"]
+        assert result_of(history[0]) == "OK" and info.sha256 in history[0].message
         client.stop("cdsp")
         server.clean(client, "cdsp")
 

@@ -19,7 +19,7 @@ import grpc
 import pytest
 
 import pild
-from pildtest import Pild, realdata, signed_firmware_for, wait_until
+from pildtest import operation_of, result_of, Pild, realdata, signed_firmware_for, wait_until
 
 state_name = pild.state_name
 
@@ -246,14 +246,14 @@ def test_a_client_cancelling_during_each_call_leaves_a_consistent_state(matrix):
             state = assert_consistent(server, client, context)
             # A stop is never abandoned; a transition whose last call was held
             # may have completed; any other is rolled back.
-            assert record.result in ("OK", "CANCELLED"), "%s: %s" % (context, record.result)
-            if record.result == "CANCELLED":
+            assert result_of(record) in ("OK", "CANCELLED"), "%s: %s" % (context, result_of(record))
+            if result_of(record) == "CANCELLED":
                 assert state == "offline", context
             else:
                 assert state == TRANSITIONS[p.transition][1], context
             if p.transition == "stop":
-                assert record.result == "OK", context
-            RESULTS["cancel/" + record.result] += 1
+                assert result_of(record) == "OK", context
+            RESULTS["cancel/" + result_of(record)] += 1
             settle(server, client, context)
         sim.close()
 
@@ -285,7 +285,7 @@ def test_pild_killed_during_each_call_finishes_or_undoes_it_on_restart(matrix):
                 finished = p.transition == "stop" or (p.transition in BOOTS and p.released)
                 expected = TRANSITIONS[p.transition][1] if finished else "offline"
                 assert state == expected, "%s: %s, expected %s" % (context, state, expected)
-                adopt = [e for e in client.history(NAME, limit=20) if e.operation == "adopt"][0]
+                adopt = [e for e in client.history(NAME, limit=20) if operation_of(e) == "adopt"][0]
                 assert ("%s was in progress (at step %s)" % (p.transition, p.step)) \
                     in adopt.message, "%s: %s\n%s" % (context, adopt.message, server.output())
                 if finished:
@@ -320,7 +320,7 @@ def test_a_crash_in_each_state_a_core_can_crash_in_leaves_a_consistent_state(mat
 
             sim.inject(coprocessor=NAME, watchdog_after_ms=30)
             client.start(NAME)
-            assert wait_until(lambda: any(e.operation == "recover" and e.result == "OK"
+            assert wait_until(lambda: any(operation_of(e) == "recover" and result_of(e) == "OK"
                                           for e in client.history(NAME, limit=10)))
             assert assert_consistent(server, client, "crash while running") == "running"
             RESULTS["crash/running"] += 1
@@ -334,7 +334,7 @@ def test_a_crash_in_each_state_a_core_can_crash_in_leaves_a_consistent_state(mat
             sim.inject(coprocessor=NAME, watchdog_after_ms=300)
             client.start(NAME)
             sim.inject(coprocessor=NAME, crash_while_booting=True)  # the next boot
-            assert wait_until(lambda: any(e.operation == "recover" and e.result != "OK"
+            assert wait_until(lambda: any(operation_of(e) == "recover" and result_of(e) != "OK"
                                           for e in client.history(NAME, limit=10)))
             c = client.get(NAME, observe_hardware=True)
             assert state_name(c.state) == "crashed"

@@ -16,8 +16,8 @@ import grpc
 import pytest
 
 import pild
-from pildtest import (REAL_DTBS, binary, health_pb2, health_pb2_grpc, pilctl, pilctl_json,
-                      realdata, running_pild, signed_firmware_for, make_signed, wait_until)
+from pildtest import (operation_of, result_of, REAL_DTBS, binary, health_pb2, health_pb2_grpc, pilctl, pilctl_json,
+                      Pild, realdata, running_pild, signed_firmware_for, make_signed, wait_until)
 
 state_name = pild.state_name
 
@@ -45,7 +45,7 @@ def assert_clean(server, client, name):
     assert state_name(c.state) == "offline"
     assert not c.hardware.metadata_held
     assert list(c.hardware.bridges) == []
-    assert [m for m in c.hardware.mappings if m.owner == "os"] == []
+    assert [m for m in c.hardware.mappings if m.owner == pild.pb.MAPPING_OWNER_OS] == []
     sim = server.sim()
     try:
         assert sim.leftovers(c) == []
@@ -71,7 +71,7 @@ def test_real_firmware_full_lifecycle(board, name, firmware, version):
         assert "IOMMU managed by the hypervisor" in started.note
         running = client.get(name, observe_hardware=True)
         assert not running.hardware.metadata_held
-        assert [m.owner for m in running.hardware.mappings] == ["hypervisor"]
+        assert [m.owner for m in running.hardware.mappings] == [pild.pb.MAPPING_OWNER_HYPERVISOR]
         assert list(running.hardware.bridges) == []
         # The image digest is the one InspectImage reports for the file.
         report = client.inspect(firmware=firmware, coprocessor=name)
@@ -82,7 +82,7 @@ def test_real_firmware_full_lifecycle(board, name, firmware, version):
                                                        "pas_shutdown"]
         assert_clean(server, client, name)
         history = client.history(name)
-        assert [(h.operation, h.result) for h in history] == [("stop", "OK"), ("start", "OK")]
+        assert [(operation_of(h), result_of(h)) for h in history] == [("stop", "OK"), ("start", "OK")]
 
 
 def test_real_split_firmware_in_a_subdirectory_starts_by_its_device_tree_name(tmp_path):
@@ -159,7 +159,7 @@ def test_linux_owned_board_maps_bridges_and_unmaps(tmp_path):
             view = client.get(c.name, observe_hardware=True).hardware
             assert not view.metadata_held and list(view.bridges) == []
             assert {m.sid for m in view.mappings} == {c.firmware_sid}
-            assert {m.owner for m in view.mappings} == {"os"}
+            assert {m.owner for m in view.mappings} == {pild.pb.MAPPING_OWNER_OS}
             # Remoteprocs see their carveouts at their physical addresses.
             assert {(m.iova, m.physical_address) for m in view.mappings} == \
                 {(r.base, r.base) for r in c.carveouts}
@@ -190,7 +190,7 @@ def test_corrupted_image_is_refused_before_the_secure_world(tmp_path):
         calls = [c.call for c in server.sim().observe().calls]
         assert "pas_init_image" not in calls
         c = client.get("cdsp")
-        assert c.last_error.reason == "HASH_MISMATCH" and c.last_error.operation == "start"
+        assert c.last_error.reason == "HASH_MISMATCH" and operation_of(c.last_error) == "start"
         assert_clean(server, client, "cdsp")
 
 
@@ -332,11 +332,42 @@ def test_watch_streams_current_state_then_changes_in_order():
             ("video", "authenticated"), ("video", "mapped"), ("video", "running"),
             ("video", "stopping"), ("video", "offline")]
         for e in changes:
-            assert e.reason in ("start", "stop")
+            assert operation_of(e) in ("start", "stop") and e.reason == ""
         assert [state_name(e.coprocessor.state) for e in video_events] == [
             "offline", "authenticated", "mapped", "running", "stopping", "offline"]
         assert [e.sequence for e in video_events[1:]] == \
             [e.sequence for e in changes if e.coprocessor.name == "video"]
+
+
+def test_watch_resumes_within_a_run_and_starts_over_after_a_restart():
+    server = Pild(dtb("qrb5165-rb5"), real_firmware()).start()
+    try:
+        with server.client() as client:
+            stream = client.watch("cdsp")
+            first = next(stream)
+            assert first.initial and first.sequence == 0 and len(first.epoch) == 32
+            assert client.info().epoch == first.epoch
+            stream.cancel()
+            client.start("cdsp")  # three changes while nobody watches
+            resumed = client.watch("cdsp", after_sequence=first.sequence, epoch=first.epoch)
+            missed = [next(resumed) for _ in range(3)]
+            resumed.cancel()
+            assert [(e.sequence, e.initial, state_name(e.coprocessor.state)) for e in missed] == [
+                (1, False, "authenticated"), (2, False, "mapped"), (3, False, "running")]
+        server.stop(keep_sim=True)
+        server.start()
+        with server.client() as client:
+            # Another run: the old resume point means nothing; the current
+            # state (adopted: still running) comes first, with the new epoch.
+            again = client.watch("cdsp", after_sequence=3, epoch=first.epoch)
+            event = next(again)
+            again.cancel()
+            assert event.initial and event.epoch != first.epoch
+            assert event.epoch == client.info().epoch
+            assert state_name(event.coprocessor.state) == "running"
+            client.stop("cdsp")
+    finally:
+        server.stop()
 
 
 def test_watch_of_an_unknown_coprocessor_fails():
@@ -361,21 +392,22 @@ def test_crash_is_recovered_and_its_coredump_downloaded(tmp_path):
         stream = client.watch("cdsp")
         watcher = threading.Thread(target=collect, args=(
             stream, events,
-            lambda e: e.reason == "recovered"))
+            lambda e: operation_of(e) == "recover" and state_name(e.coprocessor.state) == "running"))
         watcher.start()
         client.start("cdsp")
         watcher.join(timeout=20)
         stream.cancel()
-        states = [(state_name(e.coprocessor.state), e.reason) for e in events if not e.initial]
-        assert states == [("authenticated", "start"), ("mapped", "start"), ("running", "start"),
-                          ("crashed", "WATCHDOG"), ("recovering", "restart 1 of 3"),
-                          ("running", "recovered")]
+        states = [(state_name(e.coprocessor.state), operation_of(e), e.reason)
+                  for e in events if not e.initial]
+        assert states == [("authenticated", "start", ""), ("mapped", "start", ""),
+                          ("running", "start", ""), ("crashed", "crash", "WATCHDOG"),
+                          ("recovering", "recover", "restart 1 of 3"), ("running", "recover", "")]
         c = client.get("cdsp")
         assert state_name(c.state) == "running" and c.crash_count == 1
         assert c.image.source == "qcom/sm8250/cdsp.mbn"
 
         # The recovery's record follows its state by a moment.
-        assert wait_until(lambda: client.history("cdsp")[0].operation == "recover")
+        assert wait_until(lambda: operation_of(client.history("cdsp")[0]) == "recover")
         info, data = client.coredump("cdsp")
         assert info.reason == "WATCHDOG" and info.crash_id == 1
         assert len(data) == info.size and hashlib.sha256(data).hexdigest() == info.sha256
@@ -388,7 +420,7 @@ def test_crash_is_recovered_and_its_coredump_downloaded(tmp_path):
                       "--output=%s" % out, check=0).stdout
         assert "WATCHDOG" in text and open(out, "rb").read() == data
 
-        history = [(h.operation, h.result) for h in client.history("cdsp")]
+        history = [(operation_of(h), result_of(h)) for h in client.history("cdsp")]
         # Both downloads (client and pilctl) are on the record.
         assert history == [("coredump", "OK"), ("coredump", "OK"), ("recover", "OK"),
                            ("crash", "WATCHDOG"), ("start", "OK")]
@@ -405,7 +437,7 @@ def test_crash_without_restart_stays_crashed_for_inspection():
         time.sleep(0.2)
         c = client.get("video")
         assert state_name(c.state) == "crashed"
-        assert (c.last_error.reason, c.last_error.operation) == ("FATAL_ERROR", "crash")
+        assert (c.last_error.reason, operation_of(c.last_error)) == ("FATAL_ERROR", "crash")
         assert wait_until(lambda: pilctl("--server=" + server.address, "coredump",
                                          "video", "--output=/dev/null").returncode == 0)
         client.stop("video")

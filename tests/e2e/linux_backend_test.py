@@ -11,7 +11,7 @@ import stat
 import pytest
 
 import pild
-from pildtest import FakeKernel, binary, pilctl, realdata, running_pild, wait_until
+from pildtest import operation_of, FakeKernel, binary, pilctl, realdata, running_pild, wait_until
 import subprocess
 
 state_name = pild.state_name
@@ -38,7 +38,7 @@ def test_coprocessors_are_joined_with_their_remoteprocs(tmp_path):
             assert sorted(listed) == sorted(c.name for c in sim_client.list())
         for name in ["adsp", "cdsp"]:  # slpi is disabled on this board
             c = listed[name]
-            assert c.support.backend == "linux" and c.support.drivable
+            assert c.support.backend == pild.pb.BACKEND_LINUX and c.support.drivable
             assert not c.support.separate_steps
             assert "one 'start'" in c.support.reason
             assert c.hardware.remoteproc.device.startswith("remoteproc")
@@ -143,7 +143,7 @@ def test_changes_outside_pild_are_followed(tmp_path, notify, poll):
         assert kernel.write("cdsp", "state", "stop") == 0
         # With notification the change arrives long before the 1 min poll.
         assert wait_until(lambda: state_name(client.get("cdsp").state) == "offline", timeout=5)
-        assert wait_until(lambda: client.history("cdsp")[0].operation == "observed")
+        assert wait_until(lambda: operation_of(client.history("cdsp")[0]) == "observed")
         latest = client.history("cdsp")[0]
         assert "reports it stopped: a change pild did not make" in latest.message
         assert latest.caller.peer == "linux"

@@ -143,9 +143,11 @@ def test_watch_streams_the_current_state_then_each_change(server):
     assert seen[0]["initial"] is True
     assert (seen[0]["coprocessor"]["name"], seen[0]["coprocessor"]["state"]) == \
         ("video", "STATE_OFFLINE")
-    assert [(e["initial"], e["coprocessor"]["state"], e["reason"]) for e in seen[1:]] == [
-        (False, "STATE_AUTHENTICATED", "start"), (False, "STATE_MAPPED", "start"),
-        (False, "STATE_RUNNING", "start"), (False, "STATE_STOPPING", "stop"),
-        (False, "STATE_OFFLINE", "stop")]
+    assert [(e["initial"], e["coprocessor"]["state"], e["operation"]) for e in seen[1:]] == [
+        (False, "STATE_AUTHENTICATED", "OPERATION_START"),
+        (False, "STATE_MAPPED", "OPERATION_START"),
+        (False, "STATE_RUNNING", "OPERATION_START"),
+        (False, "STATE_STOPPING", "OPERATION_STOP"),
+        (False, "STATE_OFFLINE", "OPERATION_STOP")]
     sequences = [int(e["sequence"]) for e in seen[1:]]
     assert sequences == list(range(sequences[0], sequences[0] + 5))

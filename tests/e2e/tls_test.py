@@ -12,7 +12,7 @@ import time
 import pytest
 
 import pild
-from pildtest import Pild, binary, pilctl, realdata, scratch_dir
+from pildtest import operation_of, result_of, is_refused, Pild, binary, pilctl, realdata, scratch_dir
 
 POLICY = """
 rule { certificate: "fleet-controller" role: ADMIN }
@@ -174,13 +174,13 @@ def test_each_kind_of_client_certificate_meets_its_outcome(pki):
             "fleet-controller", "fleet-observer"}
         # Nothing else came in over TCP without an identity but the refused
         # handshakes.
-        assert {h.operation for h in history
+        assert {operation_of(h) for h in history
                 if not h.caller.certificate and h.caller.uid < 0} == {"connect"}
     # After a restart, every refused handshake is still there.
     with Pild(*remote.server.args[3:], directory=remote.server.dir) as again, \
             again.client() as local:
-        connects = [(h.result, h.refused) for h in local.history(limit=100)
-                    if h.operation == "connect"]
+        connects = [(result_of(h), is_refused(h)) for h in local.history(limit=100)
+                    if operation_of(h) == "connect"]
     assert set(connects) == {("CERTIFICATE_EXPIRED", True), ("CERTIFICATE_MISSING", True),
                              ("CERTIFICATE_UNTRUSTED", True)}
 

@@ -9,10 +9,10 @@ import pytest
 from pildtest import binary, pilctl, pilctl_json, realdata, runfile
 
 REAL = {
-    "firmware/qcom/venus-5.2/venus.mbn": (3, "sha256", "rsa-pkcs1-sha256-hmac"),
-    "firmware/qcom/sdm845/cdsp.mbn": (5, "sha256", "rsa-pss-sha256"),
-    "firmware/qcom/sm8250/cdsp.mbn": (6, "sha384", "rsa-pss-sha256"),
-    "firmware/qcom/vpu/vpu30_p4.mbn": (7, "sha384", "ecdsa-p384-sha384"),
+    "firmware/qcom/venus-5.2/venus.mbn": (3, "sha256", "rsa_pkcs1_sha256_hmac"),
+    "firmware/qcom/sdm845/cdsp.mbn": (5, "sha256", "rsa_pss_sha256"),
+    "firmware/qcom/sm8250/cdsp.mbn": (6, "sha384", "rsa_pss_sha256"),
+    "firmware/qcom/vpu/vpu30_p4.mbn": (7, "sha384", "ecdsa_p384_sha384"),
 }
 
 
@@ -45,7 +45,7 @@ def test_real_image_json(path):
 def test_real_image_text():
     out = pilctl("inspect", realdata("firmware/qcom/vpu/vpu30_p4.mbn"), check=0).stdout
     assert "hash table: v7, sha384, every entry matches" in out
-    assert "signer oem: ecdsa-p384-sha384, signature ok, chain ok" in out
+    assert "signer oem: ecdsa_p384_sha384, signature ok, chain ok" in out
     assert "version: vfw-0:rel0095" in out
     assert out.rstrip().endswith("verdict: OK")
 
@@ -103,13 +103,13 @@ def test_carveout_option():
 
 
 @pytest.mark.parametrize("name,version,scheme", [
-    ("v3-pkcs1.mbn", 3, "rsa-pkcs1-sha256-hmac"),
-    ("v3-pss.mbn", 3, "rsa-pss-sha256"),
-    ("v5-pss.mbn", 5, "rsa-pss-sha256"),
-    ("v6-pss.mbn", 6, "rsa-pss-sha256"),
-    ("v6-ecdsa.mbn", 6, "ecdsa-p384-sha384"),
-    ("v7-ecdsa.mbn", 7, "ecdsa-p384-sha384"),
-    ("v6-elf64.mbn", 6, "rsa-pss-sha256"),
+    ("v3-pkcs1.mbn", 3, "rsa_pkcs1_sha256_hmac"),
+    ("v3-pss.mbn", 3, "rsa_pss_sha256"),
+    ("v5-pss.mbn", 5, "rsa_pss_sha256"),
+    ("v6-pss.mbn", 6, "rsa_pss_sha256"),
+    ("v6-ecdsa.mbn", 6, "ecdsa_p384_sha384"),
+    ("v7-ecdsa.mbn", 7, "ecdsa_p384_sha384"),
+    ("v6-elf64.mbn", 6, "rsa_pss_sha256"),
 ])
 def test_test_signed_images(name, version, scheme):
     report = pilctl_json("inspect", runfile("tests/images/" + name))

@@ -429,3 +429,18 @@ def buf_binary():
                     "(registry.npmjs.org) must be reachable when Bazel first "
                     "fetches @buf; see build/npm.bzl" % status)
     return os.path.join(RUNFILES, "buf", "package", "bin", "buf")
+
+
+def operation_of(entry):
+    """A history entry's or event's operation as text: "start", "crash", ..."""
+    return pild.enum_text(pild.pb.Operation, entry.operation)
+
+
+def result_of(entry):
+    """A history entry's result as text: "OK" or the failure's reason."""
+    return "OK" if entry.outcome == pild.pb.OUTCOME_OK else entry.reason
+
+
+def is_refused(entry):
+    """Turned away before anything was done (denied or refused)."""
+    return entry.outcome in (pild.pb.OUTCOME_REFUSED, pild.pb.OUTCOME_DENIED)

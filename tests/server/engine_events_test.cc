@@ -152,7 +152,8 @@ TEST(Engine, CrashIsRecoveredAfterACoredump) {
       [&](const StateEvent& e) {
         if (e.status.node->name != "cdsp") return;
         absl::MutexLock lock(&mu);
-        seen.emplace_back(e.status.state, e.reason);
+        seen.emplace_back(e.status.state,
+                          absl::StrCat(e.operation, " ", e.reason));
       },
       &initial);
   ASSERT_TRUE(sim.engine().Start("cdsp", {}, absl::ZeroDuration(), {}).ok());
@@ -162,7 +163,7 @@ TEST(Engine, CrashIsRecoveredAfterACoredump) {
     EXPECT_TRUE(mu.AwaitWithTimeout(
         absl::Condition(
             +[](std::vector<std::pair<State, std::string>>* seen) {
-              return !seen->empty() && seen->back().second == "recovered";
+              return !seen->empty() && seen->back().second == "recover ";
             },
             &seen),
         absl::Seconds(10)));
@@ -175,7 +176,8 @@ TEST(Engine, CrashIsRecoveredAfterACoredump) {
     EXPECT_THAT(states, ElementsAre(State::kAuthenticated, State::kMapped,
                                     State::kRunning, State::kCrashed,
                                     State::kRecovering, State::kRunning));
-    EXPECT_EQ(seen[3].second, "WATCHDOG");
+    EXPECT_EQ(seen[3].second, "crash WATCHDOG");
+    EXPECT_EQ(seen[4].second, "recover restart 1 of 3");
   }
   auto status = sim.engine().Get("cdsp");
   EXPECT_EQ(status->crash_count, 1u);

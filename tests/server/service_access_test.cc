@@ -98,13 +98,16 @@ TEST(ServiceAccess, HealthAnswersOnlyWhomThePolicyLetsRead) {
   ASSERT_TRUE(HealthCheck(local, "", &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   ASSERT_TRUE(served.Client().Start("video").ok());
-  ASSERT_TRUE(HealthCheck(local, "pil.v1.LifecycleService/video", &response).ok());
+  ASSERT_TRUE(
+      HealthCheck(local, "pil.v1.LifecycleService/video", &response).ok());
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-  ASSERT_TRUE(HealthCheck(local, "pil.v1.LifecycleService/adsp", &response).ok());
+  ASSERT_TRUE(
+      HealthCheck(local, "pil.v1.LifecycleService/adsp", &response).ok());
   EXPECT_EQ(response.status(),
             grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  EXPECT_EQ(HealthCheck(local, "pil.v1.LifecycleService/gpu", &response).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(
+      HealthCheck(local, "pil.v1.LifecycleService/gpu", &response).error_code(),
+      grpc::StatusCode::NOT_FOUND);
   // Nobody pild can name learns nothing, not even whether video runs.
   for (const char* service :
        {"", "pil.v1.LifecycleService", "pil.v1.LifecycleService/video"}) {
@@ -127,7 +130,7 @@ TEST(ServiceAccess, InfoTellsTheCallerWhoItIsAndWhatItMay) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->caller().uid(), static_cast<int64_t>(getuid()));
   EXPECT_EQ(info->caller().pid(), static_cast<int64_t>(getpid()));
-  EXPECT_EQ(info->backend(), "sim");
+  EXPECT_EQ(info->backend(), v1::BACKEND_SIM);
   ASSERT_EQ(info->grants_size(), access::kVerbCount);  // root, or the test's
                                                        // ADMIN uid
   EXPECT_TRUE(info->grants(0).all_coprocessors());

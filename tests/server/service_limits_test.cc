@@ -219,7 +219,7 @@ TEST(ServiceLimits, AStuckWatcherDoesNotHoldTransitions) {
   std::atomic<bool> armed{false};
   Quota quota("watch streams", "TOO_MANY_WATCHES", 1, 1);
   auto* watch = StartWatch(
-      &hub, "", std::move(*quota.Take("")),
+      &hub, "", std::nullopt, std::move(*quota.Take("")),
       [&](const std::string&) {
         if (armed) {
           if (!stuck.HasBeenNotified()) stuck.Notify();

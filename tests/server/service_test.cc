@@ -42,7 +42,13 @@ TEST(Service, ClientLibraryDrivesAWholeLifecycle) {
   auto mapped = client.Map("video");
   ASSERT_TRUE(mapped.ok()) << mapped.status();
   ASSERT_EQ(mapped->coprocessor().hardware().mappings_size(), 1);
-  EXPECT_EQ(mapped->coprocessor().hardware().mappings(0).permissions(), "rwxp");
+  EXPECT_THAT(mapped->coprocessor().hardware().mappings(0).permissions(),
+              ::testing::ElementsAre(v1::MAPPING_PERMISSION_READ,
+                                     v1::MAPPING_PERMISSION_WRITE,
+                                     v1::MAPPING_PERMISSION_EXECUTE,
+                                     v1::MAPPING_PERMISSION_PRIVILEGED));
+  EXPECT_EQ(mapped->coprocessor().hardware().mappings(0).owner(),
+            v1::MAPPING_OWNER_OS);
   auto reset = client.Reset("video", absl::Seconds(2));
   ASSERT_TRUE(reset.ok()) << reset.status();
   EXPECT_EQ(reset->coprocessor().state(), v1::STATE_RUNNING);
@@ -56,11 +62,12 @@ TEST(Service, ClientLibraryDrivesAWholeLifecycle) {
   ASSERT_TRUE(page.ok());
   const auto& history = page->entries();
   ASSERT_EQ(history.size(), 4);
-  EXPECT_EQ(history[0].operation(), "stop");
+  EXPECT_EQ(history[0].operation(), v1::OPERATION_STOP);
+  EXPECT_EQ(history[0].outcome(), v1::OUTCOME_OK);
   EXPECT_EQ(history[0].caller().uid(), static_cast<int64_t>(getuid()));
   EXPECT_EQ(history[0].caller().gid(), static_cast<int64_t>(getgid()));
   EXPECT_EQ(history[0].caller().pid(), static_cast<int64_t>(getpid()));
-  EXPECT_EQ(history[3].operation(), "authenticate");
+  EXPECT_EQ(history[3].operation(), v1::OPERATION_AUTHENTICATE);
   EXPECT_EQ(history[3].request_id().size(), 36u);  // a fresh UUID
 }
 

@@ -43,7 +43,8 @@ pb = types.SimpleNamespace(**{
 # `server_name` when pild's certificate names another host than the address.
 Tls = collections.namedtuple("Tls", "cert key ca server_name", defaults=(None,))
 
-__all__ = ["PildError", "Client", "Tls", "connect", "default_endpoint", "state_name", "pb"]
+__all__ = ["PildError", "Client", "Tls", "connect", "default_endpoint", "enum_text", "state_name",
+           "pb"]
 
 
 def default_endpoint():
@@ -59,9 +60,21 @@ def default_endpoint():
     return "unix:/tmp/pild-%d/pild.sock" % os.geteuid()
 
 
+def enum_text(enum, value):
+    """A pil.v1 enum value as pilctl prints it: its name without the prefix
+    every value of its enum has, in lower case; the number for a value this
+    module does not know. enum_text(pb.Operation, pb.OPERATION_START) is
+    "start"."""
+    prefix = enum.DESCRIPTOR.values[0].name[:-len("UNSPECIFIED")]
+    try:
+        return enum.Name(value).removeprefix(prefix).lower()
+    except ValueError:
+        return str(value)
+
+
 def state_name(state):
     """'offline', 'running', ... for a pil.v1.State value."""
-    return pb.State.Name(state).removeprefix("STATE_").lower()
+    return enum_text(pb.State, state)
 
 
 class PildError(Exception):
@@ -181,11 +194,14 @@ class Client:
                                  stop_ack_timeout=self._duration(stop_ack_timeout))
         return self.call("Stop", request, timeout)
 
-    def watch(self, name="", timeout=None):
+    def watch(self, name="", timeout=None, after_sequence=None, epoch=""):
         """Iterates pil.v1.WatchEvent: the current state first, then changes.
         Without `timeout` the stream has no deadline; cancel() the returned
-        iterator to end it."""
-        stream = self.stub.Watch(pb.WatchRequest(name=name), timeout=timeout)
+        iterator to end it. With `after_sequence` and `epoch` (of the last
+        event received) it resumes a broken watch: the events after it when
+        pild still holds them, else the current state again."""
+        request = pb.WatchRequest(name=name, after_sequence=after_sequence, epoch=epoch)
+        stream = self.stub.Watch(request, timeout=timeout)
         return _Stream(stream)
 
     def inspect(self, firmware=None, upload=None, coprocessor=""):
