@@ -79,6 +79,9 @@ int RunTransition(const Context& ctx) {
     return PrintTransition(ctx, operation,
                            client.Authenticate(name, *firmware, request_id));
   }
+  if (ctx.args.Has("dry-run")) {
+    return PrintTransition(ctx, operation, client.DryRunStart(name, *firmware));
+  }
   return PrintTransition(ctx, operation,
                          client.Start(name, *firmware, *ready, request_id));
 }
@@ -132,8 +135,9 @@ std::vector<Command> LifecycleCommands() {
        {{"hardware", false}}},
       {"start",
        "NAME [--firmware=NAME|--upload=SHA256|--file=PATH] "
-       "[--ready-timeout=D] [--request-id=ID]",
-       "authenticate, map and reset in one transaction",
+       "[--ready-timeout=D] [--request-id=ID] [--dry-run]",
+       "authenticate, map and reset in one transaction (--dry-run: every "
+       "check short of the secure world, nothing done)",
        2,
        2,
        RunTransition,
@@ -141,7 +145,8 @@ std::vector<Command> LifecycleCommands() {
         {"upload", true},
         {"file", true},
         {"ready-timeout", true},
-        {"request-id", true}}},
+        {"request-id", true},
+        {"dry-run", false}}},
       {"stop",
        "NAME [--stop-timeout=D] [--request-id=ID]",
        "stop and release everything the coprocessor holds",

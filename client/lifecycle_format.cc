@@ -37,7 +37,8 @@ std::string TransitionText(const std::string& operation,
   const v1::Coprocessor& c = response.coprocessor();
   std::string out =
       absl::StrCat(c.name(), ": ", StateName(c.state()), " (", operation,
-                   response.replayed() ? ", replayed" : "", ")\n");
+                   response.replayed() ? ", replayed" : "",
+                   response.dry_run() ? ", dry run" : "", ")\n");
   if (!response.steps().empty()) {
     Table table({"STEP", "TIME", "DETAIL"});
     for (const v1::Step& step : response.steps()) {
@@ -57,6 +58,7 @@ void WriteTransitionJson(const std::string& operation,
   json.BeginObject();
   json.Key("operation").String(operation);
   json.Key("replayed").Bool(response.replayed());
+  json.Key("dry_run").Bool(response.dry_run());
   json.Key("request_id").String(response.request_id());
   json.Key("note").String(response.note());
   json.Key("steps").BeginArray();

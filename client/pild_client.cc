@@ -99,7 +99,8 @@ std::shared_ptr<grpc::Channel> ChannelFor(const PildClient::Options& options) {
 }  // namespace
 
 PildClient::PildClient(const Options& options)
-    : options_(options), stub_(v1::LifecycleService::NewStub(ChannelFor(options))) {}
+    : options_(options),
+      stub_(v1::LifecycleService::NewStub(ChannelFor(options))) {}
 
 std::unique_ptr<grpc::ClientContext> PildClient::NewContext() const {
   return NewContext(options_.timeout);
@@ -198,6 +199,19 @@ absl::StatusOr<v1::TransitionResponse> PildClient::Start(
   }
   if (ready_timeout > absl::ZeroDuration()) {
     SetDuration(ready_timeout, request.mutable_ready_timeout());
+  }
+  return Transition([&](grpc::ClientContext* c, v1::TransitionResponse* r) {
+    return stub_->Start(c, request, r);
+  });
+}
+
+absl::StatusOr<v1::TransitionResponse> PildClient::DryRunStart(
+    absl::string_view name, const Firmware& firmware) {
+  v1::StartRequest request;
+  request.set_name(std::string(name));
+  request.set_dry_run(true);
+  if (firmware.kind != Firmware::Kind::kDefault) {
+    SetSource(firmware, request.mutable_firmware());
   }
   return Transition([&](grpc::ClientContext* c, v1::TransitionResponse* r) {
     return stub_->Start(c, request, r);

@@ -102,6 +102,10 @@ class PildClient {
       absl::string_view name, const Firmware& firmware = Firmware::Default(),
       absl::Duration ready_timeout = absl::ZeroDuration(),
       std::string request_id = "");
+  // Every check a Start makes short of the secure world; nothing is done
+  // (StartRequest.dry_run).
+  absl::StatusOr<v1::TransitionResponse> DryRunStart(
+      absl::string_view name, const Firmware& firmware = Firmware::Default());
   absl::StatusOr<v1::TransitionResponse> Stop(
       absl::string_view name,
       absl::Duration stop_ack_timeout = absl::ZeroDuration(),

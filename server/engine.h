@@ -48,6 +48,8 @@ struct EngineOptions {
   absl::Duration stop_ack_timeout = absl::Seconds(5);
   RecoveryPolicy recovery;
   size_t coredumps_per_coprocessor = 2;
+  // Threads verifying one image in a dry run (the backends have their own).
+  int verify_threads = 2;
   // Where transitions in flight are journaled, for Adopt after a restart
   // (outlives the engine); none: a restart finds no record of them.
   Journal* journal = nullptr;
@@ -94,6 +96,14 @@ class LifecycleEngine {
   absl::StatusOr<TransitionResult> Reset(absl::string_view name,
                                          absl::Duration ready_timeout,
                                          const CallContext& ctx);
+  // Every check a Start makes short of the secure world, without taking the
+  // coprocessor, touching the hardware or recording anything: it is
+  // bootable and drivable, OFFLINE and not busy, and the image (and DTB
+  // image) loads, fits its carveout, its hash table matches and its
+  // signatures verify. The result is the coprocessor as it is, with the
+  // checks as steps; the error a Start would fail with otherwise.
+  absl::StatusOr<TransitionResult> DryRunStart(absl::string_view name,
+                                               const FirmwareSource& source);
   absl::StatusOr<TransitionResult> Start(absl::string_view name,
                                          const FirmwareSource& source,
                                          absl::Duration ready_timeout,
@@ -138,6 +148,9 @@ class LifecycleEngine {
   std::optional<absl::StatusOr<TransitionResult>> Replay(
       const std::string& request, const CallContext& ctx,
       std::shared_ptr<RequestLog::Record>* record);
+  // DEVICE_TREE_INVALID, or the backend's NOT_SUPPORTED, when `slot`
+  // cannot be booted at all.
+  absl::Status Drivable(const Slot& slot) const;
   // Takes `slot` for `operation` once no other transition holds it, or says
   // (and records) why not. A stop of an OFFLINE coprocessor is admitted
   // without taking the slot: `*already_offline`.

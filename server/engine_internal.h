@@ -86,6 +86,11 @@ class LifecycleEngine::Transaction : public platform::Steps {
   std::string note_;
 };
 
+// FAILED_PRECONDITION WRONG_STATE: `operation` of `name` needs one of
+// `from`, and it is `state`.
+absl::Status WrongState(absl::string_view operation, absl::string_view name,
+                        State state, const std::vector<State>& from);
+
 }  // namespace pil::server
 
 #endif  // PILD_SERVER_ENGINE_INTERNAL_H_

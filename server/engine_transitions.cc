@@ -105,20 +105,38 @@ std::optional<absl::StatusOr<TransitionResult>> LifecycleEngine::Replay(
   return replay;
 }
 
+absl::Status LifecycleEngine::Drivable(const Slot& slot) const {
+  if (!slot.node.problems.empty() || !slot.node.pas_id ||
+      slot.node.carveouts.empty()) {
+    return Error(
+        absl::StatusCode::kFailedPrecondition, "DEVICE_TREE_INVALID",
+        absl::StrCat(slot.node.name,
+                     " cannot boot: its device-tree node has problems: ",
+                     absl::StrJoin(slot.node.problems, "; ")),
+        {{"coprocessor", slot.node.name}});
+  }
+  if (slot.ops == nullptr) return slot.unsupported;
+  return absl::OkStatus();
+}
+
+absl::Status WrongState(absl::string_view operation, absl::string_view name,
+                        State state, const std::vector<State>& from) {
+  std::vector<std::string> expected;
+  for (State s : from) expected.push_back(StateName(s));
+  return Error(absl::StatusCode::kFailedPrecondition, "WRONG_STATE",
+               absl::StrCat(operation, " ", name, ": it is ", StateName(state),
+                            "; expected ", absl::StrJoin(expected, " or ")),
+               {{"coprocessor", std::string(name)},
+                {"state", StateName(state)},
+                {"expected", absl::StrJoin(expected, ",")}});
+}
+
 absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
                                     const CallContext& ctx,
                                     const std::vector<State>& from,
                                     State* from_state, bool* already_offline) {
   const std::string& name = slot.node.name;
-  if (!slot.node.problems.empty() || !slot.node.pas_id ||
-      slot.node.carveouts.empty()) {
-    return Error(
-        absl::StatusCode::kFailedPrecondition, "DEVICE_TREE_INVALID",
-        absl::StrCat(name, " cannot boot: its device-tree node has problems: ",
-                     absl::StrJoin(slot.node.problems, "; ")),
-        {{"coprocessor", name}});
-  }
-  if (slot.ops == nullptr) return slot.unsupported;
+  if (absl::Status s = Drivable(slot); !s.ok()) return s;
   const bool step_verb =
       operation == "authenticate" || operation == "map" || operation == "reset";
   absl::MutexLock lock(&mu_);
@@ -155,15 +173,7 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
     *already_offline = true;
     return absl::OkStatus();
   } else if (std::find(from.begin(), from.end(), slot.state) == from.end()) {
-    std::vector<std::string> expected;
-    for (State s : from) expected.push_back(StateName(s));
-    refused = Error(
-        absl::StatusCode::kFailedPrecondition, "WRONG_STATE",
-        absl::StrCat(operation, " ", name, ": it is ", StateName(slot.state),
-                     "; expected ", absl::StrJoin(expected, " or ")),
-        {{"coprocessor", name},
-         {"state", StateName(slot.state)},
-         {"expected", absl::StrJoin(expected, ",")}});
+    refused = WrongState(operation, name, slot.state, from);
   } else {
     slot.busy = true;
     if (operation == "start" || operation == "stop") slot.restarts = 0;

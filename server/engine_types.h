@@ -85,6 +85,7 @@ struct TransitionResult {
   std::string note;
   bool replayed = false;
   std::string request_id;  // the caller's, echoed
+  bool dry_run = false;    // checks only (DryRunStart)
 };
 
 // Who asks, and until when.

@@ -164,6 +164,7 @@ absl::StatusOr<Config> LoadConfig(const std::string& unix_address) {
   engine.recovery.initial_backoff = absl::GetFlag(FLAGS_restart_backoff);
   engine.ready_timeout = absl::GetFlag(FLAGS_ready_timeout);
   engine.stop_ack_timeout = absl::GetFlag(FLAGS_stop_timeout);
+  engine.verify_threads = absl::GetFlag(FLAGS_verify_threads);
   config.verify_threads = absl::GetFlag(FLAGS_verify_threads);
   for (const auto& [flag, value] :
        {std::make_pair("--ready-timeout", engine.ready_timeout),

@@ -221,6 +221,9 @@ grpc::ServerUnaryReactor* LifecycleService::Start(
   return Transition(
       context, Verb::kStart, request->name(), request->request_id(), valid,
       [this, request, source, timeout](const CallContext& ctx) {
+        if (request->dry_run()) {
+          return engine_->DryRunStart(request->name(), *source);
+        }
         return engine_->Start(request->name(), *source, *timeout, ctx);
       },
       response);

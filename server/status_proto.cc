@@ -159,6 +159,7 @@ v1::TransitionResponse TransitionToProto(const TransitionResult& result) {
   out.set_note(result.note);
   out.set_replayed(result.replayed);
   out.set_request_id(result.request_id);
+  out.set_dry_run(result.dry_run);
   return out;
 }
 

@@ -194,6 +194,29 @@ def test_corrupted_image_is_refused_before_the_secure_world(tmp_path):
         assert_clean(server, client, "cdsp")
 
 
+def test_a_dry_run_start_checks_real_firmware_without_the_secure_world(tmp_path):
+    firmware = tmp_path / "qcom" / "sm8250" / "cdsp.mbn"
+    firmware.parent.mkdir(parents=True)
+    shutil.copy(realdata("firmware/qcom/sm8250/cdsp.mbn"), firmware)
+    with running_pild(dtb("qrb5165-rb5"), "--firmware-path=%s" % tmp_path) as server, \
+            server.client() as client:
+        checked = client.start("cdsp", dry_run=True)
+        assert checked.dry_run and [s.name for s in checked.steps] == ["load", "verify"]
+        assert state_name(checked.coprocessor.state) == "offline"
+        assert "dry run" in checked.note
+        shown = pilctl("--server=" + server.address, "start", "cdsp", "--dry-run").stdout
+        assert "cdsp: offline (start, dry run)" in shown
+        corrupt(str(firmware))
+        with pytest.raises(pild.PildError) as caught:
+            client.start("cdsp", dry_run=True)
+        assert caught.value.reason == "HASH_MISMATCH"
+        # Neither asked the secure world nor left a record.
+        calls = [c.call for c in server.sim().observe().calls]
+        assert calls == [] or "pas_init_image" not in calls
+        assert client.history("cdsp") == []
+        assert_clean(server, client, "cdsp")
+
+
 def test_image_too_big_for_the_carveout():
     # The SM8250 CDSP image spans more than the 8 MiB SDM845 CDSP carveout.
     with running_pild(dtb("sdm845-db845c"), real_firmware()) as server, \

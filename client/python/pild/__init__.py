@@ -183,10 +183,13 @@ class Client:
         return self.call("Reset", request, timeout)
 
     def start(self, name, firmware=None, upload=None, ready_timeout=None, request_id=None,
-              timeout=None):
+              timeout=None, dry_run=False):
+        """With dry_run, every check a Start makes short of the secure world,
+        and nothing done."""
         request = pb.StartRequest(name=name, request_id=request_id or str(uuid.uuid4()),
                                   firmware=self._source(firmware, upload),
-                                  ready_timeout=self._duration(ready_timeout))
+                                  ready_timeout=self._duration(ready_timeout),
+                                  dry_run=dry_run)
         return self.call("Start", request, timeout)
 
     def stop(self, name, stop_ack_timeout=None, request_id=None, timeout=None):
