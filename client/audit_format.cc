@@ -129,7 +129,7 @@ std::string InfoText(const v1::GetInfoResponse& info) {
     absl::StrAppend(&out, ", ", EnumText(info.backend()), " backend, ",
                     info.board_model());
   }
-  absl::StrAppend(&out, "\n");
+  absl::StrAppend(&out, "\nepoch:       ", info.epoch(), "\n");
   if (info.has_admission()) absl::StrAppend(&out, PildText(info));
   absl::StrAppend(&out, "you:         ", CallerText(info.caller()), "\n");
   if (info.grants().empty()) {
@@ -155,6 +155,7 @@ std::string InfoJson(const v1::GetInfoResponse& info) {
   JsonWriter json;
   json.BeginObject();
   json.Key("version").String(info.version());
+  json.Key("epoch").String(info.epoch());
   json.Key("backend").String(EnumText(info.backend()));
   json.Key("board_model").String(info.board_model());
   json.Key("audit").BeginObject();

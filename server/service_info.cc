@@ -131,6 +131,21 @@ grpc::ServerUnaryReactor* LifecycleService::GetInfo(
   }
   response->set_version(kVersion);
   response->set_epoch(hub_->epoch());
+  v1::Capabilities* can = response->mutable_capabilities();
+  for (const CoprocessorStatus& c : engine_->List()) {
+    if (c.drivable && c.capabilities.separate_steps)
+      can->set_separate_steps(true);
+  }
+  can->set_dry_run(true);
+  can->set_watch_resume(true);
+  can->set_watch_events_kept(static_cast<uint32_t>(options_.watch_queue));
+  // As platform/image verifies them (docs/IMAGES.md).
+  for (uint32_t version : {3, 5, 6, 7}) can->add_hash_table_versions(version);
+  can->add_signature_schemes(v1::SIGNATURE_SCHEME_RSA_PKCS1_SHA256_HMAC);
+  can->add_signature_schemes(v1::SIGNATURE_SCHEME_RSA_PSS_SHA256);
+  can->add_signature_schemes(v1::SIGNATURE_SCHEME_ECDSA_P384_SHA384);
+  can->set_max_upload_size(options_.max_upload_size);
+  can->set_max_upload_chunk(kChunk);
   // The rest is for callers that may read something.
   const bool reads =
       std::any_of(grants.begin(), grants.end(),

@@ -217,6 +217,26 @@ def test_a_dry_run_start_checks_real_firmware_without_the_secure_world(tmp_path)
         assert_clean(server, client, "cdsp")
 
 
+def test_inspect_reports_what_does_not_verify_and_fails_without_a_report(tmp_path):
+    firmware = tmp_path / "qcom" / "sm8250" / "cdsp.mbn"
+    firmware.parent.mkdir(parents=True)
+    shutil.copy(realdata("firmware/qcom/sm8250/cdsp.mbn"), firmware)
+    corrupt(str(firmware))
+    (tmp_path / "garbage.mbn").write_bytes(b"not an ELF at all" * 10)
+    with running_pild(dtb("qrb5165-rb5"), "--firmware-path=%s" % tmp_path) as server, \
+            server.client() as client:
+        report = client.inspect(firmware="qcom/sm8250/cdsp.mbn", coprocessor="cdsp")
+        assert not report.ok and not report.hash_ok
+        assert [p.reason for p in report.problems] == ["HASH_MISMATCH"]
+        assert report.problems[0].segment >= 0
+        # No report without an image whose headers parse.
+        for name, reason in (("garbage.mbn", "ELF_BAD_MAGIC"),
+                             ("qcom/sm8250/none.mbn", "FIRMWARE_NOT_FOUND")):
+            with pytest.raises(pild.PildError) as caught:
+                client.inspect(firmware=name)
+            assert caught.value.reason == reason
+
+
 def test_image_too_big_for_the_carveout():
     # The SM8250 CDSP image spans more than the 8 MiB SDM845 CDSP carveout.
     with running_pild(dtb("sdm845-db845c"), real_firmware()) as server, \

@@ -15,6 +15,7 @@
 namespace pil::server {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::Served;
 using testing::ServedOptions;
@@ -131,6 +132,16 @@ TEST(ServiceAccess, InfoTellsTheCallerWhoItIsAndWhatItMay) {
   EXPECT_EQ(info->caller().uid(), static_cast<int64_t>(getuid()));
   EXPECT_EQ(info->caller().pid(), static_cast<int64_t>(getpid()));
   EXPECT_EQ(info->backend(), v1::BACKEND_SIM);
+  EXPECT_EQ(info->epoch().size(), 32u);
+  const v1::Capabilities& can = info->capabilities();
+  EXPECT_TRUE(can.separate_steps());
+  EXPECT_TRUE(can.dry_run());
+  EXPECT_TRUE(can.watch_resume());
+  EXPECT_EQ(can.watch_events_kept(), 256u);
+  EXPECT_THAT(can.hash_table_versions(), ElementsAre(3, 5, 6, 7));
+  EXPECT_EQ(can.signature_schemes_size(), 3);
+  EXPECT_EQ(can.max_upload_size(), uint64_t{512} << 20);
+  EXPECT_EQ(can.max_upload_chunk(), uint64_t{1} << 20);
   ASSERT_EQ(info->grants_size(), access::kVerbCount);  // root, or the test's
                                                        // ADMIN uid
   EXPECT_TRUE(info->grants(0).all_coprocessors());
