@@ -166,6 +166,15 @@ void LifecycleEngine::Unsubscribe(uint64_t id) {
   listeners_.erase(id);
 }
 
+absl::StatusOr<std::vector<Coredump>> LifecycleEngine::ListCoredumps(
+    absl::string_view name) const {
+  const Slot* slot = Find(name);
+  if (slot == nullptr) return UnknownCoprocessor(name);
+  absl::ReaderMutexLock lock(&mu_);
+  return std::vector<Coredump>(slot->coredumps.rbegin(),
+                               slot->coredumps.rend());
+}
+
 absl::StatusOr<Coredump> LifecycleEngine::GetCoredump(absl::string_view name,
                                                       uint64_t crash_id) const {
   const Slot* slot = Find(name);

@@ -120,6 +120,9 @@ class LifecycleEngine {
   void Unsubscribe(uint64_t id);
 
   // A captured coredump; the latest when `crash_id` is 0.
+  // The coredumps held for `name`, newest first.
+  absl::StatusOr<std::vector<Coredump>> ListCoredumps(
+      absl::string_view name) const;
   absl::StatusOr<Coredump> GetCoredump(absl::string_view name,
                                        uint64_t crash_id) const;
 

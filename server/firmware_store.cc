@@ -59,8 +59,8 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
     std::shared_ptr<const std::string> bytes;
     {
       absl::MutexLock lock(&mu_);
-      for (const auto& [sha, data] : uploads_) {
-        if (sha == source.value) bytes = data;
+      for (const Kept& kept : uploads_) {
+        if (kept.info.sha256 == source.value) bytes = kept.bytes;
       }
     }
     if (bytes == nullptr) {
@@ -107,20 +107,45 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
 }
 
 void FirmwareStore::AddUpload(const std::string& sha256,
-                              std::shared_ptr<const std::string> bytes) {
+                              std::shared_ptr<const std::string> bytes,
+                              const std::string& name) {
   absl::MutexLock lock(&mu_);
   for (auto it = uploads_.begin(); it != uploads_.end(); ++it) {
-    if (it->first == sha256) {
+    if (it->info.sha256 == sha256) {
+      it->info.time = absl::Now();
+      if (!name.empty()) it->info.name = name;
       uploads_.splice(uploads_.end(), uploads_, it);
       return;
     }
   }
   upload_bytes_ += bytes->size();
-  uploads_.emplace_back(sha256, std::move(bytes));
+  uploads_.push_back(
+      {{sha256, bytes->size(), name, absl::Now()}, std::move(bytes)});
   while (upload_bytes_ > upload_capacity_ && uploads_.size() > 1) {
-    upload_bytes_ -= uploads_.front().second->size();
+    upload_bytes_ -= uploads_.front().bytes->size();
     uploads_.pop_front();
   }
+}
+
+std::vector<FirmwareStore::UploadInfo> FirmwareStore::Uploads() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<UploadInfo> out;
+  for (auto it = uploads_.rbegin(); it != uploads_.rend(); ++it) {
+    out.push_back(it->info);
+  }
+  return out;
+}
+
+bool FirmwareStore::RemoveUpload(const std::string& sha256) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = uploads_.begin(); it != uploads_.end(); ++it) {
+    if (it->info.sha256 == sha256) {
+      upload_bytes_ -= it->bytes->size();
+      uploads_.erase(it);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace pil::server

@@ -52,13 +52,26 @@ class FirmwareStore {
   // them.
   absl::StatusOr<image::FirmwareImage> Load(const FirmwareSource& source) const;
 
+  // An upload kept.
+  struct UploadInfo {
+    std::string sha256;
+    uint64_t size = 0;
+    std::string name;  // as the uploader gave it
+    absl::Time time;   // when it was (last) uploaded
+  };
+
   // Keeps an uploaded image (already validated) under its SHA-256 (hex);
   // loads of it share these bytes.
   void AddUpload(const std::string& sha256,
-                 std::shared_ptr<const std::string> bytes);
+                 std::shared_ptr<const std::string> bytes,
+                 const std::string& name = "");
   void AddUpload(const std::string& sha256, std::string bytes) {
     AddUpload(sha256, std::make_shared<const std::string>(std::move(bytes)));
   }
+  // The uploads kept, newest first.
+  std::vector<UploadInfo> Uploads() const;
+  // Forgets an upload; false when none has that SHA-256.
+  bool RemoveUpload(const std::string& sha256);
 
   const std::vector<std::string>& directories() const { return directories_; }
 
@@ -66,9 +79,12 @@ class FirmwareStore {
   std::vector<std::string> directories_;
   uint64_t upload_capacity_;
   mutable absl::Mutex mu_;
+  struct Kept {
+    UploadInfo info;
+    std::shared_ptr<const std::string> bytes;
+  };
   // Newest last.
-  std::list<std::pair<std::string, std::shared_ptr<const std::string>>> uploads_
-      ABSL_GUARDED_BY(mu_);
+  std::list<Kept> uploads_ ABSL_GUARDED_BY(mu_);
   uint64_t upload_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -130,6 +130,18 @@ class LifecycleService final : public v1::LifecycleService::CallbackService {
   grpc::ServerWriteReactor<v1::CoredumpChunk>* GetCoredump(
       grpc::CallbackServerContext* context,
       const v1::GetCoredumpRequest* request) override;
+  grpc::ServerUnaryReactor* ListCoredumps(
+      grpc::CallbackServerContext* context,
+      const v1::ListCoredumpsRequest* request,
+      v1::ListCoredumpsResponse* response) override;
+  grpc::ServerUnaryReactor* ListUploads(
+      grpc::CallbackServerContext* context,
+      const v1::ListUploadsRequest* request,
+      v1::ListUploadsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteUpload(
+      grpc::CallbackServerContext* context,
+      const v1::DeleteUploadRequest* request,
+      v1::DeleteUploadResponse* response) override;
   grpc::ServerUnaryReactor* GetHistory(
       grpc::CallbackServerContext* context,
       const v1::GetHistoryRequest* request,

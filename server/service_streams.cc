@@ -105,7 +105,8 @@ class LifecycleService::UploadReactor final
     response_->mutable_report()->set_source("upload:" + sha256_);
     response_->set_sha256(sha256_);
     response_->set_size(bytes->size());
-    service_->firmware_->AddUpload(sha256_, std::move(bytes));
+    service_->firmware_->AddUpload(sha256_, std::move(bytes),
+                                   stream_.header().name());
     PILD_LOG(INFO) << "upload " << stream_.header().name() << " ("
                    << stream_.header().size() << " bytes) from "
                    << caller_.Describe() << " accepted as " << sha256_;
@@ -162,13 +163,7 @@ class CoredumpReactor final
   CoredumpReactor(Coredump dump, Quota::Ticket ticket, Workers& workers,
                   const std::string& key, std::function<bool()> record)
       : dump_(std::move(dump)), ticket_(std::move(ticket)) {
-    v1::CoredumpInfo* info = chunk_.mutable_info();
-    info->set_name(dump_.coprocessor);
-    info->set_crash_id(dump_.crash_id);
-    info->set_reason(dump_.reason);
-    TimeToProto(dump_.time, info->mutable_time());
-    info->set_size(dump_.bytes->size());
-    info->set_sha256(dump_.sha256);
+    CoredumpInfoToProto(dump_, chunk_.mutable_info());
     auto recorded = std::make_shared<bool>(false);
     absl::Status accepted = workers.Submit(
         key, [recorded, record] { *recorded = record(); },

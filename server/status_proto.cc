@@ -46,6 +46,7 @@ v1::Operation OperationToProto(absl::string_view operation) {
           {"read", v1::OPERATION_READ},
           {"history", v1::OPERATION_HISTORY},
           {"inspect", v1::OPERATION_INSPECT},
+          {"delete_upload", v1::OPERATION_DELETE_UPLOAD},
       };
   const auto it = kOperations->find(operation);
   return it == kOperations->end() ? v1::OPERATION_UNSPECIFIED : it->second;
@@ -182,6 +183,15 @@ void CallerToProto(const Caller& caller, v1::Caller* out) {
   out->set_peer(caller.peer);
   for (int64_t group : caller.groups) out->add_groups(group);
   out->set_certificate(caller.certificate);
+}
+
+void CoredumpInfoToProto(const Coredump& dump, v1::CoredumpInfo* out) {
+  out->set_name(dump.coprocessor);
+  out->set_crash_id(dump.crash_id);
+  out->set_reason(dump.reason);
+  TimeToProto(dump.time, out->mutable_time());
+  out->set_size(dump.bytes->size());
+  out->set_sha256(dump.sha256);
 }
 
 v1::HistoryEntry HistoryToProto(const HistoryEntry& entry) {

@@ -25,6 +25,7 @@ v1::TransitionResponse TransitionToProto(const TransitionResult& result);
 v1::WatchEvent EventToProto(const StateEvent& event);
 void CallerToProto(const Caller& caller, v1::Caller* out);
 v1::HistoryEntry HistoryToProto(const HistoryEntry& entry);
+void CoredumpInfoToProto(const Coredump& dump, v1::CoredumpInfo* out);
 
 }  // namespace pil::server
 

@@ -148,6 +148,11 @@ def test_crash_is_recovered_with_a_coredump(backend, tmp_path):
         # The download of raw coprocessor memory is on the record too.
         assert [operation_of(h) for h in history[:3]] == ["coredump", "recover", "crash"]
         assert result_of(history[0]) == "OK" and info.sha256 in history[0].message
+        # Every dump held is listed, the one downloaded among them.
+        listed = client.coredumps()
+        assert [(d.name, d.crash_id, d.sha256) for d in listed] == [("cdsp", info.crash_id,
+                                                                     info.sha256)]
+        assert client.coredumps("cdsp") == listed and client.coredumps("adsp") == []
         client.stop("cdsp")
         server.clean(client, "cdsp")
 
@@ -157,8 +162,16 @@ def test_a_firmware_upload_starts(backend, tmp_path):
     with lifecycle_pild(backend, tmp_path, str(tmp_path)) as server, server.client() as client:
         data = open(realdata("firmware/qcom/sm8250/cdsp.mbn"), "rb").read()
         sha = client.upload(data, name="cdsp.mbn").sha256
+        assert [(u.sha256, u.size, u.name) for u in client.uploads()] == [
+            (sha, len(data), "cdsp.mbn")]
         started = client.start("cdsp", upload=sha)
         assert started.coprocessor.image.source == "upload:" + sha
+        # What a running coprocessor was booted from stays (its recovery
+        # needs it).
+        with pytest.raises(pild.PildError) as caught:
+            client.delete_upload(sha)
+        assert (caught.value.reason, caught.value.metadata["coprocessor"]) == (
+            "UPLOAD_IN_USE", "cdsp")
         if backend == "linux":
             staged = server.kernel.status()["cdsp"]["firmware"]
             assert staged == "pild/%s.mbn" % started.coprocessor.image.sha256
@@ -166,3 +179,10 @@ def test_a_firmware_upload_starts(backend, tmp_path):
             assert open(kernel_copy, "rb").read() == data
         client.stop("cdsp")
         server.clean(client, "cdsp")
+        client.delete_upload(sha)
+        assert client.uploads() == []
+        assert operation_of(client.history()[0]) == "delete_upload"
+        for call in (lambda: client.delete_upload(sha), lambda: client.start("cdsp", upload=sha)):
+            with pytest.raises(pild.PildError) as caught:
+                call()
+            assert caught.value.reason == "UPLOAD_NOT_FOUND"

@@ -239,6 +239,18 @@ class Client:
             raise PildError.from_rpc_error(error) from None
         return info, b"".join(parts)
 
+    def coredumps(self, name=""):
+        """CoredumpInfo of every coredump pild holds (of `name`), newest first."""
+        return list(self.call("ListCoredumps", pb.ListCoredumpsRequest(name=name)).coredumps)
+
+    def uploads(self):
+        """pil.v1.Upload of every uploaded image pild holds, newest first."""
+        return list(self.call("ListUploads", pb.ListUploadsRequest()).uploads)
+
+    def delete_upload(self, sha256):
+        """Forgets an uploaded image (UPLOAD_IN_USE while a coprocessor runs it)."""
+        self.call("DeleteUpload", pb.DeleteUploadRequest(sha256=sha256))
+
     def history(self, name="", limit=0):
         """The newest `limit` (default 100) audit-trail entries of `name` (all when empty)."""
         return self.history_page(name, limit)[0]
