@@ -66,7 +66,7 @@ def test_breaking_catches_a_renumbered_field(copy):
     assert built.returncode == 0, built.stderr
     same = buf("breaking", "--path", API, "--against", str(before), cwd=copy)
     assert same.returncode == 0, same.stdout + same.stderr
-    edit(copy, "lifecycle.proto", "string request_id = 5;", "string request_id = 6;")
+    edit(copy, "lifecycle.proto", "string request_id = 5;", "string request_id = 55;")
     changed = buf("breaking", "--path", API, "--against", str(before), cwd=copy)
     assert changed.returncode != 0
     assert "request_id" in changed.stdout
