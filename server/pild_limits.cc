@@ -15,7 +15,8 @@
 ABSL_FLAG(std::string, limits, "",
           "bounds on what callers make pild hold, NAME=N[,NAME=N...]: calls, "
           "calls_per_caller, stop_lane, uploads, uploads_per_caller, "
-          "upload_budget (bytes), watches, watches_per_caller, downloads, "
+          "upload_budget (bytes), watches, watches_per_caller, leases, "
+          "leases_per_caller, downloads, "
           "downloads_per_caller, connections, connections_per_caller, "
           "default_deadline_s, shutdown_timeout_s (docs/OPERATIONS.md)");
 
@@ -56,6 +57,9 @@ const std::vector<Bound>& Bounds() {
       Field("watches", 65536, &Limits::service, &ServiceOptions::max_watches),
       Field("watches_per_caller", 65536, &Limits::service,
             &ServiceOptions::max_watches_per_caller),
+      Field("leases", 65536, &Limits::service, &ServiceOptions::max_leases),
+      Field("leases_per_caller", 65536, &Limits::service,
+            &ServiceOptions::max_leases_per_caller),
       Field("downloads", 1024, &Limits::service,
             &ServiceOptions::max_downloads),
       Field("downloads_per_caller", 1024, &Limits::service,
@@ -119,6 +123,7 @@ absl::StatusOr<Limits> ParseLimits(absl::string_view text, size_t descriptors) {
       std::min(s.max_calls_per_caller, s.max_blocking_calls);
   s.max_uploads_per_caller = std::min(s.max_uploads_per_caller, s.max_uploads);
   s.max_watches_per_caller = std::min(s.max_watches_per_caller, s.max_watches);
+  s.max_leases_per_caller = std::min(s.max_leases_per_caller, s.max_leases);
   s.max_downloads_per_caller =
       std::min(s.max_downloads_per_caller, s.max_downloads);
   return limits;

@@ -55,7 +55,21 @@ LifecycleService::LifecycleService(LifecycleEngine* engine,
                  options.max_downloads, options.max_downloads_per_caller),
       workers_(options.max_blocking_calls, options.max_calls_per_caller),
       stop_lane_(options.stop_lane,
-                 std::max<size_t>(1, options.stop_lane / 4)) {}
+                 std::max<size_t>(1, options.stop_lane / 4)) {
+  leases_ = std::make_unique<Leases>(
+      options.max_leases, options.max_leases_per_caller,
+      [engine](const std::string& name, const Leases::Lease& lease) {
+        CallContext ctx;
+        ctx.caller = lease.holder;
+        ctx.deadline = absl::Now() + absl::Minutes(1);
+        auto stopped = engine->Stop(name, absl::ZeroDuration(), ctx);
+        PILD_LOG(INFO) << "lease " << lease.id << " of " << lease.Describe()
+                       << " ended: stop " << name << ": "
+                       << (stopped.ok()
+                               ? "OK"
+                               : std::string(stopped.status().message()));
+      });
+}
 
 LifecycleService::~LifecycleService() = default;
 
@@ -122,6 +136,9 @@ grpc::ServerUnaryReactor* LifecycleService::Transition(
   if (!checked.ok()) return Finish(context, checked);
   if (auto* denied = Deny(context, caller, verb, name, request_id)) {
     return denied;
+  }
+  if (absl::Status leased = leases_->Check(caller, name); !leased.ok()) {
+    return Finish(context, leased);
   }
   return Blocking(
       context, caller,

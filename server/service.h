@@ -37,6 +37,7 @@
 #include "server/engine.h"
 #include "server/firmware_store.h"
 #include "server/gate.h"
+#include "server/leases.h"
 #include "server/quota.h"
 #include "server/workers.h"
 
@@ -57,6 +58,9 @@ struct ServiceOptions {
   size_t max_uploads = 16;
   size_t max_uploads_per_caller = 4;
   uint64_t upload_budget = uint64_t{1} << 30;
+  // Leases held at once, in total and per caller.
+  size_t max_leases = 64;
+  size_t max_leases_per_caller = 8;
   // Watch streams, in total and per caller; events buffered per watcher.
   size_t max_watches = 1024;
   size_t max_watches_per_caller = 64;
@@ -142,6 +146,9 @@ class LifecycleService final : public v1::LifecycleService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::DeleteUploadRequest* request,
       v1::DeleteUploadResponse* response) override;
+  grpc::ServerWriteReactor<v1::LeaseResponse>* Lease(
+      grpc::CallbackServerContext* context,
+      const v1::LeaseRequest* request) override;
   grpc::ServerUnaryReactor* GetHistory(
       grpc::CallbackServerContext* context,
       const v1::GetHistoryRequest* request,
@@ -183,6 +190,7 @@ class LifecycleService final : public v1::LifecycleService::CallbackService {
   const ServerFacts facts_;
   ServiceOptions options_;
   std::unique_ptr<WatchHub> hub_;
+  std::unique_ptr<Leases> leases_;
   Quota uploads_, upload_bytes_, watches_, downloads_;
   // Last: destroyed first, so running work finishes while the rest exists.
   Workers workers_;

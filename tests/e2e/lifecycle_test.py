@@ -7,8 +7,10 @@ pilsim, independently of pild)."""
 import hashlib
 import os
 import shutil
+import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -270,6 +272,63 @@ def test_firmware_names_cannot_leave_the_firmware_directories():
                 client.start("cdsp", firmware=name)
             assert (caught.value.code, caught.value.reason) == \
                 ("INVALID_ARGUMENT", "FIRMWARE_NAME_INVALID")
+
+
+HOLDER = """
+import sys, time
+sys.path[:0] = sys.argv[3].split(":")
+import pild
+with pild.connect(sys.argv[1]) as client:
+    client.start(sys.argv[2])
+    with client.lease(sys.argv[2], holder="test HAL") as grant:
+        print("leased", grant.lease_id, flush=True)
+        time.sleep(600)
+"""
+
+
+def test_a_lease_keeps_others_off_and_its_holders_death_stops_the_coprocessor(tmp_path):
+    """x1e80100-crd-el2 (no hypervisor: pild maps the ADSP's stream): a HAL
+    starts the ADSP and leases it; nobody else may stop it; kill -9 of the
+    HAL stops it and leaves nothing mapped."""
+    with running_pild(dtb("x1e80100-crd-el2")) as probe, probe.client() as client:
+        coprocessors = [c for c in client.list() if c.name == "adsp"]
+    firmware = signed_firmware_for(str(tmp_path / "fw"), coprocessors)
+    with running_pild(dtb("x1e80100-crd-el2"), "--firmware-path=" + firmware) as server, \
+            server.client() as client:
+        hal = subprocess.Popen([sys.executable, "-c", HOLDER, server.address, "adsp",
+                                ":".join(sys.path)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert hal.stdout.readline().startswith("leased"), hal.poll()
+            c = client.get("adsp", observe_hardware=True)
+            assert state_name(c.state) == "running" and list(c.hardware.mappings)
+            for call in (lambda: client.stop("adsp"), lambda: client.start("adsp")):
+                with pytest.raises(pild.PildError) as caught:
+                    call()
+                assert (caught.value.code, caught.value.reason) == (
+                    "FAILED_PRECONDITION", "LEASED")
+                assert "test HAL" in caught.value.metadata["holder"]
+            with pytest.raises(pild.PildError) as caught:
+                with client.lease("adsp"):
+                    pass
+            assert caught.value.reason == "LEASED"
+            hal.send_signal(signal.SIGKILL)
+            hal.wait(timeout=10)
+            assert wait_until(lambda: state_name(client.get("adsp").state) == "offline",
+                              timeout=20)
+            assert_clean(server, client, "adsp")
+            stop = [h for h in client.history("adsp") if operation_of(h) == "stop"][0]
+            assert result_of(stop) == "OK" and stop.caller.pid == hal.pid
+        finally:
+            hal.kill()
+            hal.wait()
+        # A lease of one's own ends with the block: stopped as well.
+        client.start("adsp")
+        with client.lease("adsp", holder="me") as grant:
+            assert list(grant.names) == ["adsp"] and "(me)" in grant.holder
+            client.stop("adsp")  # the holder may
+            client.start("adsp")
+        assert wait_until(lambda: state_name(client.get("adsp").state) == "offline", timeout=20)
+        assert_clean(server, client, "adsp")
 
 
 def test_skipped_map_on_an_os_owned_iommu_is_an_smmu_fault(tmp_path):

@@ -175,8 +175,8 @@ void Stream(const std::string& method, const std::vector<std::string>& writes,
             int reads, bool parsed) {
   grpc::CompletionQueue cq;
   auto context = Context();
-  auto call = Get().stub->PrepareCall(context.get(),
-                                      "/pil.v1.LifecycleService/" + method, &cq);
+  auto call = Get().stub->PrepareCall(
+      context.get(), "/pil.v1.LifecycleService/" + method, &cq);
   auto step = [&](intptr_t want) {
     void* tag = nullptr;
     bool ok = false;
@@ -229,7 +229,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   size_t at = 0;
   for (int calls = 0; at + 3 <= input.size() && calls < 8; ++calls) {
-    const uint8_t method = data[at] % 8;
+    const uint8_t method = data[at] % 12;
     const size_t length = Le16(input, at + 1);
     at += 3;
     const absl::string_view payload = input.substr(at, length);
@@ -269,6 +269,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       case 7:
         Unary("GetInfo", payload, Parses<v1::GetInfoRequest>(payload));
+        break;
+      case 8:
+        Stream("Lease", {std::string(payload)}, 1,
+               Parses<v1::LeaseRequest>(payload));
+        break;
+      case 9:
+        Unary("ListCoredumps", payload,
+              Parses<v1::ListCoredumpsRequest>(payload));
+        break;
+      case 10:
+        Unary("ListUploads", payload, Parses<v1::ListUploadsRequest>(payload));
+        break;
+      case 11:
+        Unary("DeleteUpload", payload,
+              Parses<v1::DeleteUploadRequest>(payload));
         break;
     }
   }

@@ -20,6 +20,7 @@ bazel-bin/third_party/googleapis after a build).
 """
 
 import collections
+import contextlib
 import hashlib
 import os
 import types
@@ -238,6 +239,17 @@ class Client:
         except grpc.RpcError as error:
             raise PildError.from_rpc_error(error) from None
         return info, b"".join(parts)
+
+    @contextlib.contextmanager
+    def lease(self, *names, holder=""):
+        """Holds coprocessors `names` while the block runs: others cannot
+        move them (LEASED); when the block ends, or this process dies, pild
+        stops them. Yields the pil.v1.LeaseResponse grant."""
+        stream = _Stream(self.stub.Lease(pb.LeaseRequest(names=names, holder=holder)))
+        try:
+            yield next(stream)
+        finally:
+            stream.cancel()
 
     def coredumps(self, name=""):
         """CoredumpInfo of every coredump pild holds (of `name`), newest first."""
