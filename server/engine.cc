@@ -22,6 +22,7 @@ LifecycleEngine::LifecycleEngine(platform::Backend* backend,
     if (!node.enabled()) continue;
     auto slot = std::make_unique<Slot>();
     slot->node = node;
+    slot->recovery = options_.recovery;
     auto ops = backend_->Ops(node);
     if (ops.ok()) {
       slot->ops = *ops;
@@ -102,7 +103,7 @@ CoprocessorStatus LifecycleEngine::Snapshot(
   out.crash_count = slot.crash_count;
   out.last_error = slot.last_error;
   out.image = slot.image;
-  out.recovery = options_.recovery;
+  out.recovery = slot.recovery;
   out.backend = backend_->name();
   out.drivable = slot.ops != nullptr;
   out.unsupported = std::string(slot.unsupported.message());
@@ -164,6 +165,30 @@ uint64_t LifecycleEngine::Subscribe(Listener listener,
 void LifecycleEngine::Unsubscribe(uint64_t id) {
   absl::MutexLock lock(&mu_);
   listeners_.erase(id);
+}
+
+absl::Status LifecycleEngine::CheckRecoveryPolicy(
+    const RecoveryPolicy& policy) {
+  if (policy.max_restarts <= 100 &&
+      policy.initial_backoff > absl::ZeroDuration() &&
+      policy.initial_backoff <= absl::Hours(1)) {
+    return absl::OkStatus();
+  }
+  return Error(absl::StatusCode::kInvalidArgument, "BAD_RECOVERY_POLICY",
+               absl::StrCat("expected at most 100 restarts and an initial "
+                            "backoff in (0, 1h]; got ",
+                            policy.max_restarts, " restarts, backoff ",
+                            absl::FormatDuration(policy.initial_backoff)));
+}
+
+absl::StatusOr<CoprocessorStatus> LifecycleEngine::SetRecoveryPolicy(
+    absl::string_view name, const RecoveryPolicy& policy) {
+  Slot* slot = Find(name);
+  if (slot == nullptr) return UnknownCoprocessor(name);
+  if (absl::Status s = CheckRecoveryPolicy(policy); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  slot->recovery = policy;
+  return Snapshot(*slot, nullptr);
 }
 
 absl::StatusOr<std::vector<Coredump>> LifecycleEngine::ListCoredumps(

@@ -120,6 +120,13 @@ class LifecycleEngine {
   void Unsubscribe(uint64_t id);
 
   // A captured coredump; the latest when `crash_id` is 0.
+  // INVALID_ARGUMENT BAD_RECOVERY_POLICY past the bounds pild's flags have
+  // (at most 100 restarts, a backoff in (0, 1h]).
+  static absl::Status CheckRecoveryPolicy(const RecoveryPolicy& policy);
+  // Changes how `name` reacts to its next crashes (until pild restarts);
+  // CheckRecoveryPolicy's error for a policy out of bounds.
+  absl::StatusOr<CoprocessorStatus> SetRecoveryPolicy(
+      absl::string_view name, const RecoveryPolicy& policy);
   // The coredumps held for `name`, newest first.
   absl::StatusOr<std::vector<Coredump>> ListCoredumps(
       absl::string_view name) const;

@@ -139,7 +139,7 @@ bool LifecycleEngine::RecordCrash(Slot& slot, absl::StatusOr<std::string> dump,
   entry.message = slot.last_error ? slot.last_error->message : "";
   if (slot.image) entry.image_sha256 = slot.image->sha256;
   Audit(std::move(entry));
-  const RecoveryPolicy& policy = options_.recovery;
+  const RecoveryPolicy policy = slot.recovery;
   if (!policy.restart || slot.restarts >= policy.max_restarts || stopping_) {
     Release(slot);
     return false;
@@ -178,7 +178,7 @@ void LifecycleEngine::Recover(Slot* slot) {
   {
     absl::MutexLock lock(&mu_);
     const absl::Duration backoff =
-        options_.recovery.initial_backoff *
+        slot->recovery.initial_backoff *
         (int64_t{1} << std::min<uint32_t>(slot->restarts - 1, 10));
     struct GiveUp {
       const std::atomic<bool>* stopping;

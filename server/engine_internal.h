@@ -32,6 +32,7 @@ struct LifecycleEngine::Slot {
   std::optional<ErrorRecord> last_error;
   std::optional<LoadedImage> image;
   FirmwareSource source;  // what it last booted, for recovery
+  RecoveryPolicy recovery;  // EngineOptions.recovery until changed
   // A transition (or recovery) holds the slot; events then queue here.
   bool busy = false;
   // A Stop asked the recovery holding the slot to give up (cleared when it

@@ -260,6 +260,55 @@ grpc::ServerUnaryReactor* LifecycleService::Stop(
       response);
 }
 
+grpc::ServerUnaryReactor* LifecycleService::UpdateRecoveryPolicy(
+    grpc::CallbackServerContext* context,
+    const v1::UpdateRecoveryPolicyRequest* request, v1::Coprocessor* response) {
+  const Caller caller = Identify(*context);
+  const std::string& name = request->name();
+  if (absl::Status s = RequireName(name); !s.ok()) return Finish(context, s);
+  for (Verb verb : {Verb::kStart, Verb::kStop}) {
+    if (auto* denied = Deny(context, caller, verb, name)) return denied;
+  }
+  if (absl::Status leased = leases_->Check(caller, name); !leased.ok()) {
+    return Finish(context, leased);
+  }
+  const v1::RecoveryPolicy& in = request->recovery();
+  RecoveryPolicy policy;
+  policy.restart = in.restart();
+  policy.max_restarts = in.max_restarts();
+  policy.initial_backoff = absl::Seconds(in.initial_backoff().seconds()) +
+                           absl::Nanoseconds(in.initial_backoff().nanos());
+  // Recorded before it is applied: nothing changes that the audit trail
+  // does not hold.
+  absl::Status valid = engine_->Get(name).status();
+  if (valid.ok()) valid = LifecycleEngine::CheckRecoveryPolicy(policy);
+  HistoryEntry entry;
+  entry.time = absl::Now();
+  entry.coprocessor = name;
+  entry.operation = "update_recovery";
+  entry.caller = caller;
+  entry.result = valid.ok() ? "OK" : ReasonOf(valid);
+  entry.message =
+      valid.ok() ? absl::StrCat(policy.restart ? "restart" : "no restart",
+                                ", at most ", policy.max_restarts, ", backoff ",
+                                absl::FormatDuration(policy.initial_backoff))
+                 : std::string(valid.message());
+  entry.refused = !valid.ok();
+  if (!valid.ok()) {
+    gate_->history().Submit(entry);
+    return Finish(context, valid);
+  }
+  return Blocking(context, caller, [this, entry, name, policy, response] {
+    if (gate_->history().Add(entry) == 0) {
+      return AuditUnavailable("recovery policy change");
+    }
+    auto updated = engine_->SetRecoveryPolicy(name, policy);
+    if (!updated.ok()) return updated.status();
+    *response = CoprocessorToProto(*updated);
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerWriteReactor<v1::WatchEvent>* LifecycleService::Watch(
     grpc::CallbackServerContext* context, const v1::WatchRequest* request) {
   const Caller caller = Identify(*context);

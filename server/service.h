@@ -146,6 +146,10 @@ class LifecycleService final : public v1::LifecycleService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::DeleteUploadRequest* request,
       v1::DeleteUploadResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateRecoveryPolicy(
+      grpc::CallbackServerContext* context,
+      const v1::UpdateRecoveryPolicyRequest* request,
+      v1::Coprocessor* response) override;
   grpc::ServerWriteReactor<v1::LeaseResponse>* Lease(
       grpc::CallbackServerContext* context,
       const v1::LeaseRequest* request) override;

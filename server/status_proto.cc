@@ -47,6 +47,7 @@ v1::Operation OperationToProto(absl::string_view operation) {
           {"history", v1::OPERATION_HISTORY},
           {"inspect", v1::OPERATION_INSPECT},
           {"delete_upload", v1::OPERATION_DELETE_UPLOAD},
+          {"update_recovery", v1::OPERATION_UPDATE_RECOVERY},
       };
   const auto it = kOperations->find(operation);
   return it == kOperations->end() ? v1::OPERATION_UNSPECIFIED : it->second;

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 
 import pytest
 
@@ -153,6 +154,30 @@ def test_crash_is_recovered_with_a_coredump(backend, tmp_path):
         assert [(d.name, d.crash_id, d.sha256) for d in listed] == [("cdsp", info.crash_id,
                                                                      info.sha256)]
         assert client.coredumps("cdsp") == listed and client.coredumps("adsp") == []
+        client.stop("cdsp")
+        server.clean(client, "cdsp")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_changed_recovery_policy_leaves_the_next_crash_alone(backend, tmp_path):
+    with lifecycle_pild(backend, tmp_path, realdata("firmware"), "--restart-backoff=20ms") \
+            as server, server.client() as client:
+        for bad in (dict(initial_backoff=0), dict(max_restarts=101),
+                    dict(initial_backoff=7200)):
+            with pytest.raises(pild.PildError) as caught:
+                client.update_recovery("cdsp", restart=False, **bad)
+            assert caught.value.reason == "BAD_RECOVERY_POLICY"
+        c = client.update_recovery("cdsp", restart=False, max_restarts=1, initial_backoff=0.5)
+        assert (c.recovery.restart, c.recovery.max_restarts) == (False, 1)
+        assert client.get("cdsp").recovery == c.recovery
+        assert client.get("adsp").recovery.restart  # only cdsp changed
+        entry = client.history("cdsp")[0]
+        assert (operation_of(entry), result_of(entry)) == ("update_recovery", "OK")
+        client.start("cdsp")
+        server.crash("cdsp")
+        assert wait_until(lambda: state_name(client.get("cdsp").state) == "crashed", timeout=20)
+        time.sleep(0.5)  # longer than a restart would take
+        assert state_name(client.get("cdsp").state) == "crashed"
         client.stop("cdsp")
         server.clean(client, "cdsp")
 

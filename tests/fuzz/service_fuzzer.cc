@@ -229,7 +229,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   size_t at = 0;
   for (int calls = 0; at + 3 <= input.size() && calls < 8; ++calls) {
-    const uint8_t method = data[at] % 12;
+    const uint8_t method = data[at] % 13;
     const size_t length = Le16(input, at + 1);
     at += 3;
     const absl::string_view payload = input.substr(at, length);
@@ -284,6 +284,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 11:
         Unary("DeleteUpload", payload,
               Parses<v1::DeleteUploadRequest>(payload));
+        break;
+      case 12:
+        Unary("UpdateRecoveryPolicy", payload,
+              Parses<v1::UpdateRecoveryPolicyRequest>(payload));
         break;
     }
   }

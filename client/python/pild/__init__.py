@@ -240,6 +240,14 @@ class Client:
             raise PildError.from_rpc_error(error) from None
         return info, b"".join(parts)
 
+    def update_recovery(self, name, restart, max_restarts=3, initial_backoff=0.1):
+        """Sets how `name` reacts to its next crashes (until pild restarts);
+        returns the Coprocessor. `initial_backoff` in seconds."""
+        policy = pb.RecoveryPolicy(restart=restart, max_restarts=max_restarts,
+                                   initial_backoff=self._duration(initial_backoff))
+        return self.call("UpdateRecoveryPolicy",
+                         pb.UpdateRecoveryPolicyRequest(name=name, recovery=policy))
+
     @contextlib.contextmanager
     def lease(self, *names, holder=""):
         """Holds coprocessors `names` while the block runs: others cannot
