@@ -36,10 +36,15 @@ class LeaseReactor final : public grpc::ServerWriteReactor<v1::LeaseResponse> {
  public:
   LeaseReactor(Leases* leases, const Leases::Lease& lease)
       : leases_(leases), id_(lease.id) {
-    grant_.set_lease_id(lease.id);
-    for (const std::string& name : lease.names) grant_.add_names(name);
-    grant_.set_holder(lease.Describe());
-    TimeToProto(lease.granted, grant_.mutable_granted());
+    {
+      // OnCancel may run on another thread; it takes this lock, which makes
+      // the construction visible to ThreadSanitizer (gRPC's core is not).
+      absl::MutexLock lock(&mu_);
+      grant_.set_lease_id(lease.id);
+      for (const std::string& name : lease.names) grant_.add_names(name);
+      grant_.set_holder(lease.Describe());
+      TimeToProto(lease.granted, grant_.mutable_granted());
+    }
     StartWrite(&grant_);
   }
   void OnWriteDone(bool ok) override {

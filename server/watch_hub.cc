@@ -78,6 +78,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
   // Starts the stream; false when `name` is unknown.
   bool Begin(const std::optional<WatchHub::Resume>& resume) {
+    // gRPC may call OnCancel on another thread with no event queued here;
+    // taking the lock it takes makes the construction visible to
+    // ThreadSanitizer, which cannot see gRPC's core.
+    { absl::MutexLock lock(&mu_); }
     return hub_->Add(this, name_, resume);
   }
 
