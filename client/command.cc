@@ -44,6 +44,10 @@ int Fail(const Context& ctx, const absl::Status& status) {
   return ExitCodeFor(status);
 }
 
+int UsageError(const Context& ctx, const std::string& message) {
+  return Fail(ctx, Error(absl::StatusCode::kInvalidArgument, "USAGE", message));
+}
+
 absl::StatusOr<absl::Duration> DurationOption(const Context& ctx,
                                               const std::string& name) {
   auto text = ctx.args.Value(name);

@@ -39,6 +39,11 @@ struct Command {
 // stdout) and returns its exit code.
 int Fail(const Context& ctx, const absl::Status& status);
 
+// A mistake in the command line: reported as Fail() does (with --json, as
+// {"error": {"code": "INVALID_ARGUMENT", "reason": "USAGE", ...}} on
+// stdout), exit code 2.
+int UsageError(const Context& ctx, const std::string& message);
+
 // Decimal or 0x-prefixed hexadecimal.
 bool ParseNumber(absl::string_view text, uint64_t* value);
 

@@ -15,11 +15,6 @@
 namespace pil::client {
 namespace {
 
-int Usage(const std::string& message) {
-  std::cerr << "pilctl: " << message << "\n";
-  return kExitUsage;
-}
-
 // --since: an RFC 3339 time, or a duration meaning that long ago.
 bool ParseSince(const std::string& text, absl::Time* since) {
   absl::Duration ago;
@@ -37,13 +32,15 @@ int RunHistory(const Context& ctx) {
   uint64_t number = 0;
   if (auto text = ctx.args.Value("limit")) {
     if (!ParseNumber(*text, &number) || number == 0 || number > 1000) {
-      return Usage(absl::StrCat("--limit expects 1..1000, got '", *text, "'"));
+      return UsageError(
+          ctx, absl::StrCat("--limit expects 1..1000, got '", *text, "'"));
     }
     request.set_limit(static_cast<uint32_t>(number));
   }
   if (auto text = ctx.args.Value("uid")) {
     if (!ParseNumber(*text, &number) || number > 0xffffffffu) {
-      return Usage(absl::StrCat("--uid expects a uid, got '", *text, "'"));
+      return UsageError(ctx,
+                        absl::StrCat("--uid expects a uid, got '", *text, "'"));
     }
     request.set_caller_uid(static_cast<int64_t>(number));
   }
@@ -53,10 +50,12 @@ int RunHistory(const Context& ctx) {
   if (auto text = ctx.args.Value("since")) {
     absl::Time since;
     if (!ParseSince(*text, &since)) {
-      return Usage(absl::StrCat(
-          "--since expects a duration (1h: an hour ago) or an RFC 3339 "
-          "time, got '",
-          *text, "'"));
+      return UsageError(
+          ctx,
+          absl::StrCat(
+              "--since expects a duration (1h: an hour ago) or an RFC 3339 "
+              "time, got '",
+              *text, "'"));
     }
     request.mutable_since()->set_seconds(absl::ToUnixSeconds(since));
   }

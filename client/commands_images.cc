@@ -63,15 +63,16 @@ int RunInspect(const Context& ctx) {
   const bool remote = ctx.args.Has("firmware") || ctx.args.Has("upload") ||
                       ctx.args.Has("coprocessor");
   if (remote == (ctx.args.positional.size() == 2)) {
-    std::cerr << "pilctl: inspect takes FILE (offline) or "
-                 "--firmware/--upload/--coprocessor (asks pild), not both\n";
-    return kExitUsage;
+    return UsageError(
+        ctx,
+        "inspect takes FILE (offline) or "
+        "--firmware/--upload/--coprocessor (asks pild), not both");
   }
   if (remote) {
     if (ctx.args.Has("carveout")) {
-      std::cerr << "pilctl: --carveout applies to offline inspection; pild "
-                   "checks against --coprocessor's carveout\n";
-      return kExitUsage;
+      return UsageError(ctx,
+                        "--carveout applies to offline inspection; pild "
+                        "checks against --coprocessor's carveout");
     }
     PildClient client(ctx.client_options);
     auto firmware = FirmwareOf(ctx, client);
@@ -91,10 +92,10 @@ int RunInspect(const Context& ctx) {
         absl::StrSplit(*carveout, absl::MaxSplits('+', 1));
     uint64_t base = 0, size = 0;
     if (!ParseNumber(parts.first, &base) || !ParseNumber(parts.second, &size)) {
-      std::cerr << "pilctl: --carveout expects BASE+SIZE such as "
-                   "0x9bb00000+0x700000, got '"
-                << *carveout << "'\n";
-      return kExitUsage;
+      return UsageError(ctx,
+                        absl::StrCat("--carveout expects BASE+SIZE such as "
+                                     "0x9bb00000+0x700000, got '",
+                                     *carveout, "'"));
     }
     options.carveout = std::make_pair(base, size);
   }
@@ -182,9 +183,8 @@ int RunCoredump(const Context& ctx) {
   uint64_t crash_id = 0;
   if (auto text = ctx.args.Value("crash-id")) {
     if (!ParseNumber(*text, &crash_id)) {
-      std::cerr << "pilctl: --crash-id expects a number, got '" << *text
-                << "'\n";
-      return kExitUsage;
+      return UsageError(
+          ctx, absl::StrCat("--crash-id expects a number, got '", *text, "'"));
     }
   }
   PildClient client(ctx.client_options);

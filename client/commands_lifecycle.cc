@@ -92,9 +92,9 @@ int RunWatch(const Context& ctx) {
   uint64_t count = 0;
   if (auto text = ctx.args.Value("count")) {
     if (!ParseNumber(*text, &count) || count == 0) {
-      std::cerr << "pilctl: --count expects a positive number, got '" << *text
-                << "'\n";
-      return kExitUsage;
+      return UsageError(
+          ctx,
+          absl::StrCat("--count expects a positive number, got '", *text, "'"));
     }
   }
   auto duration = DurationOption(ctx, "for");

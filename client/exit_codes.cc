@@ -5,6 +5,7 @@
 namespace pil::client {
 
 ExitCode ExitCodeFor(const absl::Status& status) {
+  if (ReasonOf(status) == "USAGE") return kExitUsage;  // pilctl's own
   switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;

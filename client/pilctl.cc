@@ -14,15 +14,16 @@
 #include "common/endpoint.h"
 #include "common/error.h"
 #include "common/grpc_runtime.h"
+#include "common/version.h"
 
 namespace pil::client {
 namespace {
 
 // Options every command accepts.
 const std::map<std::string, bool> kGlobalOptions = {
-    {"server", true}, {"timeout", true},        {"json", false},
-    {"help", false},  {"tls-cert", true},       {"tls-key", true},
-    {"tls-ca", true}, {"tls-server-name", true}};
+    {"server", true}, {"timeout", true},         {"json", false},
+    {"help", false},  {"tls-cert", true},        {"tls-key", true},
+    {"tls-ca", true}, {"tls-server-name", true}, {"version", false}};
 
 // The mutual-TLS material --tls-* (or $PILD_TLS_CERT, $PILD_TLS_KEY,
 // $PILD_TLS_CA) names; none when nothing does.
@@ -83,7 +84,9 @@ std::string Usage() {
       "                       $PILD_TLS_KEY, $PILD_TLS_CA); "
       "--tls-server-name=N\n"
       "                       when pild's certificate names another host\n"
-      "  --json               machine-readable output\n"
+      "  --json               machine-readable output (errors too)\n"
+      "  --version            pilctl's version\n"
+      "  COMMAND --help       that command's arguments and options\n"
       "\nexit codes: 0 ok, 1 failed, 2 usage, 3 pild unreachable, 4 not "
       "found,\n5 invalid input, 6 refused in this state, 7 permission "
       "denied,\n8 not implemented, 9 image does not verify "
@@ -91,31 +94,75 @@ std::string Usage() {
   return out;
 }
 
+// `pilctl COMMAND --help`.
+std::string CommandHelp(const Command& c) {
+  std::string out = absl::StrCat("usage: pilctl [OPTIONS] ", c.name, " ",
+                                 c.usage, "\n\n", c.summary, "\n");
+  if (!c.options.empty()) {
+    absl::StrAppend(&out, "\noptions of ", c.name, ":");
+    for (const auto& [option, takes_value] : c.options) {
+      absl::StrAppend(&out, " --", option, takes_value ? "=..." : "");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  absl::StrAppend(&out,
+                  "\nglobal options and exit codes: pilctl --help "
+                  "(docs/CLI.md)\n");
+  return out;
+}
+
+const Command* FindCommand(const std::string& name) {
+  static const std::vector<Command>* const kCommands =
+      new std::vector<Command>(Commands());
+  for (const Command& c : *kCommands) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
 int Main(int argc, char** argv) {
   std::map<std::string, bool> known = kGlobalOptions;
   for (const Command& c : Commands())
     known.insert(c.options.begin(), c.options.end());
+  Context ctx;
+  // Known before the rest parses, so that even a usage error is JSON.
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") break;
+    if (std::string(argv[i]) == "--json") ctx.json = true;
+  }
   auto args = ParseArgs(argc, argv, known);
   if (!args.ok()) {
-    std::cerr << "pilctl: " << args.status().message() << "\n\n" << Usage();
-    return kExitUsage;
+    if (!ctx.json) std::cerr << Usage() << "\n";
+    return UsageError(ctx, std::string(args.status().message()));
   }
-  if (args->Has("help") || args->positional.empty()) {
-    (args->Has("help") ? std::cout : std::cerr) << Usage();
-    return args->Has("help") ? kExitOk : kExitUsage;
+  if (args->Has("version")) {
+    if (ctx.json) {
+      std::cout << "{\"version\": \"" << kVersion << "\"}\n";
+    } else {
+      std::cout << "pilctl " << kVersion << "\n";
+    }
+    return kExitOk;
   }
-  Context ctx;
+  if (args->Has("help")) {
+    const Command* c =
+        args->positional.empty() ? nullptr : FindCommand(args->positional[0]);
+    std::cout << (c != nullptr ? CommandHelp(*c) : Usage());
+    return kExitOk;
+  }
+  if (args->positional.empty()) {
+    if (!ctx.json) std::cerr << Usage() << "\n";
+    return UsageError(ctx, "no command given");
+  }
   ctx.args = std::move(*args);
-  ctx.json = ctx.args.Has("json");
   ctx.client_options.address =
       ctx.args.Value("server").value_or(DefaultEndpoint());
   if (auto timeout = ctx.args.Value("timeout")) {
     if (!absl::ParseDuration(*timeout, &ctx.client_options.timeout) ||
         ctx.client_options.timeout <= absl::ZeroDuration()) {
-      std::cerr << "pilctl: --timeout expects a positive duration such as "
-                   "10s or 500ms, got '"
-                << *timeout << "'\n";
-      return kExitUsage;
+      return UsageError(ctx,
+                        absl::StrCat("--timeout expects a positive duration "
+                                     "such as 10s or 500ms, got '",
+                                     *timeout, "'"));
     }
   }
   auto tls = TlsOf(ctx.args);
@@ -126,20 +173,20 @@ int Main(int argc, char** argv) {
     if (name != c.name) continue;
     for (const auto& [option, value] : ctx.args.options) {
       if (!kGlobalOptions.count(option) && !c.options.count(option)) {
-        std::cerr << "pilctl: option --" << option << " does not apply to '"
-                  << c.name << "'\n";
-        return kExitUsage;
+        return UsageError(
+            ctx, absl::StrCat("option --", option, " does not apply to '",
+                              c.name, "'"));
       }
     }
     const size_t n = ctx.args.positional.size();
     if (n < c.min_args || n > c.max_args) {
-      std::cerr << "pilctl: usage: pilctl " << c.name << " " << c.usage << "\n";
-      return kExitUsage;
+      return UsageError(ctx,
+                        absl::StrCat("usage: pilctl ", c.name, " ", c.usage));
     }
     return c.run(ctx);
   }
-  std::cerr << "pilctl: unknown command '" << name << "'\n\n" << Usage();
-  return kExitUsage;
+  if (!ctx.json) std::cerr << Usage() << "\n";
+  return UsageError(ctx, absl::StrCat("unknown command '", name, "'"));
 }
 
 }  // namespace
