@@ -24,6 +24,11 @@ int Fail(const Context& ctx, const absl::Status& status) {
   std::cerr << "pilctl: ";
   if (ExitCodeFor(status) == kExitUnavailable) {
     std::cerr << "cannot reach pild at " << ctx.client_options.address << ": ";
+  } else if (status.code() == absl::StatusCode::kDeadlineExceeded &&
+             reason.empty()) {
+    std::cerr << "no answer from pild within the deadline (--timeout); the "
+                 "call may still complete there (pilctl status and history "
+                 "tell): ";
   }
   std::cerr << Printable(std::string(status.message()));
   if (!reason.empty()) std::cerr << " [" << Printable(reason) << "]";

@@ -12,7 +12,7 @@ ExitCode ExitCodeFor(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
       return kExitUnavailable;
     case absl::StatusCode::kDeadlineExceeded:
-      return ReasonOf(status).empty() ? kExitUnavailable : kExitFailed;
+      return kExitFailed;
     case absl::StatusCode::kNotFound:
       return kExitNotFound;
     case absl::StatusCode::kInvalidArgument:

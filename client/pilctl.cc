@@ -164,6 +164,8 @@ int Main(int argc, char** argv) {
                                      "such as 10s or 500ms, got '",
                                      *timeout, "'"));
     }
+    // Queries and transitions alike.
+    ctx.client_options.transition_timeout = ctx.client_options.timeout;
   }
   auto tls = TlsOf(ctx.args);
   if (!tls.ok()) return Fail(ctx, tls.status());

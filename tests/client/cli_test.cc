@@ -96,7 +96,11 @@ TEST(Table, AlignsColumns) {
 TEST(ExitCodes, StableMapping) {
   EXPECT_EQ(ExitCodeFor(absl::OkStatus()), 0);
   EXPECT_EQ(ExitCodeFor(absl::UnavailableError("")), 3);
-  EXPECT_EQ(ExitCodeFor(absl::DeadlineExceededError("")), 3);
+  // A deadline is pild not answering in time, not pild unreachable.
+  EXPECT_EQ(ExitCodeFor(absl::DeadlineExceededError("")), 1);
+  EXPECT_EQ(ExitCodeFor(Error(absl::StatusCode::kInvalidArgument, "USAGE",
+                              "unknown option --x")),
+            2);
   EXPECT_EQ(ExitCodeFor(Error(absl::StatusCode::kDeadlineExceeded,
                               "READY_TIMEOUT", "")),
             1);

@@ -239,6 +239,23 @@ def test_inspect_reports_what_does_not_verify_and_fails_without_a_report(tmp_pat
             assert caught.value.reason == reason
 
 
+def test_pilctl_timeout_bounds_a_transition_and_says_what_happened():
+    with running_pild(dtb("qrb5165-rb5"), real_firmware(),
+                      profile='faults { coprocessor: "cdsp" never_ready: true }\n') as server, \
+            server.client() as client:
+        began = time.monotonic()
+        result = pilctl("--server=" + server.address, "--timeout=1s", "start", "cdsp", check=1)
+        assert time.monotonic() - began < 4  # not pild's 5 s ready timeout, not 60 s
+        assert "no answer from pild within the deadline (--timeout)" in result.stderr
+        assert "cannot reach" not in result.stderr
+        # pild saw the caller give up and rolled the start back.
+        assert wait_until(lambda: client.get("cdsp").last_error.reason != "", timeout=20)
+        c = client.get("cdsp")
+        assert state_name(c.state) == "offline", c
+        assert c.last_error.reason in ("DEADLINE_EXCEEDED", "CANCELLED"), c.last_error
+        assert_clean(server, client, "cdsp")
+
+
 def test_image_too_big_for_the_carveout():
     # The SM8250 CDSP image spans more than the 8 MiB SDM845 CDSP carveout.
     with running_pild(dtb("sdm845-db845c"), real_firmware()) as server, \
