@@ -29,14 +29,9 @@ absl::StatusOr<TransitionResult> LifecycleEngine::DryRunStart(
       return WrongState("start", node.name, slot->state, {State::kOffline});
     }
   }
-  FirmwareSource source = requested;
-  if (source.kind == FirmwareSource::Kind::kDefault) {
-    if (node.firmware_names.empty()) {
-      return Error(absl::StatusCode::kFailedPrecondition, "FIRMWARE_NOT_FOUND",
-                   absl::StrCat(node.name, " has no firmware name"));
-    }
-    source = FirmwareSource::Named(node.firmware_names[0]);
-  }
+  auto resolved = SourceFor(node, requested);
+  if (!resolved.ok()) return resolved.status();
+  const FirmwareSource& source = *resolved;
   TransitionResult out;
   out.dry_run = true;
   // Loads `from` and verifies it for carveout `index`, as two steps.
@@ -46,11 +41,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::DryRunStart(
     auto image = firmware_->Load(from);
     if (!image.ok()) return image.status();
     out.steps.push_back(
-        {"load" + suffix,
-         absl::StrCat(from.Describe(), ": ", image->file_size(), " bytes",
-                      image->split() ? " (split)" : "", ", ",
-                      image->segments().size(), " program headers"),
-         absl::Now() - begin});
+        {"load" + suffix, LoadDetail(from, *image), absl::Now() - begin});
     begin = absl::Now();
     auto verified = platform::VerifyForCarveout(
         *image, node.carveouts[index], options_.verify_threads, nullptr);
@@ -60,8 +51,7 @@ absl::StatusOr<TransitionResult> LifecycleEngine::DryRunStart(
     return absl::OkStatus();
   };
   if (absl::Status s = check(source, 0, ""); !s.ok()) return s;
-  if (node.dtb_pas_id && node.firmware_names.size() >= 2 &&
-      node.carveouts.size() >= 2) {
+  if (LoadsDtb(node)) {
     if (absl::Status s =
             check(FirmwareSource::Named(node.firmware_names[1]), 1, "_dtb");
         !s.ok()) {

@@ -31,7 +31,7 @@ struct LifecycleEngine::Slot {
   uint32_t crash_count = 0;
   std::optional<ErrorRecord> last_error;
   std::optional<LoadedImage> image;
-  FirmwareSource source;  // what it last booted, for recovery
+  FirmwareSource source;    // what it last booted, for recovery
   RecoveryPolicy recovery;  // EngineOptions.recovery until changed
   // A transition (or recovery) holds the slot; events then queue here.
   bool busy = false;
@@ -86,6 +86,17 @@ class LifecycleEngine::Transaction : public platform::Steps {
   std::vector<pil::server::Step> steps_;
   std::string note_;
 };
+
+// The image `requested` names for `node`: the node's first firmware name
+// when it names none (FIRMWARE_NOT_FOUND when the node has none either).
+absl::StatusOr<FirmwareSource> SourceFor(
+    const devicetree::CoprocessorNode& node, const FirmwareSource& requested);
+// Whether a boot of `node` also loads its DTB image (firmware_names[1]
+// into carveouts[1]).
+bool LoadsDtb(const devicetree::CoprocessorNode& node);
+// A "load" step's detail: "NAME: N bytes (split), M program headers".
+std::string LoadDetail(const FirmwareSource& from,
+                       const image::FirmwareImage& image);
 
 // FAILED_PRECONDITION WRONG_STATE: `operation` of `name` needs one of
 // `from`, and it is `state`.

@@ -282,33 +282,47 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
   return finish(std::move(result));
 }
 
+absl::StatusOr<FirmwareSource> SourceFor(
+    const devicetree::CoprocessorNode& node, const FirmwareSource& requested) {
+  if (requested.kind != FirmwareSource::Kind::kDefault) return requested;
+  if (node.firmware_names.empty()) {
+    return Error(absl::StatusCode::kFailedPrecondition, "FIRMWARE_NOT_FOUND",
+                 absl::StrCat(node.name, " has no firmware name"));
+  }
+  return FirmwareSource::Named(node.firmware_names[0]);
+}
+
+bool LoadsDtb(const devicetree::CoprocessorNode& node) {
+  return node.dtb_pas_id && node.firmware_names.size() >= 2 &&
+         node.carveouts.size() >= 2;
+}
+
+std::string LoadDetail(const FirmwareSource& from,
+                       const image::FirmwareImage& image) {
+  return absl::StrCat(from.Describe(), ": ", image.file_size(), " bytes",
+                      image.split() ? " (split)" : "", ", ",
+                      image.segments().size(), " program headers");
+}
+
 absl::Status LifecycleEngine::LoadImages(Slot& slot,
                                          const FirmwareSource& requested,
                                          Transaction& tx) {
   const devicetree::CoprocessorNode& node = slot.node;
-  FirmwareSource source = requested;
-  if (source.kind == FirmwareSource::Kind::kDefault) {
-    if (node.firmware_names.empty()) {
-      return Error(absl::StatusCode::kFailedPrecondition, "FIRMWARE_NOT_FOUND",
-                   absl::StrCat(node.name, " has no firmware name"));
-    }
-    source = FirmwareSource::Named(node.firmware_names[0]);
-  }
+  auto resolved = SourceFor(node, requested);
+  if (!resolved.ok()) return resolved.status();
+  const FirmwareSource& source = *resolved;
   auto load = [&](const FirmwareSource& from, const std::string& step,
                   std::optional<image::FirmwareImage>* out) {
     return tx.Step(step, [&](std::string* d) {
       auto image = firmware_->Load(from);
       if (!image.ok()) return image.status();
-      *d = absl::StrCat(from.Describe(), ": ", image->file_size(), " bytes",
-                        image->split() ? " (split)" : "", ", ",
-                        image->segments().size(), " program headers");
+      *d = LoadDetail(from, *image);
       out->emplace(std::move(*image));
       return absl::OkStatus();
     });
   };
   if (absl::Status s = load(source, "load", &tx.main_image); !s.ok()) return s;
-  if (node.dtb_pas_id && node.firmware_names.size() >= 2 &&
-      node.carveouts.size() >= 2) {
+  if (LoadsDtb(node)) {
     if (absl::Status s = load(FirmwareSource::Named(node.firmware_names[1]),
                               "load_dtb", &tx.dtb_image);
         !s.ok()) {

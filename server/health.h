@@ -1,8 +1,10 @@
 // gRPC health checking (grpc.health.v1.Health) behind pild's policy, in
 // place of gRPC's default service, which answers anyone:
-//   ""  and "pil.v1.LifecycleService": SERVING while pild serves; any caller pild
+//   ""  and "pil.v1.LifecycleService": SERVING while pild serves; any caller
+//   pild
 //       can identify may ask.
-//   "pil.v1.LifecycleService/NAME": SERVING exactly while coprocessor NAME runs;
+//   "pil.v1.LifecycleService/NAME": SERVING exactly while coprocessor NAME
+//   runs;
 //       the caller needs READ on NAME.
 // A refused check is PERMISSION_DENIED and recorded like any denial; an
 // unknown service is NOT_FOUND (Check) or SERVICE_UNKNOWN (Watch).
