@@ -197,6 +197,14 @@ def signed_firmware_for(directory, coprocessors, span=0x200000):
     return directory
 
 
+def signed_bundled_firmware(directory):
+    """Test-signed images under `directory` for every coprocessor of the
+    board pild bundles (its default); pass it as --firmware-path."""
+    with running_pild() as probe, probe.client() as client:
+        coprocessors = client.list()
+    return signed_firmware_for(directory, coprocessors)
+
+
 # Longest socket file name a test puts in a scratch directory ("pilsim.sock").
 _SOCKET_NAME_MAX = 11
 
@@ -343,8 +351,11 @@ class Pild:
         with open(self.log_path) as f:
             return f.read()
 
-    def client(self, timeout=10.0):
-        return pild.connect(self.address, timeout)
+    def client(self, timeout=pild.QUERY_TIMEOUT):
+        """A pild.Client; `timeout` bounds its queries and, when longer than
+        the library's 60 s, its transitions too."""
+        return pild.connect(self.address, timeout,
+                            transition_timeout=max(timeout, pild.TRANSITION_TIMEOUT))
 
     def channel(self):
         return grpc.insecure_channel(self.address)
@@ -363,6 +374,13 @@ class Pild:
         if not keep_sim:
             self.stop_sim()
         return code
+
+    def kill(self):
+        """SIGKILL, as a crash: pild's streams break and the pilsim beside
+        it keeps running; start() again serves the same socket."""
+        self.process.kill()
+        self.process.wait(timeout=20)
+        self.log.close()
 
     def stop_sim(self):
         """SIGTERM to the pilsim beside pild's socket, if one runs."""
