@@ -11,11 +11,6 @@
 namespace pil::client {
 namespace {
 
-uint64_t Microseconds(const google::protobuf::Duration& d) {
-  return static_cast<uint64_t>(d.seconds()) * 1000000 +
-         static_cast<uint64_t>(d.nanos() / 1000);
-}
-
 void WriteCallerJson(const v1::Caller& caller, JsonWriter& json) {
   json.BeginObject();
   json.Key("uid").Int(caller.uid());
@@ -82,7 +77,7 @@ std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries) {
     json.Key("to_state").String(StateName(e.to_state()));
     json.Key("reason").String(e.reason());
     json.Key("message").String(e.message());
-    json.Key("duration_us").Uint(Microseconds(e.duration()));
+    json.Key("duration").String(DurationJson(e.duration()));
     json.EndObject();
   }
   json.EndArray();

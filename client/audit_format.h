@@ -17,16 +17,17 @@ std::string CallerText(const v1::Caller& caller);
 // A refused call's TRANSITION is "refused".
 std::string HistoryTable(const std::vector<v1::HistoryEntry>& entries);
 
-// A JSON list. Keys: id, time, name, operation, request_id, refused,
-// caller (uid, gid, pid, groups, certificate, peer), image_sha256,
-// from_state, to_state, result, message, duration_us.
+// A JSON list of HistoryEntry objects. Keys: id, time, name, operation,
+// request_id, outcome, caller (uid, gid, pid, groups, certificate, peer),
+// image_sha256, from_state, to_state, reason, message, duration.
 std::string HistoryJson(const std::vector<v1::HistoryEntry>& entries);
 
 // pild, how it admits callers, its audit trail, and the caller's identity
 // and rights, one "key: value" per line.
 std::string InfoText(const v1::GetInfoResponse& info);
 
-// Keys: version, backend, board_model, audit, admission, caller, grants.
+// Keys: version, epoch, backend, board_model, audit, admission, caller,
+// grants.
 std::string InfoJson(const v1::GetInfoResponse& info);
 
 }  // namespace pil::client

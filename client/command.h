@@ -57,8 +57,10 @@ absl::StatusOr<Firmware> FirmwareOf(const Context& ctx, PildClient& client);
 
 // The commands of each group.
 std::vector<Command> LifecycleCommands();  // list, status, transitions, watch
-std::vector<Command> ImageCommands();  // upload, coredump, devicetree, inspect
-std::vector<Command> AuditCommands();  // history, info
+// upload, uploads, coredump, coredumps, devicetree, inspect
+std::vector<Command> ImageCommands();
+std::vector<Command> PolicyCommands();  // recovery, lease
+std::vector<Command> AuditCommands();   // history, info
 
 }  // namespace pil::client
 

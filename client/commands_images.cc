@@ -1,5 +1,5 @@
-// pilctl's image commands: upload, coredump, devicetree, inspect, and the
-// firmware options transitions share.
+// pilctl's image commands: upload, uploads, coredump, coredumps,
+// devicetree, inspect, and the firmware options transitions share.
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,8 +17,10 @@
 #include "client/image_format.h"
 #include "client/json.h"
 #include "client/lifecycle_format.h"
+#include "client/store_format.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "common/rpc_status.h"
 #include "messages/devicetree_proto.h"
 #include "messages/image_proto.h"
 #include "platform/devicetree/discovery.h"
@@ -198,12 +200,7 @@ int RunCoredump(const Context& ctx) {
   if (ctx.json) {
     JsonWriter json;
     json.BeginObject();
-    json.Key("name").String(info->name());
-    json.Key("crash_id").Uint(info->crash_id());
-    json.Key("reason").String(info->reason());
-    json.Key("time").String(TimestampText(info->time()));
-    json.Key("size").Uint(info->size());
-    json.Key("sha256").String(info->sha256());
+    WriteCoredumpInfoKeys(*info, json);
     json.Key("file").String(output);
     json.EndObject();
     std::cout << json.str();
@@ -216,6 +213,53 @@ int RunCoredump(const Context& ctx) {
   return kExitOk;
 }
 
+int RunCoredumps(const Context& ctx) {
+  v1::ListCoredumpsRequest request;
+  if (ctx.args.positional.size() > 1) request.set_name(ctx.args.positional[1]);
+  PildClient client(ctx.client_options);
+  v1::ListCoredumpsResponse response;
+  grpc::Status status = client.stub().ListCoredumps(client.NewContext().get(),
+                                                    request, &response);
+  if (!status.ok()) return Fail(ctx, FromGrpcStatus(status));
+  const std::vector<v1::CoredumpInfo> list(response.coredumps().begin(),
+                                           response.coredumps().end());
+  std::cout << (ctx.json ? CoredumpsJson(list) : CoredumpsTable(list));
+  return kExitOk;
+}
+
+// uploads, or uploads delete SHA256.
+int RunUploads(const Context& ctx) {
+  const std::vector<std::string>& words = ctx.args.positional;
+  if (words.size() != 1 && (words.size() != 3 || words[1] != "delete")) {
+    return UsageError(ctx, "usage: pilctl uploads [delete SHA256]");
+  }
+  PildClient client(ctx.client_options);
+  if (words.size() == 3) {
+    v1::DeleteUploadRequest request;
+    request.set_sha256(words[2]);
+    v1::DeleteUploadResponse response;
+    grpc::Status status = client.stub().DeleteUpload(client.NewContext().get(),
+                                                     request, &response);
+    if (!status.ok()) return Fail(ctx, FromGrpcStatus(status));
+    if (ctx.json) {
+      JsonWriter json;
+      json.BeginObject().Key("sha256").String(words[2]).EndObject();
+      std::cout << json.str();
+    } else {
+      std::cout << "deleted upload " << words[2] << "\n";
+    }
+    return kExitOk;
+  }
+  v1::ListUploadsResponse response;
+  grpc::Status status = client.stub().ListUploads(
+      client.NewContext().get(), v1::ListUploadsRequest(), &response);
+  if (!status.ok()) return Fail(ctx, FromGrpcStatus(status));
+  const std::vector<v1::Upload> list(response.uploads().begin(),
+                                     response.uploads().end());
+  std::cout << (ctx.json ? UploadsJson(list) : UploadsTable(list));
+  return kExitOk;
+}
+
 }  // namespace
 
 std::vector<Command> ImageCommands() {
@@ -223,6 +267,10 @@ std::vector<Command> ImageCommands() {
       {"upload", "FILE.mbn|FILE.mdt",
        "send an image to pild, which validates and keeps it by SHA-256", 2, 2,
        RunUpload},
+      {"uploads", "[delete SHA256]",
+       "the images pild keeps, newest first; delete: forget one (refused "
+       "while a coprocessor booted from it is not offline)",
+       1, 3, RunUploads},
       {"coredump",
        "NAME [--crash-id=N] [--output=FILE]",
        "download the ELF coredump of a crash (default: the latest)",
@@ -230,6 +278,10 @@ std::vector<Command> ImageCommands() {
        2,
        RunCoredump,
        {{"crash-id", true}, {"output", true}}},
+      {"coredumps", "[NAME]",
+       "the coredumps pild keeps (of NAME, or of every coprocessor), "
+       "newest first",
+       1, 2, RunCoredumps},
       {"devicetree", "FILE.dtb",
        "coprocessors a device tree describes (offline, no server)", 2, 2,
        RunDevicetree},

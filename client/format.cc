@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -47,6 +48,32 @@ std::string TimestampText(const google::protobuf::Timestamp& t) {
       absl::UTCTimeZone());
 }
 
+std::string DurationJson(const google::protobuf::Duration& d) {
+  const bool negative = d.seconds() < 0 || d.nanos() < 0;
+  const uint64_t seconds = d.seconds() < 0
+                               ? 0 - static_cast<uint64_t>(d.seconds())
+                               : static_cast<uint64_t>(d.seconds());
+  const uint32_t nanos =
+      static_cast<uint32_t>(d.nanos() < 0 ? -d.nanos() : d.nanos());
+  std::string fraction;
+  if (nanos % 1000000 == 0 && nanos != 0) {
+    fraction = absl::StrFormat(".%03u", nanos / 1000000);
+  } else if (nanos % 1000 == 0 && nanos != 0) {
+    fraction = absl::StrFormat(".%06u", nanos / 1000);
+  } else if (nanos != 0) {
+    fraction = absl::StrFormat(".%09u", nanos);
+  }
+  return absl::StrCat(negative ? "-" : "", seconds, fraction, "s");
+}
+
+std::string RecoveryText(const v1::RecoveryPolicy& r) {
+  if (!r.restart()) return "none: stays crashed";
+  return absl::StrCat(
+      "restart up to ", r.max_restarts(), " times, first after ",
+      absl::FormatDuration(absl::Seconds(r.initial_backoff().seconds()) +
+                           absl::Nanoseconds(r.initial_backoff().nanos())));
+}
+
 void WriteHardwareJson(const v1::HardwareView& hardware, JsonWriter& json) {
   json.Key("hardware").BeginObject();
   json.Key("metadata_held").Bool(hardware.metadata_held());
@@ -66,7 +93,11 @@ void WriteHardwareJson(const v1::HardwareView& hardware, JsonWriter& json) {
     json.Key("iova").Uint(m.iova());
     json.Key("physical_address").Uint(m.physical_address());
     json.Key("size").Uint(m.size());
-    json.Key("permissions").String(PermissionsText(m));
+    json.Key("permissions").BeginArray();
+    for (int p : m.permissions()) {
+      json.String(EnumText(static_cast<v1::MappingPermission>(p)));
+    }
+    json.EndArray();
     json.Key("owner").String(EnumText(m.owner()));
     json.EndObject();
   }
@@ -159,14 +190,14 @@ std::string IommuOwnerName(v1::IommuOwner owner) {
 
 void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
   json.BeginObject();
-  json.Key("path").String(c.node_path());
+  json.Key("node_path").String(c.node_path());
   json.Key("name").String(c.name());
   json.Key("kind").String(KindName(c.kind()));
   json.Key("soc").String(c.soc());
   json.Key("compatible").BeginArray();
   for (const std::string& s : c.compatible()) json.String(s);
   json.EndArray();
-  json.Key("status").String(c.dt_status());
+  json.Key("dt_status").String(c.dt_status());
   json.Key("pas_id");
   if (c.pas_id() != 0) {
     json.Uint(c.pas_id());
@@ -192,7 +223,7 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
     json.EndObject();
   }
   json.EndArray();
-  json.Key("iommus").BeginArray();
+  json.Key("stream_ids").BeginArray();
   for (const v1::StreamId& s : c.stream_ids()) {
     json.BeginObject();
     json.Key("sid").Uint(s.sid());
@@ -255,9 +286,8 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
     json.Key("recovery").BeginObject();
     json.Key("restart").Bool(c.recovery().restart());
     json.Key("max_restarts").Uint(c.recovery().max_restarts());
-    json.Key("initial_backoff_ms")
-        .Uint(c.recovery().initial_backoff().seconds() * 1000 +
-              c.recovery().initial_backoff().nanos() / 1000000);
+    json.Key("initial_backoff")
+        .String(DurationJson(c.recovery().initial_backoff()));
     json.EndObject();
     WriteHardwareJson(c.hardware(), json);
     json.Key("support").BeginObject();
@@ -372,16 +402,7 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
             support.reason(),
             support.drivable() && support.separate_steps() ? "" : ")"));
     rows.emplace_back("crashes", absl::StrCat(c.crash_count()));
-    const v1::RecoveryPolicy& r = c.recovery();
-    rows.emplace_back(
-        "recovery",
-        r.restart()
-            ? absl::StrCat("restart up to ", r.max_restarts(),
-                           " times, first after ",
-                           absl::FormatDuration(
-                               absl::Seconds(r.initial_backoff().seconds()) +
-                               absl::Nanoseconds(r.initial_backoff().nanos())))
-            : "none: stays crashed");
+    rows.emplace_back("recovery", RecoveryText(c.recovery()));
   }
   if (c.has_image()) {
     const v1::LoadedImage& image = c.image();

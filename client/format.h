@@ -20,11 +20,13 @@ std::string PermissionsText(const v1::Mapping& mapping);
 // "linux" / "hypervisor".
 std::string IommuOwnerName(v1::IommuOwner owner);
 
-// Writes one coprocessor as a JSON object. Keys: path, name, kind, soc,
-// compatible, status, pas_id, dtb_pas_id, firmware_names,
-// firmware_names_default, carveouts, iommus, iommu_map, firmware_sid,
+// Writes one coprocessor as a JSON object whose keys are the pil.v1
+// Coprocessor field names (docs/CLI.md): node_path, name, kind, soc,
+// compatible, dt_status, pas_id, dtb_pas_id, firmware_names,
+// firmware_names_default, carveouts, stream_ids, iommu_map, firmware_sid,
 // firmware_sid_mask, iommu_owner, problems; and, when the state is known,
-// state, state_since, crash_count, image, last_error, recovery, hardware.
+// state, state_since, crash_count, image, last_error, recovery, hardware,
+// support.
 void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json);
 
 // A JSON list of coprocessors, as `pilctl list --json` prints it.
@@ -46,6 +48,13 @@ std::string HardwareLines(const v1::HardwareView& hardware);
 
 // Writes "hardware": {metadata_held, bridges, mappings} into an object.
 void WriteHardwareJson(const v1::HardwareView& hardware, JsonWriter& json);
+
+// "restart up to 3 times, first after 1s" or "none: stays crashed".
+std::string RecoveryText(const v1::RecoveryPolicy& recovery);
+
+// A duration as proto3 JSON writes it: seconds with 0, 3, 6 or 9
+// fractional digits and an "s", e.g. "1s", "0.250s", "0.000120s".
+std::string DurationJson(const google::protobuf::Duration& d);
 
 // 2026-11-24T02:21:35.242Z
 std::string TimestampText(const google::protobuf::Timestamp& t);

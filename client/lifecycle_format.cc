@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "client/format.h"
 #include "client/table.h"
@@ -13,10 +14,6 @@ namespace {
 
 absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-double Milliseconds(const google::protobuf::Duration& d) {
-  return absl::ToDoubleMilliseconds(FromProto(d));
 }
 
 }  // namespace
@@ -66,8 +63,7 @@ void WriteTransitionJson(const std::string& operation,
     json.BeginObject();
     json.Key("name").String(step.name());
     json.Key("detail").String(step.detail());
-    json.Key("duration_us")
-        .Uint(static_cast<uint64_t>(Milliseconds(step.duration()) * 1000));
+    json.Key("duration").String(DurationJson(step.duration()));
     json.EndObject();
   }
   json.EndArray();
@@ -102,6 +98,7 @@ std::string WatchEventJson(const v1::WatchEvent& event) {
   JsonWriter json(/*compact=*/true);
   json.BeginObject();
   json.Key("sequence").Uint(event.sequence());
+  json.Key("epoch").String(event.epoch());
   json.Key("time").String(TimestampText(event.time()));
   json.Key("initial").Bool(event.initial());
   json.Key("name").String(c.name());
@@ -116,6 +113,7 @@ std::string WatchEventJson(const v1::WatchEvent& event) {
     json.Key("reason").String(c.last_error().reason());
     json.Key("message").String(c.last_error().message());
     json.Key("operation").String(EnumText(c.last_error().operation()));
+    json.Key("time").String(TimestampText(c.last_error().time()));
     json.EndObject();
   } else {
     json.Null();
@@ -124,6 +122,26 @@ std::string WatchEventJson(const v1::WatchEvent& event) {
   std::string out = json.str();
   if (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+std::string LeaseText(const v1::LeaseResponse& lease) {
+  return absl::StrCat("lease ", lease.lease_id(), ": ",
+                      absl::StrJoin(lease.names(), ", "), " held by ",
+                      lease.holder(), " since ", TimestampText(lease.granted()),
+                      "\n");
+}
+
+std::string LeaseJson(const v1::LeaseResponse& lease) {
+  JsonWriter json(/*compact=*/true);
+  json.BeginObject();
+  json.Key("lease_id").Uint(lease.lease_id());
+  json.Key("names").BeginArray();
+  for (const std::string& name : lease.names()) json.String(name);
+  json.EndArray();
+  json.Key("holder").String(lease.holder());
+  json.Key("granted").String(TimestampText(lease.granted()));
+  json.EndObject();
+  return json.str();
 }
 
 std::string ProgressBar(uint64_t done, uint64_t total, int width) {

@@ -20,8 +20,9 @@ std::string DurationText(const google::protobuf::Duration& d);
 std::string TransitionText(const std::string& operation,
                            const v1::TransitionResponse& response);
 
-// Keys: operation, replayed, note, steps (name, detail, duration_us),
-// coprocessor (as WriteCoprocessorJson).
+// Keys: operation (the verb, pilctl's own), then the TransitionResponse
+// fields: replayed, dry_run, request_id, note, steps (name, detail,
+// duration), coprocessor (as WriteCoprocessorJson).
 void WriteTransitionJson(const std::string& operation,
                          const v1::TransitionResponse& response,
                          JsonWriter& json);
@@ -30,9 +31,17 @@ void WriteTransitionJson(const std::string& operation,
 // error's reason for crashes and failures).
 std::string WatchEventLine(const v1::WatchEvent& event);
 
-// One compact JSON object (no trailing newline). Keys: sequence, time,
-// initial, name, previous_state, state, reason, crash_count, last_error.
+// One compact JSON object (no trailing newline). Keys: the WatchEvent's
+// sequence, epoch, time, initial, previous_state, operation, reason, and
+// of its coprocessor name, state, crash_count, last_error.
 std::string WatchEventJson(const v1::WatchEvent& event);
+
+// "lease 3: adsp, cdsp held by uid 0 pid 7 (audio HAL) since TIME".
+std::string LeaseText(const v1::LeaseResponse& lease);
+
+// The LeaseResponse as one compact JSON line: lease_id, names, holder,
+// granted.
+std::string LeaseJson(const v1::LeaseResponse& lease);
 
 // "[#########.........]  45%  1.2/2.7 MiB" of `width` bar cells.
 std::string ProgressBar(uint64_t done, uint64_t total, int width = 30);

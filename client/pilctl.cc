@@ -52,7 +52,7 @@ absl::StatusOr<std::optional<TlsMaterial>> TlsOf(const Args& args) {
 const std::vector<Command>& Commands() {
   static const auto* commands = [] {
     auto* all = new std::vector<Command>(LifecycleCommands());
-    for (auto group : {ImageCommands(), AuditCommands()}) {
+    for (auto group : {ImageCommands(), PolicyCommands(), AuditCommands()}) {
       all->insert(all->end(), group.begin(), group.end());
     }
     return all;

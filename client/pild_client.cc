@@ -1,16 +1,12 @@
 #include "client/pild_client.h"
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
 #include <openssl/evp.h>
-
-#include <random>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/channel.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "common/rpc_status.h"
@@ -49,58 +45,10 @@ std::string Sha256Hex(absl::string_view bytes) {
 
 }  // namespace
 
-std::string NewRequestId() {
-  static thread_local std::mt19937_64 random(std::random_device{}());
-  const uint64_t hi = random(), lo = random();
-  return absl::StrFormat(
-      "%08x-%04x-4%03x-%04x-%012x", hi >> 32, (hi >> 16) & 0xffff, hi & 0xfff,
-      0x8000 | ((lo >> 48) & 0x3fff), lo & 0xffffffffffffULL);
-}
-
-absl::StatusOr<TlsMaterial> LoadTlsMaterial(const std::string& cert_path,
-                                            const std::string& key_path,
-                                            const std::string& ca_path) {
-  TlsMaterial tls;
-  for (auto [path, out] : {std::make_pair(&cert_path, &tls.cert),
-                           std::make_pair(&key_path, &tls.key),
-                           std::make_pair(&ca_path, &tls.ca)}) {
-    auto text = ReadFile(*path, size_t{1} << 20);
-    if (!text.ok() || !absl::StrContains(*text, "-----BEGIN ")) {
-      return Error(absl::StatusCode::kInvalidArgument, "TLS_MATERIAL_INVALID",
-                   absl::StrCat(*path, ": ",
-                                text.ok() ? "holds no PEM block"
-                                          : text.status().message()),
-                   {{"path", *path}});
-    }
-    *out = std::move(*text);
-  }
-  return tls;
-}
-
-namespace {
-
-std::shared_ptr<grpc::Channel> ChannelFor(const PildClient::Options& options) {
-  if (!options.tls) {
-    return grpc::CreateChannel(options.address,
-                               grpc::InsecureChannelCredentials());
-  }
-  grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = options.tls->ca;
-  ssl.pem_private_key = options.tls->key;
-  ssl.pem_cert_chain = options.tls->cert;
-  grpc::ChannelArguments args;
-  if (!options.tls->server_name.empty()) {
-    args.SetSslTargetNameOverride(options.tls->server_name);
-  }
-  return grpc::CreateCustomChannel(options.address, grpc::SslCredentials(ssl),
-                                   args);
-}
-
-}  // namespace
-
 PildClient::PildClient(const Options& options)
     : options_(options),
-      stub_(v1::LifecycleService::NewStub(ChannelFor(options))) {}
+      stub_(v1::LifecycleService::NewStub(
+          NewChannel(options.address, options.tls))) {}
 
 std::unique_ptr<grpc::ClientContext> PildClient::NewContext() const {
   return NewContext(options_.timeout);

@@ -36,7 +36,9 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
       details.ParseFromString(status.error_details())) {
     for (const auto& any : details.details()) {
       google::rpc::ErrorInfo info;
-      if (any.UnpackTo(&info)) {
+      // Only pild's own reasons: a proxy or library may add ErrorInfo of
+      // its own domain, whose reasons mean something else.
+      if (any.UnpackTo(&info) && info.domain() == kErrorDomain) {
         ErrorMetadata metadata(info.metadata().begin(), info.metadata().end());
         return Error(code, info.reason(), status.error_message(), metadata);
       }

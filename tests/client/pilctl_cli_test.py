@@ -25,6 +25,11 @@ CLI_MD = os.path.join(RUNFILES, "pild", "docs", "CLI.md")
     ["coredump", "adsp", "--crash-id=x"],
     ["history", "--limit=0"],
     ["inspect", "--firmware=x.mbn", "--carveout=1+2"],
+    ["uploads", "remove", "x"],
+    ["coredumps", "adsp", "cdsp"],
+    ["recovery", "adsp"],
+    ["recovery", "adsp", "--restart=maybe"],
+    ["lease"],
 ])
 def test_usage_errors_exit_2_and_speak_json(words):
     result = pilctl(*words, check=2)

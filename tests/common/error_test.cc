@@ -83,5 +83,31 @@ TEST(RpcStatus, GarbageDetailsAreIgnored) {
   EXPECT_EQ(ReasonOf(back), "");
 }
 
+TEST(RpcStatus, ErrorInfoOfAnotherDomainIsNotPilds) {
+  google::rpc::ErrorInfo foreign;
+  foreign.set_reason("HASH_MISMATCH");
+  foreign.set_domain("googleapis.com");
+  (*foreign.mutable_metadata())["segment"] = "3";
+  google::rpc::Status details;
+  details.set_code(grpc::StatusCode::UNAVAILABLE);
+  details.add_details()->PackFrom(foreign);
+  grpc::Status wire(grpc::StatusCode::UNAVAILABLE, "proxy says no",
+                    details.SerializeAsString());
+  absl::Status back = FromGrpcStatus(wire);
+  EXPECT_EQ(back.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(back.message(), "proxy says no");
+  EXPECT_EQ(ReasonOf(back), "");
+  EXPECT_TRUE(MetadataOf(back).empty());
+
+  // pild's own, after a foreign one, is still found.
+  google::rpc::ErrorInfo own;
+  own.set_reason("BUSY");
+  own.set_domain("pild");
+  details.add_details()->PackFrom(own);
+  wire = grpc::Status(grpc::StatusCode::UNAVAILABLE, "busy",
+                      details.SerializeAsString());
+  EXPECT_EQ(ReasonOf(FromGrpcStatus(wire)), "BUSY");
+}
+
 }  // namespace
 }  // namespace pil

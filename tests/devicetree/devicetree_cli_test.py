@@ -52,7 +52,7 @@ def test_real_dtb_table_lists_every_coprocessor(board):
     assert lines[2].split()[:3] == ["NAME", "STATUS", "PAS"]
     rows = [line.split() for line in lines[3:]]
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
-        (c["name"], c["status"], str(c["pas_id"]), c["iommu_owner"]) for c in expected
+        (c["name"], c["dt_status"], str(c["pas_id"]), c["iommu_owner"]) for c in expected
     ]
 
 

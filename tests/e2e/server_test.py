@@ -103,12 +103,12 @@ def test_pilctl_exit_codes(sim):
 @pytest.mark.parametrize("board", REAL_DTBS)
 def test_pild_serves_each_real_device_tree(board):
     dtb = realdata("dtb/%s.dtb" % board)
-    expected = [c for c in pilctl_json("devicetree", dtb) if c["status"] == "okay"]
+    expected = [c for c in pilctl_json("devicetree", dtb) if c["dt_status"] == "okay"]
     with running_pild("--dtb=" + dtb) as server, server.client() as client:
         listed = client.list()
     assert [c.name for c in listed] == [c["name"] for c in expected]
     for got, want in zip(listed, expected):
-        assert got.node_path == want["path"]
+        assert got.node_path == want["node_path"]
         assert got.pas_id == want["pas_id"]
         assert [(r.base, r.size) for r in got.carveouts] == [
             (r["base"], r["size"]) for r in want["carveouts"]]
