@@ -55,6 +55,40 @@ void Tracker::Shutdown() {
       +[](size_t* live) { return *live == 0; }, &live_));
 }
 
+LocalAnswers::~LocalAnswers() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void LocalAnswers::Post(std::function<void()> answer) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(answer));
+  if (!started_) {
+    started_ = true;
+    thread_ = std::thread([this] { Run(); });
+  }
+}
+
+void LocalAnswers::Run() {
+  while (true) {
+    std::vector<std::function<void()>> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](LocalAnswers* a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(a->mu_) {
+            return !a->queue_.empty() || a->stopping_;
+          },
+          this));
+      if (queue_.empty()) return;  // stopping, nothing left
+      batch.swap(queue_);
+    }
+    for (auto& answer : batch) answer();
+  }
+}
+
 void Prepare(grpc::ClientContext& context, absl::Duration timeout) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   context.set_wait_for_ready(true);
@@ -196,6 +230,7 @@ class Client final : public AsyncClient {
       : options_(options),
         stub_(v1::LifecycleService::NewStub(
             NewChannel(options.address, options.tls, options.keepalive))) {}
+  // Then answers_ runs the refusals left and joins (members go in reverse).
   ~Client() override { tracker_.Shutdown(); }
 
   Call List(Done<std::vector<Coprocessor>> done,
@@ -297,11 +332,11 @@ class Client final : public AsyncClient {
     const absl::Duration timeout =
         options.timeout.value_or(options_.transfer_timeout);
     if (timeout <= absl::ZeroDuration()) {
-      done(BadTimeout(timeout));
+      internal::Refuse(answers_, std::move(done), BadTimeout(timeout));
       return Call();
     }
-    return internal::StartUpload(*stub_, tracker_, path, display_name, timeout,
-                                 std::move(done), std::move(progress));
+    return internal::StartUpload(*stub_, tracker_, answers_, path, display_name,
+                                 timeout, std::move(done), std::move(progress));
   }
 
   Call GetCoredump(const std::string& name, uint64_t crash_id,
@@ -310,11 +345,11 @@ class Client final : public AsyncClient {
     const absl::Duration timeout =
         options.timeout.value_or(options_.transfer_timeout);
     if (timeout <= absl::ZeroDuration()) {
-      done(BadTimeout(timeout));
+      internal::Refuse(answers_, std::move(done), BadTimeout(timeout));
       return Call();
     }
-    return internal::StartCoredump(*stub_, tracker_, name, crash_id, path,
-                                   timeout, std::move(done));
+    return internal::StartCoredump(*stub_, tracker_, answers_, name, crash_id,
+                                   path, timeout, std::move(done));
   }
 
   std::unique_ptr<WatchStream> Watch(const std::string& name,
@@ -376,25 +411,31 @@ class Client final : public AsyncClient {
     struct State : CallBase {
       Req request;
       Resp response;
+      Done<T> done;
     };
     if (timeout <= absl::ZeroDuration()) {
-      done(BadTimeout(timeout));
+      internal::Refuse(answers_, std::move(done), BadTimeout(timeout));
       return Call();
     }
     auto state = std::make_shared<State>();
     state->request = std::move(request);
+    state->done = std::move(done);
     internal::Prepare(state->context, timeout);
     if (!tracker_.Add(state)) {
-      done(absl::CancelledError("the client is being destroyed"));
+      internal::Refuse(answers_, std::move(state->done),
+                       absl::CancelledError("the client is being destroyed"));
       return Call();
     }
     begin(stub_->async(), &state->context, &state->request, &state->response,
-          [state, convert, done = std::move(done)](grpc::Status status) {
+          [state, convert](grpc::Status status) {
             if (status.ok()) {
-              done(absl::StatusOr<T>(convert(state->response)));
+              state->done(absl::StatusOr<T>(convert(state->response)));
             } else {
-              done(absl::StatusOr<T>(FromGrpcStatus(status)));
+              state->done(absl::StatusOr<T>(FromGrpcStatus(status)));
             }
+            // What the caller's callback holds goes now, not whenever gRPC
+            // lets go of this closure.
+            state->done = nullptr;
           });
     return Call(std::weak_ptr<void>(
         std::shared_ptr<void>(state, static_cast<CallBase*>(state.get()))));
@@ -403,6 +444,7 @@ class Client final : public AsyncClient {
   const Options options_;
   std::shared_ptr<Stub> stub_;
   internal::Tracker tracker_;
+  internal::LocalAnswers answers_;
 };
 
 }  // namespace

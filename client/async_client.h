@@ -1,26 +1,31 @@
 // An asynchronous C++ client of pild, for HALs: no call blocks its caller.
 //
-//   auto client = pil::client::AsyncClient::Create({.address =
-//   "unix:/run/pild/pild.sock"}); pil::client::Call call = client->Start(
-//       "adsp", {}, [](absl::StatusOr<pil::client::Transition> done) {
-//         if (!done.ok() && pil::ReasonOf(done.status()) == "HASH_MISMATCH")
-//         ...
+//   pil::client::AsyncClient::Options options;
+//   options.address = "unix:/run/pild/pild.sock";
+//   auto client = pil::client::AsyncClient::Create(options);
+//   pil::client::Call call = client->Start(
+//       "adsp", pil::client::Firmware::Default(),
+//       [](absl::StatusOr<pil::client::Transition> done) {
+//         if (!done.ok() && pil::ReasonOf(done.status()) == "WRONG_STATE") ...
 //       });
 //   ...
 //   call.Cancel();  // from any thread; `done` still runs, with CANCELLED
 //
-// Threads. Every callback runs on a gRPC thread of the client, never on the
-// calling thread; it must not block (post long work elsewhere) and may call
-// the client again. A call's `done` runs exactly once — OK, failed,
-// cancelled or past its deadline — and calls that end while another
-// callback of the same stream runs are never reported concurrently.
-// AsyncClient, Call, WatchStream and Lease are thread-safe.
+// Threads. Every callback runs on a thread of the library (gRPC's, a
+// watch's own, or the one that answers calls refused before they start),
+// never on the calling thread; it must not block (post long work
+// elsewhere) and may start calls. A call's `done` runs exactly once — OK,
+// failed, cancelled or past its deadline. One stream's callbacks never run
+// concurrently. Upload and GetCoredump read and write their file, 1 MiB at
+// a time, on gRPC's threads. AsyncClient and Call are thread-safe.
 //
 // Lifetime. Destroying the client cancels every call it started and waits
 // until their `done` returned: after the destructor, none runs. A
-// WatchStream or Lease holds its own connection and lives until destroyed;
-// its destructor likewise waits for its callbacks. Destroy none of them
-// from one of their own callbacks.
+// WatchStream or Lease shares the client's connection, keeps it open after
+// the client is gone, and lives until destroyed; its destructor waits for
+// its callbacks. Destroy the client, WatchStreams and Leases only on
+// threads of your own, never from any callback of this library (gRPC has
+// few callback threads: a destructor waiting on one can wait forever).
 //
 // Errors. absl::Status with the gRPC code; when pild gave one, its reason
 // and metadata (pil::ReasonOf / MetadataOf, common/error.h), taken from a
@@ -34,7 +39,10 @@
 //   PERMISSION_DENIED           pild's policy does not grant the verb
 //   RESOURCE_EXHAUSTED          SERVER_BUSY, CALLER_BUSY, TOO_MANY_*: retry
 //   NOT_FOUND                   UNKNOWN_COPROCESSOR, FIRMWARE_NOT_FOUND, ...
-//   INVALID_ARGUMENT            image and request problems (HASH_MISMATCH…)
+//   INVALID_ARGUMENT            image and request problems (HASH_MISMATCH…);
+//                               BAD_TIMEOUT: a CallOptions::timeout <= 0
+//   FAILED_PRECONDITION         LOCAL_FILE_ERROR: Upload's or GetCoredump's
+//                               file could not be read or written here
 //
 // Deadlines. Every call has one: CallOptions::timeout, or the verb's default
 // (AsyncClient::Options). Calls wait for pild to be reachable (gRPC
@@ -237,7 +245,9 @@ class AsyncClient {
   // it cannot resume — pild restarted (`restarted`: the epoch changed) or
   // too much happened meanwhile — `on_resync(restarted)` runs and the
   // current states follow as initial events. `on_end` runs once if it
-  // stops for good: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT.
+  // stops for good: NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT,
+  // UNAUTHENTICATED, UNIMPLEMENTED. `on_event` and `on_resync` run on
+  // gRPC's threads, `on_end` on the watch's own.
   struct WatchCallbacks {
     std::function<void(const Event&)> on_event;
     std::function<void(bool restarted)> on_resync;

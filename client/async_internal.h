@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -57,6 +59,36 @@ class Tracker {
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Runs the answers of calls refused before they started (a bad timeout, a
+// file that cannot be opened, a client being destroyed) on a thread of its
+// own, so that `done` never runs on the calling thread. Started on first
+// use; the destructor runs what was posted, then joins.
+class LocalAnswers {
+ public:
+  LocalAnswers() = default;
+  LocalAnswers(const LocalAnswers&) = delete;
+  LocalAnswers& operator=(const LocalAnswers&) = delete;
+  ~LocalAnswers();
+  void Post(std::function<void()> answer);
+
+ private:
+  void Run();
+
+  absl::Mutex mu_;
+  std::vector<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// `done(status)` through `answers`.
+template <typename T>
+void Refuse(LocalAnswers& answers, Done<T> done, absl::Status status) {
+  answers.Post([done = std::move(done), status = std::move(status)] {
+    done(absl::StatusOr<T>(status));
+  });
+}
+
 // A context deadline `timeout` from now; calls wait for pild to be reachable.
 void Prepare(grpc::ClientContext& context, absl::Duration timeout);
 
@@ -90,15 +122,16 @@ std::unique_ptr<Lease> NewLease(
     std::vector<std::string> names, const std::string& holder,
     AsyncClient::LeaseCallbacks callbacks);
 
-// Upload and coredump, tracked by `tracker`.
+// Upload and coredump, tracked by `tracker`; refusals through `answers`.
 Call StartUpload(v1::LifecycleService::Stub& stub, Tracker& tracker,
-                 const std::string& path, const std::string& display_name,
-                 absl::Duration timeout, Done<UploadResult> done,
+                 LocalAnswers& answers, const std::string& path,
+                 const std::string& display_name, absl::Duration timeout,
+                 Done<UploadResult> done,
                  std::function<void(uint64_t, uint64_t)> progress);
 Call StartCoredump(v1::LifecycleService::Stub& stub, Tracker& tracker,
-                   const std::string& name, uint64_t crash_id,
-                   const std::string& path, absl::Duration timeout,
-                   Done<CoredumpResult> done);
+                   LocalAnswers& answers, const std::string& name,
+                   uint64_t crash_id, const std::string& path,
+                   absl::Duration timeout, Done<CoredumpResult> done);
 
 }  // namespace pil::client::internal
 

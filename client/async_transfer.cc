@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -72,13 +73,23 @@ class Uploader final
     if (!ok) return;  // OnDone says why
     if (sent_ > 0 && progress_) progress_(sent_, size_);
     if (sent_ == size_) {
+      struct stat st;
+      if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != size_) {
+        // Changed while it was sent: what pild got is not the file.
+        local = Error(absl::StatusCode::kFailedPrecondition, "LOCAL_FILE_ERROR",
+                      absl::StrCat(path_, " changed size while it was sent"),
+                      {{"path", path_}});
+        context.TryCancel();
+      }
       StartWritesDone();
       return;
     }
     std::string* chunk = message_.mutable_chunk();
     chunk->resize(std::min<uint64_t>(kChunk, size_ - sent_));
-    const ssize_t got =
-        pread(fd, chunk->data(), chunk->size(), static_cast<off_t>(sent_));
+    ssize_t got;
+    do {
+      got = pread(fd, chunk->data(), chunk->size(), static_cast<off_t>(sent_));
+    } while (got < 0 && errno == EINTR);
     if (got <= 0) {
       if (got == 0) errno = EIO;  // the file shrank
       local = FileError("cannot read", path_);
@@ -110,8 +121,9 @@ class Uploader final
     self_.reset();  // deletes this (unless a Call handle is cancelling)
   }
 
-  void Abandon() {
-    done_(absl::CancelledError("the client is being destroyed"));
+  void Abandon(LocalAnswers& answers) {
+    Refuse(answers, std::move(done_),
+           absl::CancelledError("the client is being destroyed"));
   }
 
   std::string path_;
@@ -139,10 +151,17 @@ class Downloader final : public Transfer,
 
   void OnReadDone(bool ok) override {
     if (!ok) return;
+    if (chunk_.has_info() == has_info_) {
+      local = Error(absl::StatusCode::kDataLoss, "COREDUMP_CORRUPTED",
+                    has_info_ ? "pild announced the coredump twice"
+                              : "pild sent coredump data before its info");
+      context.TryCancel();
+      return;
+    }
     if (chunk_.has_info()) {
       info_ = chunk_.info();
       has_info_ = true;
-    } else if (!has_info_ || received_ + chunk_.data().size() > info_.size()) {
+    } else if (received_ + chunk_.data().size() > info_.size()) {
       local = Error(absl::StatusCode::kDataLoss, "COREDUMP_CORRUPTED",
                     absl::StrCat("pild sent more than the announced ",
                                  info_.size(), " bytes"));
@@ -180,6 +199,8 @@ class Downloader final : public Transfer,
                              " bytes that do not match the announced "
                              "size ",
                              info_.size(), " and SHA-256 ", info_.sha256()));
+    } else if (fsync(fd) != 0 || close(std::exchange(fd, -1)) != 0) {
+      result = FileError("cannot write", path_);
     } else {
       result = CoredumpResult{info_.crash_id(), info_.reason(), info_.size(),
                               info_.sha256()};
@@ -189,8 +210,9 @@ class Downloader final : public Transfer,
     self_.reset();
   }
 
-  void Abandon() {
-    done_(absl::CancelledError("the client is being destroyed"));
+  void Abandon(LocalAnswers& answers) {
+    Refuse(answers, std::move(done_),
+           absl::CancelledError("the client is being destroyed"));
   }
 
   std::string path_;
@@ -208,21 +230,23 @@ class Downloader final : public Transfer,
 
 }  // namespace
 
-Call StartUpload(Stub& stub, Tracker& tracker, const std::string& path,
-                 const std::string& display_name, absl::Duration timeout,
-                 Done<UploadResult> done,
+Call StartUpload(Stub& stub, Tracker& tracker, LocalAnswers& answers,
+                 const std::string& path, const std::string& display_name,
+                 absl::Duration timeout, Done<UploadResult> done,
                  std::function<void(uint64_t, uint64_t)> progress) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
-    done(FileError("cannot read", path));
+    Refuse(answers, std::move(done), FileError("cannot read", path));
     if (fd >= 0) close(fd);
     return Call();
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    done(Error(absl::StatusCode::kFailedPrecondition, "LOCAL_FILE_ERROR",
-               absl::StrCat(path, " is not a regular file"), {{"path", path}}));
+    Refuse(
+        answers, std::move(done),
+        Error(absl::StatusCode::kFailedPrecondition, "LOCAL_FILE_ERROR",
+              absl::StrCat(path, " is not a regular file"), {{"path", path}}));
     return Call();
   }
   auto up = std::make_shared<Uploader>(static_cast<uint64_t>(st.st_size),
@@ -231,7 +255,7 @@ Call StartUpload(Stub& stub, Tracker& tracker, const std::string& path,
   up->path_ = path;
   Prepare(up->context, timeout);
   if (!tracker.Add(up)) {
-    up->Abandon();
+    up->Abandon(answers);
     return Call();
   }
   up->self_ = up;
@@ -241,13 +265,14 @@ Call StartUpload(Stub& stub, Tracker& tracker, const std::string& path,
       std::shared_ptr<void>(up, static_cast<CallBase*>(up.get()))));
 }
 
-Call StartCoredump(Stub& stub, Tracker& tracker, const std::string& name,
-                   uint64_t crash_id, const std::string& path,
-                   absl::Duration timeout, Done<CoredumpResult> done) {
+Call StartCoredump(Stub& stub, Tracker& tracker, LocalAnswers& answers,
+                   const std::string& name, uint64_t crash_id,
+                   const std::string& path, absl::Duration timeout,
+                   Done<CoredumpResult> done) {
   const int fd =
       open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    done(FileError("cannot create", path));
+    Refuse(answers, std::move(done), FileError("cannot create", path));
     return Call();
   }
   auto down = std::make_shared<Downloader>(std::move(done));
@@ -258,7 +283,7 @@ Call StartCoredump(Stub& stub, Tracker& tracker, const std::string& name,
   Prepare(down->context, timeout);
   if (!tracker.Add(down)) {
     unlink(path.c_str());
-    down->Abandon();
+    down->Abandon(answers);
     return Call();
   }
   down->self_ = down;

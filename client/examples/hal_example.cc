@@ -12,13 +12,18 @@
 // which stops it when the lease's connection drops.
 //
 // No call blocks a callback thread: every reply is posted to the control
-// loop below, which is the only place that waits. Prints one line per
-// thing that happened, "hal: ...", for people and tests.
+// loop below, which is the only place that waits, and the only one that
+// destroys the lease. Retries (pild unreachable or busy) back off from
+// 100 ms to 5 s; other refusals end the program with exit 1. A second
+// SIGTERM leaves at once (pild stops the DSP when the lease goes). Prints
+// one line per thing that happened, "hal: ...", for people and tests.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -50,11 +55,17 @@ std::string Describe(const absl::Status& s) {
                       reason.empty() ? "" : " ", reason, ": ", s.message());
 }
 
+// Worth trying again later: pild away, busy, or slow.
+bool Transient(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kResourceExhausted ||
+         s.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
 // What the callbacks post to the control loop.
 struct Message {
   enum Kind { kGranted, kLeaseEnded, kStarted, kStopped, kTerminate } kind;
   absl::Status status;
-  bool running = false;
 };
 
 class Mailbox {
@@ -63,10 +74,14 @@ class Mailbox {
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(m));
   }
-  Message Take() {
+  // The next message, or none by `deadline`.
+  std::optional<Message> Take(absl::Time deadline) {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](std::deque<Message>* q) { return !q->empty(); }, &queue_));
+    mu_.AwaitWithDeadline(
+        absl::Condition(
+            +[](std::deque<Message>* q) { return !q->empty(); }, &queue_),
+        deadline);
+    if (queue_.empty()) return std::nullopt;
     Message m = std::move(queue_.front());
     queue_.pop_front();
     return m;
@@ -75,6 +90,20 @@ class Mailbox {
  private:
   absl::Mutex mu_;
   std::deque<Message> queue_ ABSL_GUARDED_BY(mu_);
+};
+
+// 100 ms doubling to 5 s; Reset() after a success.
+class Backoff {
+ public:
+  absl::Time Next() {
+    const absl::Time at = absl::Now() + delay_;
+    delay_ = std::min(delay_ * 2, absl::Seconds(5));
+    return at;
+  }
+  void Reset() { delay_ = absl::Milliseconds(100); }
+
+ private:
+  absl::Duration delay_ = absl::Milliseconds(100);
 };
 
 }  // namespace
@@ -92,17 +121,19 @@ int main(int argc, char** argv) {
     firmware = pil::client::Firmware::Named(absl::GetFlag(FLAGS_firmware));
   }
 
-  // Signals arrive as messages, on a thread of their own.
-  sigset_t signals;
+  // Signals arrive as messages, from a thread of their own that may outlive
+  // main(): the mailbox is never destroyed.
+  static sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  Mailbox mailbox;
-  std::thread([&] {
-    int signal = 0;
-    sigwait(&signals, &signal);
-    mailbox.Post({Message::kTerminate, absl::OkStatus(), false});
+  static Mailbox* const kMailbox = new Mailbox;
+  Mailbox& mailbox = *kMailbox;
+  std::thread([&mailbox] {
+    for (int signal = 0; sigwait(&signals, &signal) == 0;) {
+      mailbox.Post({Message::kTerminate, absl::OkStatus()});
+    }
   }).detach();
 
   AsyncClient::Options options;
@@ -128,63 +159,95 @@ int main(int argc, char** argv) {
     AsyncClient::LeaseCallbacks leasing;
     leasing.on_granted = [&](const pil::client::LeaseInfo& info) {
       Say(absl::StrCat("lease ", info.id, " granted to ", info.holder));
-      mailbox.Post({Message::kGranted, absl::OkStatus(), false});
+      mailbox.Post({Message::kGranted, absl::OkStatus()});
     };
     leasing.on_end = [&](const absl::Status& s) {
-      mailbox.Post({Message::kLeaseEnded, s, false});
+      mailbox.Post({Message::kLeaseEnded, s});
     };
     return client->AcquireLease({name}, absl::GetFlag(FLAGS_holder),
                                 std::move(leasing));
   };
-  std::unique_ptr<pil::client::Lease> lease = acquire();
-
+  // Start; "already running" (after a pild restart) is as good.
   auto start = [&] {
-    client->Get(name, [&](absl::StatusOr<pil::client::Coprocessor> c) {
-      if (c.ok() && c->state == pil::client::State::kRunning) {
-        mailbox.Post({Message::kStarted, absl::OkStatus(), true});
-        return;
-      }
-      client->Start(name, firmware,
-                    [&](absl::StatusOr<pil::client::Transition> t) {
-                      mailbox.Post({Message::kStarted, t.status(), t.ok()});
-                    });
-    });
+    return client->Start(name, firmware,
+                         [&](absl::StatusOr<pil::client::Transition> t) {
+                           absl::Status status = t.status();
+                           if (pil::ReasonOf(status) == "WRONG_STATE" &&
+                               pil::MetadataOf(status)["state"] == "running") {
+                             status = absl::OkStatus();
+                           }
+                           mailbox.Post({Message::kStarted, status});
+                         });
   };
 
+  std::unique_ptr<pil::client::Lease> lease = acquire();
+  pil::client::Call starting;
+  Backoff lease_backoff, start_backoff;
+  absl::Time lease_again = absl::InfiniteFuture();
+  absl::Time start_again = absl::InfiniteFuture();
+  bool terminating = false;
   int exit_code = 0;
   while (true) {
-    Message m = mailbox.Take();
-    if (m.kind == Message::kGranted) {
-      start();
-    } else if (m.kind == Message::kStarted) {
-      if (m.status.ok()) {
-        Say("running " + name);
-      } else {
-        Say("start failed: " + Describe(m.status));
+    const std::optional<Message> m =
+        mailbox.Take(std::min(lease_again, start_again));
+    if (!m) {  // a retry is due
+      if (absl::Now() >= lease_again) {
+        lease_again = absl::InfiniteFuture();
+        lease = acquire();
       }
-    } else if (m.kind == Message::kLeaseEnded) {
-      Say("lease ended: " + Describe(m.status));
-      const std::string reason = pil::ReasonOf(m.status);
-      if (reason == "LEASED" ||
-          m.status.code() == absl::StatusCode::kPermissionDenied) {
-        exit_code = 1;  // someone else holds it, or we may not
+      if (absl::Now() >= start_again) {
+        start_again = absl::InfiniteFuture();
+        starting = start();
+      }
+      continue;
+    }
+    if (m->kind == Message::kTerminate) {
+      if (terminating) {
+        Say("second signal: leaving " + name + " to pild's lease release");
+        exit_code = 1;
         break;
       }
-      // pild went away: lease again; the call waits until it is back.
-      lease = acquire();
-    } else if (m.kind == Message::kTerminate) {
+      terminating = true;
+      starting.Cancel();
+      lease_again = start_again = absl::InfiniteFuture();
       Say("terminating: stopping " + name);
       client->Stop(name, [&](absl::StatusOr<pil::client::Transition> t) {
-        mailbox.Post({Message::kStopped, t.status(), false});
+        mailbox.Post({Message::kStopped, t.status()});
       });
-    } else if (m.kind == Message::kStopped) {
-      if (m.status.ok()) {
+    } else if (m->kind == Message::kStopped) {
+      if (m->status.ok()) {
         Say("stopped " + name);
       } else {
-        Say("stop failed: " + Describe(m.status));
+        Say("stop failed: " + Describe(m->status));
         exit_code = 1;
       }
       break;
+    } else if (terminating) {
+      continue;  // replies of what was cancelled
+    } else if (m->kind == Message::kGranted) {
+      lease_backoff.Reset();
+      starting = start();
+    } else if (m->kind == Message::kStarted) {
+      if (m->status.ok()) {
+        start_backoff.Reset();
+        Say("running " + name);
+      } else if (Transient(m->status) ||
+                 pil::ReasonOf(m->status) == "WRONG_STATE") {
+        Say("start failed, will retry: " + Describe(m->status));
+        start_again = start_backoff.Next();
+      } else {
+        Say("start failed: " + Describe(m->status));
+        exit_code = 1;
+        break;
+      }
+    } else if (m->kind == Message::kLeaseEnded) {
+      Say("lease ended: " + Describe(m->status));
+      if (!Transient(m->status)) {
+        exit_code = 1;  // LEASED, PERMISSION_DENIED, UNKNOWN_COPROCESSOR...
+        break;
+      }
+      // pild went away or is busy: lease again, later.
+      lease_again = lease_backoff.Next();
     }
   }
   lease.reset();

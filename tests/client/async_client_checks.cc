@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
@@ -219,6 +220,60 @@ TEST(AsyncClient, UploadStreamsAFileAndStartsFromIt) {
     return client->Upload("/nonexistent/adsp.mbn", "x", std::move(d));
   });
   EXPECT_EQ(ReasonOf(missing.status()), "LOCAL_FILE_ERROR");
+}
+
+TEST(AsyncClient, CancelEndsAnUpload) {
+  const char* image = std::getenv("ADSP_IMAGE");
+  ASSERT_NE(image, nullptr) << "ADSP_IMAGE is not set";
+  auto client = Connect();
+  Call call;
+  absl::Notification handle_set;
+  bool cancelled = false;
+  auto uploaded = Await<UploadResult>(
+      [&](Done<UploadResult> d) {
+        return client->Upload(image, "adsp.mbn", std::move(d),
+                              [&](uint64_t sent, uint64_t) {
+                                // After the first chunk, from the callback (a
+                                // test may wait here briefly; a HAL's callback
+                                // would not).
+                                if (sent > 0 && !cancelled) {
+                                  cancelled = true;
+                                  handle_set.WaitForNotification();
+                                  call.Cancel();
+                                }
+                              });
+      },
+      &call, [&] { handle_set.Notify(); });
+  EXPECT_EQ(uploaded.status().code(), absl::StatusCode::kCancelled)
+      << uploaded.status();
+}
+
+TEST(AsyncClient, RefusalsAreAnsweredOffTheCallingThread) {
+  auto client = Connect();
+  const std::thread::id caller = std::this_thread::get_id();
+  std::thread::id answered_on;
+  CallOptions zero;
+  zero.timeout = absl::ZeroDuration();
+  auto got = Await<Coprocessor>([&](Done<Coprocessor> d) {
+    return client->Get(
+        "adsp",
+        [&, d](absl::StatusOr<Coprocessor> c) {
+          answered_on = std::this_thread::get_id();
+          d(std::move(c));
+        },
+        zero);
+  });
+  EXPECT_EQ(ReasonOf(got.status()), "BAD_TIMEOUT");
+  EXPECT_NE(answered_on, caller);
+  auto missing = Await<UploadResult>([&](Done<UploadResult> d) {
+    return client->Upload("/nonexistent", "x",
+                          [&, d](absl::StatusOr<UploadResult> u) {
+                            answered_on = std::this_thread::get_id();
+                            d(std::move(u));
+                          });
+  });
+  EXPECT_EQ(ReasonOf(missing.status()), "LOCAL_FILE_ERROR");
+  EXPECT_NE(answered_on, caller);
 }
 
 TEST(AsyncClient, AFailedCoredumpLeavesNoFile) {

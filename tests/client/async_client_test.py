@@ -7,7 +7,6 @@ SIGTERM, and leave it to pild's lease release when killed."""
 import os
 import queue
 import signal
-import socket
 import subprocess
 import threading
 
@@ -15,6 +14,7 @@ import pild
 import pytest
 from pild import state_name
 from pildtest import binary, realdata, running_pild, wait_until
+from relay import Relay
 
 BOARD = "qrb5165-rb5"
 NEVER_READY = 'faults { coprocessor: "cdsp" never_ready: true repeat: true }\n'
@@ -33,7 +33,7 @@ def test_async_client_checks():
                              capture_output=True, text=True, timeout=240)
         print(run.stdout[-6000:], run.stderr[-3000:])
         assert run.returncode == 0, "the C++ checks failed (output above)"
-        assert "[  PASSED  ] 10 tests" in run.stdout
+        assert "[  PASSED  ] 12 tests" in run.stdout
 
 
 class Hal:
@@ -121,64 +121,6 @@ def test_hal_example_survives_a_pild_restart_and_stops_on_sigterm():
         finally:
             hal.process.kill()
             hal.process.wait()
-
-
-class Relay:
-    """A Unix socket in front of pild's whose connections can be cut."""
-
-    def __init__(self, target, path):
-        self.target, self.path = target, path
-        self.connections = []
-        self.lock = threading.Lock()
-        self.listen()
-
-    def listen(self):
-        self.listener = socket.socket(socket.AF_UNIX)
-        self.listener.bind(self.path)
-        self.listener.listen(16)
-        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
-
-    def _accept(self, listener):
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.target)
-            with self.lock:
-                self.connections += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        """Refuses new connections and drops the open ones."""
-        self.listener.close()
-        os.unlink(self.path)
-        with self.lock:
-            for s in self.connections:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-            self.connections = []
 
 
 def test_hal_watch_resumes_a_broken_stream_without_gaps_or_duplicates():

@@ -2,7 +2,6 @@
 its connection drops, and says so when pild restarted in between."""
 
 import os
-import socket
 import threading
 import time
 
@@ -10,72 +9,9 @@ import pytest
 
 import pild
 from pildtest import Pild, running_pild, signed_bundled_firmware
+from relay import Relay
 
 state_name = pild.state_name
-
-
-class Proxy:
-    """Forwards connections on its own Unix socket to pild's; break_all()
-    cuts every connection it carries, as a network drop does, and new ones
-    are forwarded again."""
-
-    def __init__(self, target, path):
-        self.target, self.path = target, path
-        self.lock = threading.Lock()
-        self.pairs = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                downstream, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                upstream.connect(self.target)
-            except OSError:
-                downstream.close()
-                continue
-            with self.lock:
-                self.pairs.append((downstream, upstream))
-            for a, b in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source, sink):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        for s in (source, sink):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def break_all(self):
-        with self.lock:
-            pairs, self.pairs = self.pairs, []
-        for pair in pairs:
-            for s in pair:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
-        return len(pairs)
-
-    def close(self):
-        self.listener.close()
-        self.break_all()
 
 
 def read_until(watch, done, seconds=30):
@@ -106,7 +42,7 @@ def firmware(tmp_path_factory):
 def test_watch_resumes_after_the_connection_drops(firmware):
     with running_pild("--firmware-path=" + firmware) as server, server.client() as direct:
         names = [c.name for c in direct.list()]
-        proxy = Proxy(server.socket, os.path.join(server.dir, "proxy.sock"))
+        proxy = Relay(server.socket, os.path.join(server.dir, "proxy.sock"))
         try:
             with pild.connect("unix:" + proxy.path) as client, client.watch() as watch:
                 initial = [next(watch) for _ in names]

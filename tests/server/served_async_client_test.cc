@@ -141,6 +141,40 @@ TEST(ServedAsyncClient, ReleasingALeaseStopsWhatItHeld) {
   served.sim().ExpectClean("video");
 }
 
+TEST(ServedAsyncClient, AWatchAndALeaseOutliveTheirClient) {
+  Served served;
+  auto async = Connect(served);
+  Seen seen;
+  AsyncClient::WatchCallbacks watching;
+  watching.on_event = [&](const client::Event& e) {
+    absl::MutexLock lock(&seen.mu);
+    seen.events.push_back(e);
+  };
+  auto watch = async->Watch("video", std::move(watching));
+  absl::Notification granted;
+  AsyncClient::LeaseCallbacks leasing;
+  leasing.on_granted = [&](const client::LeaseInfo&) { granted.Notify(); };
+  auto lease = async->AcquireLease({"video"}, "test", std::move(leasing));
+  ASSERT_TRUE(granted.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(seen.WaitFor(1));
+  async.reset();
+  // The holder is this process: another client of it may start.
+  auto other = Connect(served);
+  ASSERT_TRUE(Await<client::Transition>([&](auto done) {
+                return other->Start("video", client::Firmware::Default(),
+                                    std::move(done));
+              }).ok());
+  ASSERT_TRUE(seen.WaitFor(4));
+  lease.reset();                 // pild stops it
+  ASSERT_TRUE(seen.WaitFor(6));  // stopping, offline
+  watch.reset();
+  {
+    absl::MutexLock lock(&seen.mu);
+    EXPECT_EQ(seen.events.back().coprocessor.state, client::State::kOffline);
+  }
+  served.sim().ExpectClean("video");
+}
+
 TEST(ServedAsyncClient, ManyCallsFromManyThreadsEachAnsweredOnce) {
   Served served;
   auto async = Connect(served);
