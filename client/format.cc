@@ -220,6 +220,7 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
     json.Key("base").Uint(r.base());
     json.Key("size").Uint(r.size());
     json.Key("node_path").String(r.node_path());
+    json.Key("dynamically_placed").Bool(r.dynamically_placed());
     json.EndObject();
   }
   json.EndArray();
@@ -325,6 +326,9 @@ std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
     std::string carveout = c.carveouts().empty() ? "-"
                                                  : Range(c.carveouts(0).base(),
                                                          c.carveouts(0).size());
+    if (!c.carveouts().empty() && c.carveouts(0).dynamically_placed()) {
+      absl::StrAppend(&carveout, "*");  // placed at boot (see status)
+    }
     std::string firmware =
         c.firmware_names().empty() ? "-" : c.firmware_names(0);
     if (c.firmware_names_default()) absl::StrAppend(&firmware, " (default)");
@@ -375,7 +379,8 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
     const v1::MemoryRegion& r = c.carveouts(i);
     rows.emplace_back(
         absl::StrCat("carveout ", i),
-        absl::StrCat(Range(r.base(), r.size()), "  ", r.node_path()));
+        absl::StrCat(Range(r.base(), r.size()), "  ", r.node_path(),
+                     r.dynamically_placed() ? "  (placed at boot)" : ""));
   }
   for (const v1::StreamId& s : c.stream_ids()) {
     rows.emplace_back(

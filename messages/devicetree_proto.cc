@@ -20,6 +20,7 @@ v1::Coprocessor CoprocessorFromNode(const devicetree::CoprocessorNode& node) {
     region->set_base(c.base);
     region->set_size(c.size);
     region->set_node_path(c.node_path);
+    region->set_dynamically_placed(c.dynamic);
   }
   for (const devicetree::StreamId& s : node.iommus) {
     v1::StreamId* id = out.add_stream_ids();

@@ -20,6 +20,9 @@ struct CarveoutRange {
   uint64_t base = 0;
   uint64_t size = 0;
   std::string node_path;
+  // Placed by the OS at boot (`size`, `alignment`, `alloc-ranges`, no
+  // `reg`), where Linux places it (reserved_memory.h).
+  bool dynamic = false;
 };
 
 // An `iommus` specifier.

@@ -13,6 +13,7 @@
 #include "absl/strings/strip.h"
 #include "platform/devicetree/fdt.h"
 #include "platform/devicetree/known_hardware.h"
+#include "platform/devicetree/reserved_memory.h"
 
 namespace pil::devicetree {
 namespace {
@@ -73,8 +74,10 @@ std::string SocOf(absl::string_view compatible) {
   return soc;
 }
 
-// Reads the node behind each phandle of `memory-region`.
-void ResolveCarveouts(const Fdt& fdt, int node, CoprocessorNode& out) {
+// Reads the node behind each phandle of `memory-region`; a region without
+// `reg` is where `reserved` placed it.
+void ResolveCarveouts(const Fdt& fdt, const ReservedMemory& reserved, int node,
+                      CoprocessorNode& out) {
   auto phandles = fdt.Cells(node, "memory-region");
   if (!phandles.ok()) {
     out.problems.push_back(std::string(phandles.status().message()));
@@ -109,10 +112,18 @@ void ResolveCarveouts(const Fdt& fdt, int node, CoprocessorNode& out) {
     const size_t ac = static_cast<size_t>(*address_cells);
     const size_t sc = static_cast<size_t>(*size_cells);
     if (reg->empty()) {
-      out.problems.push_back(
-          absl::StrCat(where, " (", region_path,
-                       ") has no reg: dynamically placed memory has no "
-                       "address known from the device tree"));
+      auto placed = reserved.placed.find(region_path);
+      if (placed != reserved.placed.end() && placed->second.dynamic) {
+        out.carveouts.push_back(
+            {placed->second.base, placed->second.size, region_path, true});
+        continue;
+      }
+      auto why = reserved.unplaced.find(region_path);
+      out.problems.push_back(absl::StrCat(
+          where, " (", region_path, ") has no reg and cannot be placed: ",
+          why != reserved.unplaced.end()
+              ? why->second
+              : "it has no size either, or is not under /reserved-memory"));
       continue;
     }
     if (ac < 1 || ac > 2 || sc < 1 || sc > 2) {
@@ -225,7 +236,8 @@ void ResolveIommuMap(const Fdt& fdt, int node, CoprocessorNode& out) {
   if (out.kind == CoprocessorKind::kVideoCodec) out.firmware_stream = firmware;
 }
 
-CoprocessorNode Describe(const Fdt& fdt, int node, const Match& match,
+CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
+                         int node, const Match& match,
                          std::vector<std::string> compatible) {
   CoprocessorNode out;
   out.path = fdt.PathOf(node);
@@ -278,7 +290,7 @@ CoprocessorNode Describe(const Fdt& fdt, int node, const Match& match,
         "not through PAS");
   }
 
-  ResolveCarveouts(fdt, node, out);
+  ResolveCarveouts(fdt, reserved, node, out);
   if (out.carveouts.empty() &&
       std::none_of(out.problems.begin(), out.problems.end(),
                    [](const std::string& p) {
@@ -316,6 +328,7 @@ Board Discover(const Fdt& tree) {
   auto root_compatible = fdt->Strings(root, "compatible");
   if (root_compatible.ok()) board.compatible = std::move(*root_compatible);
 
+  const ReservedMemory reserved = PlaceReservedMemory(*fdt);
   std::set<std::string> names;
   for (int node : fdt->Nodes()) {
     auto compatible = fdt->Strings(node, "compatible");
@@ -327,7 +340,7 @@ Board Discover(const Fdt& tree) {
     }
     if (!match) continue;
     CoprocessorNode described =
-        Describe(*fdt, node, *match, std::move(*compatible));
+        Describe(*fdt, reserved, node, *match, std::move(*compatible));
     // Names are unique: a second "video" becomes "video1".
     described.name = match->subsystem;
     for (int n = 1; names.count(described.name) != 0; ++n) {
