@@ -56,6 +56,13 @@ absl::StatusOr<Fdt> Fdt::Validate(Fdt fdt) {
                                   " bytes, the blob has ", size,
                                   " (truncated)"));
   }
+  // Older layouts have no strings-block size; libfdt 1.6's full check
+  // dereferences null on some of them (found by the devicetree fuzzer).
+  if (fdt_version(raw) < 17) {
+    return Malformed(absl::StrCat(
+        "expected a version 17 device tree (what dtc writes), found version ",
+        fdt_version(raw)));
+  }
   if (int err = fdt_check_full(raw, size); err != 0) {
     return Malformed(fdt_strerror(err));
   }

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "gmock/gmock.h"
@@ -288,6 +289,25 @@ TEST(Malformed, EveryByteFlipIsHandled) {
   }
   // Header and structure bytes are checked; property payloads are not.
   EXPECT_GT(rejected, 40);
+}
+
+// An old layout (version 14 here) is refused before libfdt's full check,
+// which crashed on it (tests/fuzz/corpus/devicetree keeps the input).
+TEST(Malformed, VersionsBefore17AreRefused) {
+  auto bytes =
+      ReadFile(testing::RunfilePath("platform/sim/boards/sm8550-el2-sim.dtb"));
+  ASSERT_TRUE(bytes.ok());
+  for (char version : {'\x02', '\x0e', '\x10'}) {
+    std::string blob = *bytes;
+    blob[0x17] = version;  // version, big-endian low byte
+    blob[0x1b] = 0;        // last_comp_version
+    auto board = Discover(blob);
+    ASSERT_FALSE(board.ok()) << static_cast<int>(version);
+    EXPECT_EQ(ReasonOf(board.status()), "DTB_MALFORMED");
+    EXPECT_THAT(
+        board.status().message(),
+        HasSubstr(absl::StrCat("found version ", static_cast<int>(version))));
+  }
 }
 
 TEST(Malformed, HeaderClaimsMoreBytesThanGiven) {
