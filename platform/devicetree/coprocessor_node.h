@@ -15,6 +15,20 @@ enum class CoprocessorKind { kRemoteproc, kVideoCodec };
 // hypervisor) or a hypervisor (Gunyah/QHEE) on the OS's behalf.
 enum class IommuOwner { kLinux, kHypervisor };
 
+// How the firmware is booted.
+enum class BootMethod {
+  // The secure world authenticates the image and releases reset (PAS).
+  kPas,
+  // No TrustZone: the OS copies the image into the carveout, maps it at IOVA
+  // 0 for the `video-firmware` subnode's stream and releases the codec's
+  // processor through the video wrapper's reset register (SC7180 Chromebooks
+  // and the like).
+  kVideoWrapper,
+  // No PAS: the OS loads the image and starts the Hexagon through its
+  // QDSP6SS registers (`*-pil` nodes of qcom_q6v5_adsp, _mss, _wcss).
+  kQdsp6Registers,
+};
+
 // A reserved-memory region referenced by `memory-region`.
 struct CarveoutRange {
   uint64_t base = 0;
@@ -66,6 +80,7 @@ struct CoprocessorNode {
   // The stream the firmware fetches with (see IommuOwner).
   std::optional<StreamId> firmware_stream;
   IommuOwner iommu_owner = IommuOwner::kHypervisor;
+  BootMethod boot = BootMethod::kPas;
   // Inconsistencies in this node (dangling phandles, truncated specifiers,
   // carveouts without a static address, unknown PAS id). A coprocessor with
   // problems is listed but cannot be booted.
