@@ -106,7 +106,16 @@ std::optional<absl::StatusOr<TransitionResult>> LifecycleEngine::Replay(
 }
 
 absl::Status LifecycleEngine::Drivable(const Slot& slot) const {
-  if (!slot.node.problems.empty() || !slot.node.pas_id ||
+  if (slot.node.boot == devicetree::BootMethod::kQdsp6Registers) {
+    // Listed for what it is; its loading is not modelled (the problems
+    // say what is missing).
+    return Error(absl::StatusCode::kUnimplemented, "NOT_SUPPORTED",
+                 absl::StrCat(slot.node.name, " cannot boot: ",
+                              absl::StrJoin(slot.node.problems, "; ")),
+                 {{"coprocessor", slot.node.name}});
+  }
+  const bool needs_pas_id = slot.node.boot == devicetree::BootMethod::kPas;
+  if (!slot.node.problems.empty() || (needs_pas_id && !slot.node.pas_id) ||
       slot.node.carveouts.empty()) {
     return Error(
         absl::StatusCode::kFailedPrecondition, "DEVICE_TREE_INVALID",

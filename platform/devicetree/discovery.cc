@@ -251,7 +251,8 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
     out.problems.push_back(std::string(status.status().message()));
 
   out.pas_id = PasIdFor(out.soc, match.subsystem);
-  if (!out.pas_id) {
+  if (!out.pas_id && !(out.kind == CoprocessorKind::kVideoCodec &&
+                       fdt.Subnode(node, "video-firmware"))) {
     out.problems.push_back(absl::StrCat("no PAS id is known for subsystem '",
                                         match.subsystem, "'"));
   }
@@ -283,12 +284,11 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
                          ? defaults->dtb_pas_id
                          : DtbPasIdFor(match.subsystem);
   }
-  if (out.kind == CoprocessorKind::kVideoCodec &&
-      fdt.Subnode(node, "video-firmware")) {
-    out.problems.push_back(
-        "has a video-firmware subnode: the codec boots without TrustZone, "
-        "not through PAS");
-  }
+  std::optional<int> video_firmware =
+      out.kind == CoprocessorKind::kVideoCodec
+          ? fdt.Subnode(node, "video-firmware")
+          : std::nullopt;
+  if (video_firmware) out.boot = BootMethod::kVideoWrapper;
 
   ResolveCarveouts(fdt, reserved, node, out);
   if (out.carveouts.empty() &&
@@ -306,6 +306,18 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
   if (out.kind == CoprocessorKind::kRemoteproc) {
     if (!out.iommus.empty()) out.firmware_stream = out.iommus.front();
     linux_owned = fdt.Property(node, "iommus").has_value();
+  }
+  if (video_firmware) {
+    CoprocessorNode sub;
+    ResolveIommus(fdt, *video_firmware, sub);
+    if (sub.iommus.empty()) {
+      out.problems.push_back(
+          "the video-firmware subnode has no usable iommus: no stream to map "
+          "the firmware for");
+    } else {
+      out.firmware_stream = sub.iommus.front();
+      linux_owned = true;
+    }
   }
   out.iommu_owner = linux_owned ? IommuOwner::kLinux : IommuOwner::kHypervisor;
   return out;

@@ -228,8 +228,12 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
     const size_t size = image.segment_data(i).size();
     if (i != image.hash_index() && size != 0) {
       tasks.push_back({Task::kSegment, i, 0, size / 1024.0});
-    } else if (options.destination && phdrs[i].loadable() && size == 0) {
-      // BSS only: zeroed (about ten times cheaper than hashing).
+    } else if (options.destination && phdrs[i].loadable() && size == 0 &&
+               !(report.layout &&
+                 std::binary_search(report.layout->subsumed.begin(),
+                                    report.layout->subsumed.end(), i))) {
+      // BSS only: zeroed (about ten times cheaper than hashing); a subsumed
+      // one lies in a tail another task zeroes.
       tasks.push_back({Task::kZero, i, 0, phdrs[i].memsz / 10240.0});
     }
   }

@@ -49,26 +49,47 @@ absl::StatusOr<LoadLayout> ComputeLayout(
   }
   // Segments are copied into memory in parallel: two that share a byte
   // would leave it undefined. Sorted by address, each must end before the
-  // next begins.
+  // next begins, except a segment without file data that lies wholly in the
+  // zero-filled tail of an earlier one: its bytes are zero whichever order a
+  // loader uses, so it is subsumed (real images have them: WCNSS).
   std::vector<size_t> by_address = layout.loadable;
-  std::sort(by_address.begin(), by_address.end(), [&](size_t a, size_t b) {
-    return phdrs[a].paddr < phdrs[b].paddr;
-  });
-  for (size_t k = 1; k < by_address.size(); ++k) {
-    const ProgramHeader& a = phdrs[by_address[k - 1]];
-    const ProgramHeader& b = phdrs[by_address[k]];
-    if (b.paddr - a.paddr < a.memsz) {
-      const size_t i = std::min(by_address[k - 1], by_address[k]);
-      const size_t j = std::max(by_address[k - 1], by_address[k]);
-      return Invalid(
-          "SEGMENTS_OVERLAP",
-          absl::StrCat("segments ", i, " and ", j, " overlap: [",
-                       Hex(phdrs[i].paddr), ", +", Hex(phdrs[i].memsz),
-                       ") and [", Hex(phdrs[j].paddr), ", +",
-                       Hex(phdrs[j].memsz), ")"),
-          {{"segment", absl::StrCat(i)}, {"other_segment", absl::StrCat(j)}});
+  std::stable_sort(by_address.begin(), by_address.end(),
+                   [&](size_t a, size_t b) {
+                     return phdrs[a].paddr < phdrs[b].paddr ||
+                            (phdrs[a].paddr == phdrs[b].paddr &&
+                             phdrs[a].memsz > phdrs[b].memsz);
+                   });
+  std::vector<size_t> kept;
+  for (size_t index : by_address) {
+    const ProgramHeader& b = phdrs[index];
+    if (!kept.empty()) {
+      const ProgramHeader& a = phdrs[kept.back()];
+      if (b.paddr - a.paddr < a.memsz) {
+        const bool in_zero_tail = b.filesz == 0 &&
+                                  b.paddr - a.paddr >= a.filesz &&
+                                  b.memsz <= a.memsz - (b.paddr - a.paddr);
+        if (in_zero_tail) {
+          layout.subsumed.push_back(index);
+          continue;
+        }
+        const size_t i = std::min(kept.back(), index);
+        const size_t j = std::max(kept.back(), index);
+        return Invalid(
+            "SEGMENTS_OVERLAP",
+            absl::StrCat("segments ", i, " and ", j, " overlap: [",
+                         Hex(phdrs[i].paddr), ", +", Hex(phdrs[i].memsz),
+                         ") and [", Hex(phdrs[j].paddr), ", +",
+                         Hex(phdrs[j].memsz),
+                         ") (only a segment without file data may lie "
+                         "inside another's zero-filled tail)"),
+            {{"segment", absl::StrCat(i)}, {"other_segment", absl::StrCat(j)}});
+      }
     }
+    kept.push_back(index);
   }
+  std::sort(kept.begin(), kept.end());
+  std::sort(layout.subsumed.begin(), layout.subsumed.end());
+  layout.loadable = std::move(kept);
   layout.relocatable = flagged > 0;
   layout.partially_relocatable =
       flagged > 0 && flagged < layout.loadable.size();

@@ -21,8 +21,11 @@
 namespace pil::image {
 
 struct LoadLayout {
-  // Indexes of the loadable program headers.
+  // Indexes of the loadable program headers to place, ascending.
   std::vector<size_t> loadable;
+  // Loadable segments without file data that lie wholly inside another's
+  // zero-filled tail: nothing to place, their bytes are that tail's zeros.
+  std::vector<size_t> subsumed;
   bool relocatable = false;
   // Some, not all, loadable segments carry the relocatable flag.
   bool partially_relocatable = false;
@@ -33,7 +36,8 @@ struct LoadLayout {
 };
 
 // INVALID_ARGUMENT: NO_LOADABLE_SEGMENTS, SEGMENT_ADDRESS_OVERFLOW,
-// SEGMENTS_OVERLAP (two loadable segments share an address; both named).
+// SEGMENTS_OVERLAP (two loadable segments share an address, other than a
+// subsumed one; both named).
 absl::StatusOr<LoadLayout> ComputeLayout(
     const std::vector<ProgramHeader>& phdrs);
 

@@ -12,6 +12,7 @@ bool PasCoprocessor::ClaimWhatIsHeld(const HardwareState& state) {
   const HardwareState* observed = &state;
   bool running_main = false;
   for (const HardwareState::Peripheral& p : observed->peripherals) {
+    if (wrapper_) break;  // no secure world holds anything for it
     const bool ours =
         p.pas_id == *node_.pas_id || (dtb_pas_ && p.pas_id == *dtb_pas_);
     if (!ours || !p.metadata_held) continue;
@@ -70,7 +71,12 @@ bool PasCoprocessor::ClaimWhatIsHeld(const HardwareState& state) {
         bridge, "shm_bridge_delete", absl::StrCat("bridge ", Hex(b.handle)),
         [this, h = b.handle] { return hw_.secure_world().ShmBridgeDelete(h); });
   }
+  if (wrapper_ && WrapperOutOfReset()) {
+    ClaimWrapperReset();
+    running_main = true;
+  }
   for (const HardwareState::Peripheral& p : observed->peripherals) {
+    if (wrapper_) break;
     const bool ours =
         p.pas_id == *node_.pas_id || (dtb_pas_ && p.pas_id == *dtb_pas_);
     if (!ours || p.state != PasState::kRunning) continue;

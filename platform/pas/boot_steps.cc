@@ -22,7 +22,8 @@ PasCoprocessor::PasCoprocessor(Hardware* hardware,
     : hw_(*hardware),
       node_(node),
       verify_threads_(verify_threads),
-      os_owns_iommu_(*os_owns_iommu) {
+      os_owns_iommu_(*os_owns_iommu),
+      wrapper_(node.boot == devicetree::BootMethod::kVideoWrapper) {
   if (node.dtb_pas_id && node.firmware_names.size() >= 2 &&
       node.carveouts.size() >= 2) {
     dtb_pas_ = node.dtb_pas_id;
@@ -108,8 +109,19 @@ absl::StatusOr<platform::VerifiedImage> PasCoprocessor::Authenticate(
                  {{"coprocessor", node_.name}});
   }
   std::optional<platform::VerifiedImage> main, dtb;
+  if (wrapper_) {
+    if (absl::Status s = CheckWrapperSpan(*images.main, steps); !s.ok()) {
+      return s;
+    }
+  }
   if (absl::Status s = Place(*images.main, false, steps, &main); !s.ok()) {
     return s;
+  }
+  if (wrapper_) {
+    steps.Note(
+        "no secure world authenticates this codec: pild's verification "
+        "(hash table, signature and chain) is the only one");
+    return *main;
   }
   if (dtb_pas_) {
     if (images.dtb == nullptr) {
@@ -215,6 +227,7 @@ absl::Status PasCoprocessor::Map(Steps& steps) {
     return s;
   }
   const uint32_t rw = platform::kIommuRead | platform::kIommuWrite;
+  if (wrapper_) return absl::OkStatus();  // no SCM call for device memory
   if (dtb_pas_) {
     const devicetree::CarveoutRange& dtb = node_.carveouts[1];
     if (absl::Status s =
@@ -348,6 +361,11 @@ absl::Status PasCoprocessor::WaitReady(absl::Duration timeout, Steps& steps) {
 }
 
 absl::Status PasCoprocessor::Reset(absl::Duration ready_timeout, Steps& steps) {
+  if (wrapper_) {
+    steps.DropEvents();
+    if (absl::Status s = WrapperReset(steps); !s.ok()) return s;
+    return WaitReady(ready_timeout, steps);
+  }
   if (dtb_pas_) {
     if (absl::Status s = AuthAndReset(true, steps); !s.ok()) return s;
   }

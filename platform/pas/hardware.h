@@ -1,5 +1,6 @@
 // The hardware the PAS tier drives (platform/pas): the secure world, the
-// IOMMU, the physical memory of carveouts and the coprocessors' signals.
+// IOMMU, the physical memory of carveouts, the coprocessors' signals and
+// the video wrapper of codecs booted without the secure world.
 // One small interface each, implemented by every backend where pild runs
 // the secure-world flow itself (the sim, platform/sim; a backend with
 // direct SCM access). The kernel tier (platform/linux) has none of these:
@@ -135,6 +136,34 @@ class CoprocessorSignals {
   virtual void Subscribe(std::function<void(const Signal&)> handler) = 0;
 };
 
+// The video codec's wrapper registers, where the OS boots the codec
+// without the secure world (devicetree::BootMethod::kVideoWrapper). Offsets
+// are from the wrapper's base (the codec's register block + 0xe0000 on
+// VPU v1-v5); the registers this tier writes are below.
+class VideoWrapper {
+ public:
+  virtual ~VideoWrapper() = default;
+  // Writes a 32-bit register of `coprocessor`'s (node path) wrapper.
+  // NOT_FOUND for a codec without one, INVALID_ARGUMENT (BAD_REGISTER) for
+  // an offset that names no register.
+  virtual absl::Status WrapperWrite(absl::string_view coprocessor,
+                                    uint32_t offset, uint32_t value) = 0;
+  virtual absl::StatusOr<uint32_t> WrapperRead(absl::string_view coprocessor,
+                                               uint32_t offset) = 0;
+};
+
+// Wrapper registers (VPU v1-v5) and the reset bit.
+inline constexpr uint32_t kWrapperCpaStart = 0x1020;
+inline constexpr uint32_t kWrapperCpaEnd = 0x1024;
+inline constexpr uint32_t kWrapperFwStart = 0x1028;
+inline constexpr uint32_t kWrapperFwEnd = 0x102c;
+inline constexpr uint32_t kWrapperNonpixStart = 0x1030;
+inline constexpr uint32_t kWrapperNonpixEnd = 0x1034;
+inline constexpr uint32_t kWrapperCpuClockConfig = 0x2000;
+inline constexpr uint32_t kWrapperCpuCgcDis = 0x2010;
+inline constexpr uint32_t kWrapperA9ssSwReset = 0x3000;
+inline constexpr uint32_t kWrapperA9ssResetBit = 1u << 4;
+
 // A peripheral's state in the secure world.
 enum class PasState { kIdle, kInitialized, kRunning };
 // A core's state as the hardware runs it.
@@ -199,6 +228,7 @@ class Hardware {
   virtual Iommu& iommu() = 0;
   virtual PhysicalMemory& memory() = 0;
   virtual CoprocessorSignals& signals() = 0;
+  virtual VideoWrapper& video_wrapper() = 0;
   virtual absl::StatusOr<HardwareState> Observe() = 0;
 };
 

@@ -9,7 +9,12 @@ PasBackend::PasBackend(Hardware* hardware, const devicetree::Board& board,
                        PasOptions options)
     : hw_(*hardware), options_(std::move(options)) {
   for (const devicetree::CoprocessorNode& node : board.coprocessors) {
-    if (!node.enabled() || !node.pas_id || node.carveouts.empty()) continue;
+    const bool wrapper = node.boot == devicetree::BootMethod::kVideoWrapper;
+    if (!node.enabled() || node.carveouts.empty() ||
+        node.boot == devicetree::BootMethod::kQdsp6Registers ||
+        (wrapper ? !node.firmware_stream : !node.pas_id)) {
+      continue;
+    }
     if (node.iommu_owner == devicetree::IommuOwner::kLinux) {
       os_owns_iommu_ = true;
     }
@@ -27,8 +32,11 @@ absl::StatusOr<platform::CoprocessorOps*> PasBackend::Ops(
   if (it == coprocessors_.end()) {
     return Error(absl::StatusCode::kUnimplemented, "NOT_SUPPORTED",
                  absl::StrCat(node.name,
-                              " cannot boot through PAS: its device-tree "
-                              "node names no PAS id or no carveout"),
+                              node.boot == devicetree::BootMethod::kPas
+                                  ? " cannot boot through PAS: its device-tree "
+                                    "node names no PAS id or no carveout"
+                                  : " boots without PAS in a way pild does "
+                                    "not model"),
                  {{"coprocessor", node.name}});
   }
   return it->second.get();

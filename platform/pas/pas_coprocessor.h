@@ -6,6 +6,12 @@
 // where Linux owns the IOMMU; Reset bridges the carveout while the secure
 // world authenticates and releases reset, then waits for ready. Everything
 // acquired is a Claim, released newest first on failure or stop.
+//
+// A codec booted without TrustZone (BootMethod::kVideoWrapper) takes the
+// same steps with no secure world: Authenticate is pild's own verification
+// and copy (wrapper_steps.cc says what it requires), Map the OS mapping of
+// the whole carveout at IOVA 0, Reset programs the video wrapper and
+// releases the codec's reset; Stop asserts it again, then unmaps.
 #ifndef PILD_PLATFORM_PAS_PAS_COPROCESSOR_H_
 #define PILD_PLATFORM_PAS_PAS_COPROCESSOR_H_
 
@@ -29,7 +35,8 @@ class PasCoprocessor : public platform::CoprocessorOps {
  public:
   // `hardware` and `os_owns_iommu` (no hypervisor: pild bridges and maps;
   // shared by the board, set from the hardware by Adopt)
-  // outlive it. `node` has a PAS id and a carveout.
+  // outlive it. `node` has a carveout, and a PAS id unless it boots
+  // through its video wrapper (then a firmware stream).
   PasCoprocessor(Hardware* hardware, const devicetree::CoprocessorNode& node,
                  int verify_threads, std::atomic<bool>* os_owns_iommu);
 
@@ -77,6 +84,14 @@ class PasCoprocessor : public platform::CoprocessorOps {
   platform::HardwareView ViewOf(const HardwareState& state) const;
   bool InCarveouts(uint64_t base, uint64_t size) const;
   uint32_t pas_id(bool dtb) const;
+  // Without TrustZone (wrapper_steps.cc): the bounds the OS's loader
+  // enforces, the wrapper's programming and reset release (a claim whose
+  // undo asserts reset), and adopting a codec left out of reset.
+  absl::Status CheckWrapperSpan(const image::FirmwareImage& image,
+                                platform::Steps& steps);
+  absl::Status WrapperReset(platform::Steps& steps);
+  void ClaimWrapperReset();
+  bool WrapperOutOfReset();
 
   Hardware& hw_;
   const devicetree::CoprocessorNode node_;
@@ -84,6 +99,8 @@ class PasCoprocessor : public platform::CoprocessorOps {
   std::atomic<bool>& os_owns_iommu_;
   // The DTB image's PAS id, for coprocessors that load one.
   std::optional<uint32_t> dtb_pas_;
+  // Booted through the video wrapper, without TrustZone.
+  const bool wrapper_;
   Claims claims_;
 
   mutable absl::Mutex mu_;

@@ -11,7 +11,9 @@ using platform::Steps;
 
 absl::Status PasCoprocessor::Stop(bool running, absl::Duration stop_ack_timeout,
                                   Steps& steps) {
-  if (running) {
+  // A codec booted through its wrapper has no stop handshake: its reset is
+  // asserted (the newest claim), then its memory unmapped.
+  if (running && !wrapper_) {
     steps.DropEvents();
     absl::Status requested = steps.Step(
         "request_stop",
@@ -88,7 +90,8 @@ platform::HardwareView PasCoprocessor::ViewOf(
     const HardwareState& state) const {
   platform::HardwareView view;
   for (const HardwareState::Peripheral& p : state.peripherals) {
-    if (p.pas_id == *node_.pas_id || (dtb_pas_ && p.pas_id == *dtb_pas_)) {
+    if (node_.pas_id &&
+        (p.pas_id == *node_.pas_id || (dtb_pas_ && p.pas_id == *dtb_pas_))) {
       view.metadata_held |= p.metadata_held;
     }
   }

@@ -104,6 +104,14 @@ void SimSoc::Boot(Core& core, uint64_t generation) {
                        " is ", pas::PasStateName(core.dtb->state), ")"));
     return;
   }
+  if (core.main == nullptr) {
+    // Booted by the OS through its wrapper: it runs what the wrapper's
+    // firmware range names.
+    if (!FetchWrapperRange(core)) return;
+    core.state = pas::CoreState::kRunning;
+    Raise(core, SignalKind::kReady, "");
+    return;
+  }
   // Fetch every loadable page through the SMMU with the core's stream, at
   // the firmware's window onto its carveout.
   const Peripheral& p = *core.main;
@@ -170,7 +178,7 @@ void SimSoc::Boot(Core& core, uint64_t generation) {
                if (!running()) return;
                const uint64_t offset = plan.offset() != 0
                                            ? plan.offset()
-                                           : core.main->carveout_size;
+                                           : core.node.carveouts[0].size;
                uint64_t got = 0;
                (void)Fetch(core, core.window.iova + offset, plan.write(), false,
                            "data", &got);

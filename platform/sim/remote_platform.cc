@@ -211,6 +211,29 @@ absl::Status RemotePlatform::RequestStop(absl::string_view coprocessor) {
   return FromGrpcStatus(stub_->RequestStop(context.get(), request, &empty));
 }
 
+absl::Status RemotePlatform::WrapperWrite(absl::string_view coprocessor,
+                                          uint32_t offset, uint32_t value) {
+  auto context = Context();
+  v1::WrapperAccess request;
+  request.set_coprocessor(std::string(coprocessor));
+  request.set_offset(offset);
+  request.set_value(value);
+  v1::Empty empty;
+  return FromGrpcStatus(stub_->WrapperWrite(context.get(), request, &empty));
+}
+
+absl::StatusOr<uint32_t> RemotePlatform::WrapperRead(
+    absl::string_view coprocessor, uint32_t offset) {
+  auto context = Context();
+  v1::WrapperAccess request;
+  request.set_coprocessor(std::string(coprocessor));
+  request.set_offset(offset);
+  v1::WrapperAccess reply;
+  grpc::Status status = stub_->WrapperRead(context.get(), request, &reply);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return reply.value();
+}
+
 void RemotePlatform::Subscribe(
     std::function<void(const pas::Signal&)> handler) {
   StopWatching();

@@ -24,7 +24,8 @@ namespace pil::sim {
 class RemotePlatform : public pas::Hardware,
                        public pas::SecureWorld,
                        public pas::Iommu,
-                       public pas::CoprocessorSignals {
+                       public pas::CoprocessorSignals,
+                       public pas::VideoWrapper {
  public:
   // Connects to pilsim at `address`, waiting up to `timeout` for it to
   // answer. UNAVAILABLE (SIM_UNAVAILABLE) when it does not.
@@ -40,6 +41,7 @@ class RemotePlatform : public pas::Hardware,
   pas::Iommu& iommu() override { return *this; }
   pas::PhysicalMemory& memory() override { return *memory_; }
   pas::CoprocessorSignals& signals() override { return *this; }
+  pas::VideoWrapper& video_wrapper() override { return *this; }
   absl::StatusOr<pas::HardwareState> Observe() override;
 
   absl::StatusOr<bool> PasIsSupported(uint32_t pas_id) override;
@@ -64,6 +66,10 @@ class RemotePlatform : public pas::Hardware,
                                  uint64_t size) override;
 
   absl::Status RequestStop(absl::string_view coprocessor) override;
+  absl::Status WrapperWrite(absl::string_view coprocessor, uint32_t offset,
+                            uint32_t value) override;
+  absl::StatusOr<uint32_t> WrapperRead(absl::string_view coprocessor,
+                                       uint32_t offset) override;
   // Blocks until pilsim confirmed the subscription (or 5 s passed).
   void Subscribe(std::function<void(const pas::Signal&)> handler) override;
 

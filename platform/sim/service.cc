@@ -181,6 +181,23 @@ grpc::Status SimSocService::RequestStop(grpc::ServerContext*,
   });
 }
 
+grpc::Status SimSocService::WrapperWrite(grpc::ServerContext*,
+                                         const v1::WrapperAccess* r,
+                                         v1::Empty*) {
+  return ToGrpcStatus(
+      soc_->WrapperWrite(r->coprocessor(), r->offset(), r->value()));
+}
+
+grpc::Status SimSocService::WrapperRead(grpc::ServerContext*,
+                                        const v1::WrapperAccess* r,
+                                        v1::WrapperAccess* out) {
+  auto value = soc_->WrapperRead(r->coprocessor(), r->offset());
+  if (!value.ok()) return ToGrpcStatus(value.status());
+  *out = *r;
+  out->set_value(*value);
+  return grpc::Status::OK;
+}
+
 grpc::Status SimSocService::WatchSignals(
     grpc::ServerContext* context, const v1::WatchSignalsRequest*,
     grpc::ServerWriter<v1::Signal>* writer) {

@@ -57,6 +57,10 @@ class SimSocService final : public v1::SimSoc::Service {
                           v1::IommuUnmapResponse*) override;
   grpc::Status RequestStop(grpc::ServerContext*, const v1::CoprocessorRequest*,
                            v1::Empty*) override;
+  grpc::Status WrapperWrite(grpc::ServerContext*, const v1::WrapperAccess*,
+                            v1::Empty*) override;
+  grpc::Status WrapperRead(grpc::ServerContext*, const v1::WrapperAccess*,
+                           v1::WrapperAccess*) override;
   grpc::Status WatchSignals(grpc::ServerContext*,
                             const v1::WatchSignalsRequest*,
                             grpc::ServerWriter<v1::Signal>*) override;

@@ -20,6 +20,10 @@ constexpr const char* kDefaultRoots[] = {
     "9cda6268c11916ff53b41f2b1701e2758fc3bbd227538ee127158f7c9527a454",
     "f479760f7945275ebf5014aea556badbd3f4580a4f5c0cb11d019a49f0ae704b",
     "0ac41ac28eb1cb7c3be2424b15daff9a4edbbc7cc5c4579f762a80fce4ecd061",
+    // The test roots Debian's MSM8916/APQ8016 images are signed to (the
+    // DragonBoard 410c's secure world accepts them): venus-1.8, wcnss.
+    "983054f5c4b3fd2c8a98aa917271adb7d8766127c34d56a89f5e0a311ca45c2f",
+    "0576ae2edfc92993ea0f070ef01bf529bf7b4c12e4a28af7369e87bf88897e4e",
 };
 
 }  // namespace
@@ -104,7 +108,12 @@ absl::Status SimSoc::Setup(absl::string_view dtb, const v1::Profile& profile,
     fault_plan_.push_back({fault, 0});
   }
   for (const auto& node : board_.coprocessors) {
-    if (!node.enabled() || !node.pas_id || node.carveouts.empty()) continue;
+    const bool wrapper = node.boot == devicetree::BootMethod::kVideoWrapper;
+    if (!node.enabled() || node.carveouts.empty() ||
+        node.boot == devicetree::BootMethod::kQdsp6Registers ||
+        (wrapper ? !node.firmware_stream : !node.pas_id)) {
+      continue;
+    }
     auto core = std::make_unique<Core>();
     core->node = node;
     core->window = pas::FirmwareWindowFor(node.kind, node.carveouts[0].base);
@@ -123,6 +132,15 @@ absl::Status SimSoc::Setup(absl::string_view dtb, const v1::Profile& profile,
     }
     if (settings) {
       core->devmem.assign(settings->devmem().begin(), settings->devmem().end());
+    }
+    if (wrapper) {
+      // No secure world knows it: the OS owns its memory and its reset,
+      // which is asserted at power-on.
+      for (uint32_t offset : kWrapperRegisters) core->wrapper[offset] = 0;
+      core->wrapper[pas::kWrapperA9ssSwReset] = pas::kWrapperA9ssResetBit;
+      carveouts.emplace_back(node.carveouts[0].base, node.carveouts[0].size);
+      cores_.push_back(std::move(core));
+      continue;
     }
     auto add = [&](uint32_t pas_id, bool dtb_image,
                    size_t carveout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

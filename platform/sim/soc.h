@@ -66,7 +66,8 @@ std::optional<uint32_t> ExpectedImageType(uint32_t pas_id);
 class SimSoc : public pas::Hardware,
                public pas::SecureWorld,
                public pas::Iommu,
-               public pas::CoprocessorSignals {
+               public pas::CoprocessorSignals,
+               public pas::VideoWrapper {
  public:
   // A SoC for the device tree `dtb`; its carveouts are backed by the file
   // `memory_path` (shared with other processes), or anonymous memory when
@@ -81,6 +82,7 @@ class SimSoc : public pas::Hardware,
   pas::Iommu& iommu() override { return *this; }
   pas::PhysicalMemory& memory() override { return *memory_; }
   pas::CoprocessorSignals& signals() override { return *this; }
+  pas::VideoWrapper& video_wrapper() override { return *this; }
   absl::StatusOr<pas::HardwareState> Observe() override;
 
   // pas::SecureWorld
@@ -109,6 +111,14 @@ class SimSoc : public pas::Hardware,
   // pas::CoprocessorSignals
   absl::Status RequestStop(absl::string_view coprocessor) override;
   void Subscribe(std::function<void(const pas::Signal&)> handler) override;
+
+  // pas::VideoWrapper (video_wrapper.cc): releasing the A9SS reset with the
+  // firmware range programmed boots the codec, which fetches that range
+  // through the SMMU at its IOVAs; setting the reset bit stops it.
+  absl::Status WrapperWrite(absl::string_view coprocessor, uint32_t offset,
+                            uint32_t value) override;
+  absl::StatusOr<uint32_t> WrapperRead(absl::string_view coprocessor,
+                                       uint32_t offset) override;
 
   // Sim controls: adds a fault to the plan (as in the profile).
   absl::Status InjectFault(const v1::Fault& fault);
@@ -160,6 +170,13 @@ class SimSoc : public pas::Hardware,
   // Coprocessor behaviour.
   void ReleaseReset(Core& core) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Boot(Core& core, uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fetches the wrapper's firmware range through the SMMU; false (and the
+  // core crashed) when a page does not translate to the carveout.
+  bool FetchWrapperRange(Core& core) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when `core` exists, has a wrapper and `offset` names a register.
+  static absl::Status CheckWrapper(const Core* core,
+                                   absl::string_view coprocessor,
+                                   uint32_t offset);
   void Crash(Core& core, pas::SignalKind kind, std::string detail,
              const platform::SmmuFault* fault = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -34,6 +34,14 @@ absl::Status Scm(absl::StatusCode code, absl::string_view reason,
 // The SCM status a call's result carries (0 for OK).
 int64_t ScmStatusOf(const absl::Status& status);
 
+// The wrapper registers a codec booted without TrustZone has.
+inline constexpr uint32_t kWrapperRegisters[] = {
+    pas::kWrapperCpaStart,       pas::kWrapperCpaEnd,
+    pas::kWrapperFwStart,        pas::kWrapperFwEnd,
+    pas::kWrapperNonpixStart,    pas::kWrapperNonpixEnd,
+    pas::kWrapperCpuClockConfig, pas::kWrapperCpuCgcDis,
+    pas::kWrapperA9ssSwReset};
+
 struct SimSoc::Core {
   devicetree::CoprocessorNode node;
   bool dt_linux_owned = false;
@@ -48,6 +56,9 @@ struct SimSoc::Core {
   Peripheral* main = nullptr;
   Peripheral* dtb = nullptr;
   std::vector<v1::DevMem> devmem;
+  // A codec the OS boots through its wrapper (no peripheral): the wrapper
+  // registers by offset.
+  std::map<uint32_t, uint32_t> wrapper;
 };
 
 struct SimSoc::Peripheral {

@@ -30,7 +30,14 @@ REAL_PAIRS = [
     ("sdm845-db845c", "cdsp", "qcom/sdm845/cdsp.mbn", 5),
     ("sdm845-db845c", "video", "qcom/venus-5.2/venus.mbn", 3),
     ("sm8550-qrd", "video", "qcom/vpu/vpu30_p4.mbn", 7),
+    # Carveouts placed at boot (no reg), where Linux places them.
+    ("apq8016-sbc", "wcnss", "qcom/apq8016/wcnss.mbn", 3),
+    ("apq8016-sbc", "video", "qcom/venus-1.8/venus.mbn", 3),
 ]
+
+# Where the DragonBoard 410c's regions land (platform/devicetree/
+# reserved_memory.h): (coprocessor, base, size).
+APQ8016_PLACED = [("wcnss", 0x8e200000, 0x600000), ("video", 0x8dd00000, 0x500000)]
 
 
 def dtb(board):
@@ -64,6 +71,10 @@ def test_real_firmware_full_lifecycle(board, name, firmware, version):
         assert state_name(c.state) == "running"
         assert c.image.source == firmware
         assert c.image.hash_table_version == version
+        if board == "apq8016-sbc":
+            region = c.carveouts[0]
+            assert region.dynamically_placed
+            assert (name, region.base, region.size) in APQ8016_PLACED
         assert len(c.image.sha256) == 64
         steps = [s.name for s in started.steps]
         assert steps[:4] == ["load", "verify_and_copy", "pas_init_image", "pas_mem_setup"]

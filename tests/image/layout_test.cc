@@ -20,6 +20,11 @@ ProgramHeader Load(uint64_t paddr, uint64_t memsz, bool relocatable) {
   return p;
 }
 
+ProgramHeader WithData(ProgramHeader p, uint64_t filesz) {
+  p.filesz = filesz;
+  return p;
+}
+
 std::vector<ProgramHeader> Phdrs(std::vector<ProgramHeader> loads) {
   ProgramHeader placeholder;
   placeholder.flags = kSegmentTypePhdr;
@@ -83,19 +88,49 @@ TEST(ComputeLayout, AddressesDoNotWrap) {
 // Segments are copied in parallel: overlapping ones would race. Both are
 // named, lowest index first, whatever their order in the table.
 TEST(ComputeLayout, OverlappingSegmentsAreRefusedNamingBoth) {
-  auto layout = ComputeLayout(
-      Phdrs({Load(0x10000, 0x3000, false), Load(0x20000, 0x1000, false),
-             Load(0x12000, 0x1000, false)}));
+  auto layout = ComputeLayout(Phdrs(
+      {WithData(Load(0x10000, 0x3000, false), 1), Load(0x20000, 0x1000, false),
+       WithData(Load(0x12000, 0x1000, false), 1)}));
   EXPECT_EQ(ReasonOf(layout.status()), "SEGMENTS_OVERLAP");
   EXPECT_THAT(layout.status().message(), HasSubstr("segments 2 and 4"));
   EXPECT_EQ(MetadataOf(layout.status())["segment"], "2");
   EXPECT_EQ(MetadataOf(layout.status())["other_segment"], "4");
   // Touching is not overlapping; equal starts are.
-  EXPECT_TRUE(ComputeLayout(Phdrs({Load(0x10000, 0x1000, false),
-                                   Load(0x11000, 0x1000, false)}))
+  EXPECT_TRUE(ComputeLayout(Phdrs({WithData(Load(0x10000, 0x1000, false), 8),
+                                   WithData(Load(0x11000, 0x1000, false), 8)}))
                   .ok());
-  EXPECT_EQ(ReasonOf(ComputeLayout(Phdrs({Load(0x10000, 0x1000, false),
-                                          Load(0x10000, 0x10, false)}))
+  EXPECT_EQ(
+      ReasonOf(ComputeLayout(Phdrs({WithData(Load(0x10000, 0x1000, false), 8),
+                                    WithData(Load(0x10000, 0x10, false), 8)}))
+                   .status()),
+      "SEGMENTS_OVERLAP");
+}
+
+// A segment without file data inside another's zero-filled tail is zero
+// whatever the order (WCNSS's segments 7 and 8 start at the same address):
+// subsumed, not placed. Reaching into file data, or past the tail, is not.
+TEST(ComputeLayout, BssInsideAnotherZeroTailIsSubsumed) {
+  auto layout = ComputeLayout(
+      Phdrs({Load(0x8bae3400, 0x37cf8, true), Load(0x8bae3400, 0x21c44, true),
+             WithData(Load(0x8bb20000, 0x1b0, true), 0x34)}));
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  EXPECT_EQ(layout->loadable, (std::vector<size_t>{2, 4}));
+  EXPECT_EQ(layout->subsumed, (std::vector<size_t>{3}));
+  // The smaller one first in the table: the same.
+  layout = ComputeLayout(Phdrs(
+      {Load(0x8bae3400, 0x21c44, true), Load(0x8bae3400, 0x37cf8, true)}));
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  EXPECT_EQ(layout->loadable, (std::vector<size_t>{3}));
+  EXPECT_EQ(layout->subsumed, (std::vector<size_t>{2}));
+  // Inside file data of the other: refused.
+  EXPECT_EQ(ReasonOf(ComputeLayout(
+                         Phdrs({WithData(Load(0x10000, 0x3000, false), 0x2000),
+                                Load(0x11000, 0x100, false)}))
+                         .status()),
+            "SEGMENTS_OVERLAP");
+  // Past the end of the tail: refused.
+  EXPECT_EQ(ReasonOf(ComputeLayout(Phdrs({Load(0x10000, 0x3000, false),
+                                          Load(0x12000, 0x2000, false)}))
                          .status()),
             "SEGMENTS_OVERLAP");
 }

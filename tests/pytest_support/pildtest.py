@@ -128,6 +128,11 @@ class Sim:
         self.inject(call_fault=profile.CallFault(call=call, occurrence=occurrence,
                                                  fail_status=fail_status, hold_ms=hold_ms))
 
+    def wrapper(self, coprocessor, offset):
+        """A video wrapper register of `coprocessor` (name or node path)."""
+        access = self.pb.WrapperAccess(coprocessor=coprocessor, offset=offset)
+        return self.stub.WrapperRead(access, timeout=10).value
+
     def leftovers(self, coprocessor):
         """What the hardware still holds for a pil.v1.Coprocessor: a list of
         descriptions, empty when clean."""
