@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 import pild
-from pildtest import Pild, binary, realdata, runfile, running_pild, wait_until
+from pildtest import Pild, binary, make_signed, realdata, runfile, running_pild, wait_until
 
 state_name = pild.state_name
 
@@ -152,3 +152,28 @@ def test_a_restarted_pild_adopts_the_running_codec_and_stops_it():
             server.stop()
         else:
             server.stop_sim()
+
+
+def test_an_image_over_six_mib_is_refused_even_where_it_fits(tmp_path):
+    """The OS loads at most 6 MiB of codec firmware without TrustZone: on a
+    board whose video region is 8 MiB (lazor's, enlarged), a test-signed
+    7 MiB image that fits the region is refused naming that limit."""
+    dts = subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts",
+                          realdata("dtb/%s.dtb" % BOARD)],
+                         check=True, capture_output=True, text=True).stdout
+    region = "reg = <0x00 0x8f600000 0x00 0x500000>;"
+    assert dts.count(region) == 1
+    dts = dts.replace(region, "reg = <0x00 0x8f600000 0x00 0x800000>;")
+    dtb = tmp_path / "big.dtb"
+    subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", str(dtb)],
+                   input=dts, check=True, capture_output=True, text=True)
+    firmware = tmp_path / "fw"
+    make_signed(str(firmware / FIRMWARE), REGION[0], 0x700000, 0xE, version=3)
+    with running_pild("--dtb=" + str(dtb), "--firmware-path=" + str(firmware)) as server, \
+            server.client() as client:
+        assert client.get("video").carveouts[0].size == 0x800000
+        with pytest.raises(pild.PildError) as caught:
+            client.start("video")
+        assert caught.value.reason == "IMAGE_TOO_LARGE", str(caught.value)
+        assert "at most 0x600000" in str(caught.value)
+        assert_clean(server, client)
