@@ -31,9 +31,11 @@ _LIBRARIES = {
     "grpcpp_reflection": {"raw": ["-lgrpc++_reflection"], "deps": [":grpcpp"]},
     "gtest": {"pkg": ["gtest"]},
     "gtest_main": {"pkg": ["gtest_main"]},
+    "lzma": {"pkg": ["liblzma"]},
     "protobuf": {"pkg": ["protobuf"]},
     "sqlite3": {"pkg": ["sqlite3"]},
     "systemd": {"pkg": ["libsystemd"]},
+    "zstd": {"pkg": ["libzstd"]},
 }
 
 def _pkg_config(ctx, modules, flag):

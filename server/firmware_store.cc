@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/error.h"
 #include "common/file.h"
+#include "platform/image/decompress.h"
 
 namespace pil::server {
 
@@ -23,6 +26,54 @@ std::string FirmwareSource::Describe() const {
   }
   return "(device-tree default)";
 }
+
+namespace {
+
+// How a file may be stored: as named, or compressed under a suffix.
+struct Stored {
+  const char* suffix;
+  std::optional<image::Compression> compression;
+};
+constexpr Stored kStored[] = {{"", std::nullopt},
+                              {".zst", image::Compression::kZstd},
+                              {".xz", image::Compression::kXz}};
+
+// The contents of `name` stored as `stored` beneath `dir_fd` (`dir`),
+// decompressed, at most FirmwareImage::kMaxFileSize bytes either way.
+// NOT_FOUND when there is no such file.
+absl::StatusOr<std::string> ReadStored(int dir_fd, const std::string& dir,
+                                       absl::string_view name,
+                                       const Stored& stored) {
+  const std::string file = absl::StrCat(name, stored.suffix);
+  const std::string display = absl::StrCat(dir, "/", file);
+  auto bytes = ReadFileBeneath(dir_fd, file, display,
+                               image::FirmwareImage::kMaxFileSize);
+  if (!bytes.ok() || !stored.compression.has_value()) return bytes;
+  auto plain = image::Decompress(*stored.compression, *bytes,
+                                 image::FirmwareImage::kMaxFileSize);
+  if (!plain.ok()) {
+    return WithMetadata(Annotate(plain.status(), display), "path", display);
+  }
+  return plain;
+}
+
+// A split part beside its image: the first of NAME, NAME.zst and NAME.xz
+// in the same directory.
+absl::StatusOr<std::string> ReadPart(int dir_fd, const std::string& dir,
+                                     absl::string_view name) {
+  for (const Stored& stored : kStored) {
+    auto bytes = ReadStored(dir_fd, dir, name, stored);
+    if (bytes.ok() || bytes.status().code() != absl::StatusCode::kNotFound) {
+      return bytes;
+    }
+  }
+  return Error(
+      absl::StatusCode::kNotFound, "FILE_NOT_FOUND",
+      absl::StrCat(dir, "/", name, " does not exist (nor as .zst or .xz)"),
+      {{"path", absl::StrCat(dir, "/", name)}});
+}
+
+}  // namespace
 
 absl::Status CheckFirmwareName(absl::string_view name) {
   auto invalid = [&](absl::string_view why) {
@@ -72,29 +123,33 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
                                             std::move(bytes));
   }
   if (absl::Status s = CheckFirmwareName(source.value); !s.ok()) return s;
-  for (const std::string& dir : directories_) {
-    // Everything is read beneath the directory: links inside a firmware
-    // tree work, links out of it do not.
-    const int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd < 0) continue;
-    auto read = [&](absl::string_view name, size_t max_size) {
-      return ReadFileBeneath(dir_fd, name, absl::StrCat(dir, "/", name),
-                             max_size);
-    };
-    auto bytes = read(source.value, image::FirmwareImage::kMaxFileSize);
-    if (!bytes.ok() && bytes.status().code() == absl::StatusCode::kNotFound) {
+  // As the kernel's loader: the name in every directory, then NAME.zst in
+  // every directory, then NAME.xz.
+  for (const Stored& stored : kStored) {
+    for (const std::string& dir : directories_) {
+      // Everything is read beneath the directory: links inside a firmware
+      // tree work, links out of it do not.
+      const int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (dir_fd < 0) continue;
+      auto bytes = ReadStored(dir_fd, dir, source.value, stored);
+      if (!bytes.ok() && bytes.status().code() == absl::StatusCode::kNotFound) {
+        ::close(dir_fd);
+        continue;
+      }
+      if (!bytes.ok()) {
+        ::close(dir_fd);
+        return bytes.status();
+      }
+      // Parts are named like the image, relative to the same directory,
+      // each stored plain or compressed.
+      auto read_part = [&](absl::string_view name, size_t) {
+        return ReadPart(dir_fd, dir, name);
+      };
+      auto image = image::FirmwareImage::Load(source.value, std::move(*bytes),
+                                              image::FileReader(read_part));
       ::close(dir_fd);
-      continue;
+      return image;
     }
-    if (!bytes.ok()) {
-      ::close(dir_fd);
-      return bytes.status();
-    }
-    // Parts are named like the image, relative to the same directory.
-    auto image = image::FirmwareImage::Load(source.value, std::move(*bytes),
-                                            image::FileReader(read));
-    ::close(dir_fd);
-    return image;
   }
   return Error(
       absl::StatusCode::kNotFound, "FIRMWARE_NOT_FOUND",

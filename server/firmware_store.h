@@ -43,13 +43,19 @@ class FirmwareStore {
                          uint64_t upload_capacity = uint64_t{1} << 30);
 
   // The image for a name (a file, or an .mdt with .bNN parts beside it) or
-  // an upload. Names are resolved beneath each directory (symbolic links
-  // only within it: FILE_OUTSIDE_DIRECTORY otherwise) and every part must be
-  // a regular file (a FIFO or device is refused without blocking).
-  // INVALID_ARGUMENT (FIRMWARE_NAME_INVALID) for absolute names or ones with
-  // "..", NOT_FOUND (FIRMWARE_NOT_FOUND naming the directories searched,
-  // UPLOAD_NOT_FOUND) when absent; image errors as the image library reports
-  // them.
+  // an upload. As the kernel's loader, a name is looked for in every
+  // directory, then NAME.zst in every directory, then NAME.xz; each .bNN
+  // part is the first of its name, .zst and .xz in the image's directory.
+  // Names are resolved beneath each directory (symbolic links only within
+  // it: FILE_OUTSIDE_DIRECTORY otherwise) and every file must be a regular
+  // file (a FIFO or device is refused without blocking). Files, compressed
+  // or decompressed, are bounded by FirmwareImage::kMaxFileSize
+  // (FILE_TOO_LARGE naming the file and the limit). A file found but not
+  // readable or not decompressible (FIRMWARE_DECOMPRESS_FAILED) is an
+  // error, not a reason to look further. INVALID_ARGUMENT
+  // (FIRMWARE_NAME_INVALID) for absolute names or ones with "..", NOT_FOUND
+  // (FIRMWARE_NOT_FOUND naming the directories searched, UPLOAD_NOT_FOUND)
+  // when absent; image errors as the image library reports them.
   absl::StatusOr<image::FirmwareImage> Load(const FirmwareSource& source) const;
 
   // An upload kept.
