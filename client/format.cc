@@ -188,6 +188,19 @@ std::string IommuOwnerName(v1::IommuOwner owner) {
   }
 }
 
+std::string BootMethodName(v1::BootMethod method) {
+  switch (method) {
+    case v1::BOOT_METHOD_PAS:
+      return "pas";
+    case v1::BOOT_METHOD_VIDEO_WRAPPER:
+      return "video_wrapper";
+    case v1::BOOT_METHOD_QDSP6_REGISTERS:
+      return "qdsp6_registers";
+    default:
+      return "unspecified";
+  }
+}
+
 void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
   json.BeginObject();
   json.Key("node_path").String(c.node_path());
@@ -251,6 +264,7 @@ void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json) {
   }
   json.Key("firmware_sid_mask").Uint(c.firmware_sid_mask());
   json.Key("iommu_owner").String(IommuOwnerName(c.iommu_owner()));
+  json.Key("boot_method").String(BootMethodName(c.boot_method()));
   json.Key("problems").BeginArray();
   for (const std::string& p : c.problems()) json.String(p);
   json.EndArray();
@@ -316,10 +330,10 @@ std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
       live && std::any_of(list.begin(), list.end(), [](const auto& c) {
         return c.hardware().has_remoteproc();
       });
-  std::vector<std::string> columns = {"NAME",    live ? "STATE" : "STATUS",
-                                      "PAS",     "IOMMU",
-                                      "FW SID",  "CARVEOUT",
-                                      "FIRMWARE"};
+  std::vector<std::string> columns = {"NAME",     live ? "STATE" : "STATUS",
+                                      "PAS",      "IOMMU",
+                                      "BOOT",     "FW SID",
+                                      "CARVEOUT", "FIRMWARE"};
   if (remoteprocs) columns.push_back("REMOTEPROC");
   Table table(columns);
   for (const v1::Coprocessor& c : list) {
@@ -341,6 +355,7 @@ std::string CoprocessorTable(const std::vector<v1::Coprocessor>& list,
         live ? StateName(c.state()) : c.dt_status(),
         c.pas_id() != 0 ? absl::StrCat(c.pas_id()) : "?",
         IommuOwnerName(c.iommu_owner()),
+        BootMethodName(c.boot_method()),
         FirmwareSid(c),
         carveout,
         firmware};
@@ -395,6 +410,7 @@ std::string CoprocessorDetail(const v1::Coprocessor& c) {
   }
   rows.emplace_back("firmware sid", FirmwareSid(c));
   rows.emplace_back("iommu owner", IommuOwnerName(c.iommu_owner()));
+  rows.emplace_back("boot", BootMethodName(c.boot_method()));
   if (c.state() != v1::STATE_UNSPECIFIED) {
     const v1::BackendSupport& support = c.support();
     rows.emplace_back(

@@ -20,13 +20,16 @@ std::string PermissionsText(const v1::Mapping& mapping);
 // "linux" / "hypervisor".
 std::string IommuOwnerName(v1::IommuOwner owner);
 
+// "pas" / "video_wrapper" / "qdsp6_registers".
+std::string BootMethodName(v1::BootMethod method);
+
 // Writes one coprocessor as a JSON object whose keys are the pil.v1
 // Coprocessor field names (docs/CLI.md): node_path, name, kind, soc,
 // compatible, dt_status, pas_id, dtb_pas_id, firmware_names,
 // firmware_names_default, carveouts, stream_ids, iommu_map, firmware_sid,
-// firmware_sid_mask, iommu_owner, problems; and, when the state is known,
-// state, state_since, crash_count, image, last_error, recovery, hardware,
-// support.
+// firmware_sid_mask, iommu_owner, boot_method, problems; and, when the state is
+// known, state, state_since, crash_count, image, last_error, recovery,
+// hardware, support.
 void WriteCoprocessorJson(const v1::Coprocessor& c, JsonWriter& json);
 
 // A JSON list of coprocessors, as `pilctl list --json` prints it.

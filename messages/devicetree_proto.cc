@@ -42,6 +42,17 @@ v1::Coprocessor CoprocessorFromNode(const devicetree::CoprocessorNode& node) {
   out.set_iommu_owner(node.iommu_owner == devicetree::IommuOwner::kLinux
                           ? v1::IOMMU_OWNER_LINUX
                           : v1::IOMMU_OWNER_HYPERVISOR);
+  switch (node.boot) {
+    case devicetree::BootMethod::kPas:
+      out.set_boot_method(v1::BOOT_METHOD_PAS);
+      break;
+    case devicetree::BootMethod::kVideoWrapper:
+      out.set_boot_method(v1::BOOT_METHOD_VIDEO_WRAPPER);
+      break;
+    case devicetree::BootMethod::kQdsp6Registers:
+      out.set_boot_method(v1::BOOT_METHOD_QDSP6_REGISTERS);
+      break;
+  }
   out.set_dt_status(node.status);
   for (const std::string& p : node.problems) out.add_problems(p);
   return out;

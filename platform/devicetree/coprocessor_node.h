@@ -65,24 +65,29 @@ struct CoprocessorNode {
   std::vector<std::string> compatible;
   // The status property; "okay" when absent.
   std::string status;
-  // Peripheral id for PAS calls; nullopt when the subsystem is unknown.
+  // Peripheral id for PAS calls; nullopt when the subsystem is unknown. Kept
+  // when known for nodes booted without PAS.
   std::optional<uint32_t> pas_id;
   // PAS id of the DTB image, when the node names one.
   std::optional<uint32_t> dtb_pas_id;
-  // Main image first, then the DTB image.
+  // Main image first, then the DTB image (MSS: the MBA, then the modem).
   std::vector<std::string> firmware_names;
   // True when the node has no firmware-name and the driver default is used.
   bool firmware_names_default = false;
-  // `memory-region`: main carveout first, then the DTB carveout, ...
+  // `memory-region` (an older MSS: its `mba` and `mpss` subnodes'): main
+  // carveout first, then the DTB carveout, ...
   std::vector<CarveoutRange> carveouts;
   std::vector<StreamId> iommus;
   std::vector<IommuMapEntry> iommu_map;
-  // The stream the firmware fetches with (see IommuOwner).
+  // The stream the firmware fetches with (see IommuOwner): a remoteproc's
+  // first `iommus`; a codec's `video-firmware` or `firmware` subnode's first
+  // `iommus`, else its `iommu-map` entry for function 0.
   std::optional<StreamId> firmware_stream;
   IommuOwner iommu_owner = IommuOwner::kHypervisor;
   BootMethod boot = BootMethod::kPas;
   // Inconsistencies in this node (dangling phandles, truncated specifiers,
-  // carveouts without a static address, unknown PAS id). A coprocessor with
+  // carveouts that cannot be placed, unknown PAS id of a PAS node), and a
+  // kQdsp6Registers boot, which pild does not model. A coprocessor with
   // problems is listed but cannot be booted.
   std::vector<std::string> problems;
 

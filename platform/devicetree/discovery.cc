@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "platform/devicetree/fdt.h"
+#include "platform/devicetree/iommus.h"
 #include "platform/devicetree/known_hardware.h"
 #include "platform/devicetree/reserved_memory.h"
 
@@ -22,6 +23,8 @@ namespace {
 struct Match {
   CoprocessorKind kind;
   std::string subsystem;  // adsp, cdsp, ..., "video" for codecs
+  BootMethod boot = BootMethod::kPas;
+  absl::string_view driver = "";  // for kQdsp6Registers: the Linux driver
 };
 
 // "qcom,sm8550-adsp-pas" -> ("sm8550", "adsp").
@@ -36,29 +39,35 @@ std::optional<std::pair<std::string, std::string>> SplitSocSubsystem(
 }
 
 std::optional<Match> MatchCompatible(absl::string_view compatible) {
+  if (auto pil = Qdsp6PilFor(compatible)) {
+    return Match{CoprocessorKind::kRemoteproc, std::string(pil->subsystem),
+                 BootMethod::kQdsp6Registers, pil->driver};
+  }
   if (IsPasLoadedPil(compatible)) {
     absl::string_view body = compatible;
     absl::ConsumePrefix(&body, "qcom,");
     absl::ConsumeSuffix(&body, "-pil");
     if (body == "riva" || absl::StartsWith(body, "pronto-")) {
-      return Match{CoprocessorKind::kRemoteproc, "wcnss"};
+      return Match{CoprocessorKind::kRemoteproc, "wcnss", BootMethod::kPas, ""};
     }
     auto parts = SplitSocSubsystem(body);
     if (!parts) return std::nullopt;
-    return Match{CoprocessorKind::kRemoteproc, parts->second};
+    return Match{CoprocessorKind::kRemoteproc, parts->second, BootMethod::kPas,
+                 ""};
   }
   if (!absl::ConsumePrefix(&compatible, "qcom,")) return std::nullopt;
   absl::string_view body = compatible;
   if (absl::ConsumeSuffix(&body, "-pas")) {
     auto parts = SplitSocSubsystem(body);
     if (!parts) return std::nullopt;
-    return Match{CoprocessorKind::kRemoteproc, parts->second};
+    return Match{CoprocessorKind::kRemoteproc, parts->second, BootMethod::kPas,
+                 ""};
   }
   for (absl::string_view suffix : {"-venus", "-venus-v2", "-iris"}) {
     absl::string_view soc = compatible;
     if (absl::ConsumeSuffix(&soc, suffix) && !soc.empty() &&
         !absl::StrContains(soc, '-')) {
-      return Match{CoprocessorKind::kVideoCodec, "video"};
+      return Match{CoprocessorKind::kVideoCodec, "video", BootMethod::kPas, ""};
     }
   }
   return std::nullopt;
@@ -74,17 +83,18 @@ std::string SocOf(absl::string_view compatible) {
   return soc;
 }
 
-// Reads the node behind each phandle of `memory-region`; a region without
-// `reg` is where `reserved` placed it.
+// Reads the node behind each phandle of `node`'s `memory-region`; a region
+// without `reg` is where `reserved` placed it. `prefix` ("mba/") names a
+// subnode in problems.
 void ResolveCarveouts(const Fdt& fdt, const ReservedMemory& reserved, int node,
-                      CoprocessorNode& out) {
+                      absl::string_view prefix, CoprocessorNode& out) {
   auto phandles = fdt.Cells(node, "memory-region");
   if (!phandles.ok()) {
     out.problems.push_back(std::string(phandles.status().message()));
     return;
   }
   for (size_t i = 0; i < phandles->size(); ++i) {
-    const std::string where = absl::StrCat("memory-region[", i, "]");
+    const std::string where = absl::StrCat(prefix, "memory-region[", i, "]");
     auto region = fdt.NodeByPhandle((*phandles)[i]);
     if (!region) {
       out.problems.push_back(absl::StrCat(where, " refers to phandle 0x",
@@ -152,88 +162,62 @@ void ResolveCarveouts(const Fdt& fdt, const ReservedMemory& reserved, int node,
   }
 }
 
-void ResolveIommus(const Fdt& fdt, int node, CoprocessorNode& out) {
-  auto cells = fdt.Cells(node, "iommus");
-  if (!cells.ok()) {
-    out.problems.push_back(std::string(cells.status().message()));
-    return;
-  }
-  size_t i = 0;
-  while (i < cells->size()) {
-    const uint32_t phandle = (*cells)[i];
-    auto smmu = fdt.NodeByPhandle(phandle);
-    if (!smmu) {
-      out.problems.push_back(absl::StrCat("iommus refers to phandle 0x",
-                                          absl::Hex(phandle),
-                                          ", which no node has"));
-      return;
-    }
-    auto iommu_cells = fdt.U32(*smmu, "#iommu-cells");
-    if (!iommu_cells || *iommu_cells > 4) {
-      out.problems.push_back(absl::StrCat(
-          "iommus refers to ", fdt.PathOf(*smmu),
-          ", which has no valid #iommu-cells (expected one cell <= 4)"));
-      return;
-    }
-    const size_t n = *iommu_cells;
-    if (i + 1 + n > cells->size()) {
-      out.problems.push_back(absl::StrCat(
-          "iommus is truncated: a specifier for ", fdt.PathOf(*smmu), " needs ",
-          n, " cells after the phandle, ", cells->size() - i - 1, " remain"));
-      return;
-    }
-    StreamId id;
-    id.sid = n >= 1 ? (*cells)[i + 1] : 0;
-    id.mask = n >= 2 ? (*cells)[i + 2] : 0;
-    id.smmu_path = fdt.PathOf(*smmu);
-    out.iommus.push_back(std::move(id));
-    i += 1 + n;
-  }
+// The first `iommus` specifier of the child `subnode` of `node` (a codec's
+// `video-firmware` or `firmware`); nullopt, with a problem naming the
+// subnode, when it has none that parses.
+std::optional<StreamId> SubnodeStream(const Fdt& fdt, int node,
+                                      const char* subnode,
+                                      CoprocessorNode& out) {
+  auto child = fdt.Subnode(node, subnode);
+  if (!child) return std::nullopt;
+  std::vector<StreamId> ids =
+      ParseIommus(fdt, *child, absl::StrCat(subnode, "/iommus"), out.problems);
+  if (!ids.empty()) return ids.front();
+  out.problems.push_back(
+      absl::StrCat("the ", subnode, " subnode (", fdt.PathOf(*child),
+                   ") has no usable iommus: the firmware stream is unknown"));
+  return std::nullopt;
 }
 
-// Returns the stream-match mask of the SMMU at `smmu_path`'s node.
-uint32_t StreamMatchMask(const Fdt& fdt, int smmu) {
-  return fdt.U32(smmu, "stream-match-mask").value_or(0);
-}
-
-void ResolveIommuMap(const Fdt& fdt, int node, CoprocessorNode& out) {
-  auto cells = fdt.Cells(node, "iommu-map");
-  if (!cells.ok()) {
-    out.problems.push_back(std::string(cells.status().message()));
-    return;
-  }
-  if (cells->size() % 4 != 0) {
+// The firmware stream of a codec and who maps it. Without TrustZone it is
+// the `video-firmware` subnode's; otherwise a `firmware` subnode's (the
+// newer Iris form), else the `iommu-map` entry of function 0.
+void ResolveCodecStream(const Fdt& fdt, int node, CoprocessorNode& out) {
+  std::optional<StreamId> mapped;
+  out.iommu_map = ParseIommuMap(fdt, node, &mapped, out.problems);
+  const char* subnode =
+      out.boot == BootMethod::kVideoWrapper ? "video-firmware" : "firmware";
+  std::optional<StreamId> own = SubnodeStream(fdt, node, subnode, out);
+  // Masks are not compared: iommu-map's is the SMMU's stream-match-mask.
+  if (own && mapped && out.boot == BootMethod::kPas &&
+      (own->sid != mapped->sid || own->smmu_path != mapped->smmu_path)) {
     out.problems.push_back(absl::StrCat(
-        "iommu-map has ", cells->size(),
-        " cells, expected <id-base phandle iommu-base length> tuples"));
-    return;
+        "the firmware subnode's stream 0x", absl::Hex(own->sid), " (",
+        own->smmu_path, ") disagrees with iommu-map function 0's 0x",
+        absl::Hex(mapped->sid), " (", mapped->smmu_path,
+        "); the subnode's is used"));
   }
-  const uint32_t id_mask = fdt.U32(node, "iommu-map-mask").value_or(~0u);
-  std::optional<StreamId> firmware;
-  for (size_t i = 0; i < cells->size(); i += 4) {
-    auto smmu = fdt.NodeByPhandle((*cells)[i + 1]);
-    if (!smmu) {
-      out.problems.push_back(absl::StrCat("iommu-map refers to phandle 0x",
-                                          absl::Hex((*cells)[i + 1]),
-                                          ", which no node has"));
-      continue;
-    }
-    IommuMapEntry entry;
-    entry.function_id = (*cells)[i];
-    entry.smmu_path = fdt.PathOf(*smmu);
-    entry.sid_base = (*cells)[i + 2];
-    entry.length = (*cells)[i + 3];
-    // The firmware is function 0 (IRIS_FIRMWARE); the first covering entry
-    // wins, as in the kernel's id mapping.
-    const uint32_t id = 0 & id_mask;
-    if (!firmware && id >= entry.function_id &&
-        uint64_t{id} - entry.function_id < entry.length) {
-      firmware = StreamId{entry.sid_base + (id - entry.function_id),
-                          StreamMatchMask(fdt, *smmu), entry.smmu_path};
-    }
-    out.iommu_map.push_back(std::move(entry));
+  out.firmware_stream =
+      own || out.boot == BootMethod::kVideoWrapper ? own : mapped;
+  const bool linux_owned =
+      out.firmware_stream.has_value() || fdt.Subnode(node, subnode).has_value();
+  out.iommu_owner = linux_owned ? IommuOwner::kLinux : IommuOwner::kHypervisor;
+}
+
+// What pild cannot do for a node its driver boots through QDSP6SS.
+std::string Qdsp6Problem(absl::string_view driver) {
+  if (driver == "qcom_q6v5_mss") {
+    return "boots without PAS: the OS starts the Hexagon through its QDSP6SS "
+           "registers with the MBA image, then hands the MBA the modem image "
+           "through the RMB registers (qcom_q6v5_mss); pild does not model "
+           "this loading";
   }
-  if (out.kind == CoprocessorKind::kVideoCodec) out.firmware_stream = firmware;
+  if (driver == "qcom_q6v5_wcss") {
+    return "boots without PAS through its QDSP6SS and WCSS reset registers "
+           "(qcom_q6v5_wcss); pild does not model this loading";
+  }
+  return absl::StrCat("boots without PAS through its QDSP6SS registers (",
+                      driver, "); pild does not model this loading");
 }
 
 CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
@@ -242,6 +226,11 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
   CoprocessorNode out;
   out.path = fdt.PathOf(node);
   out.kind = match.kind;
+  out.boot = match.boot;
+  if (out.kind == CoprocessorKind::kVideoCodec &&
+      fdt.Subnode(node, "video-firmware")) {
+    out.boot = BootMethod::kVideoWrapper;
+  }
   out.soc = SocOf(compatible.front());
   out.compatible = std::move(compatible);
 
@@ -250,11 +239,14 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
   if (!status.ok())
     out.problems.push_back(std::string(status.status().message()));
 
+  // Only PAS needs the id; a node booted otherwise keeps a known one.
   out.pas_id = PasIdFor(out.soc, match.subsystem);
-  if (!out.pas_id && !(out.kind == CoprocessorKind::kVideoCodec &&
-                       fdt.Subnode(node, "video-firmware"))) {
+  if (!out.pas_id && out.boot == BootMethod::kPas) {
     out.problems.push_back(absl::StrCat("no PAS id is known for subsystem '",
                                         match.subsystem, "'"));
+  }
+  if (out.boot == BootMethod::kQdsp6Registers) {
+    out.problems.push_back(Qdsp6Problem(match.driver));
   }
 
   // Names the node gives override the driver's, position by position.
@@ -279,47 +271,41 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
         "no firmware-name, and no driver default is known for this "
         "compatible");
   }
-  if (out.firmware_names.size() >= 2) {
+  if (out.firmware_names.size() >= 2 && out.boot == BootMethod::kPas) {
     out.dtb_pas_id = defaults && defaults->dtb_pas_id
                          ? defaults->dtb_pas_id
                          : DtbPasIdFor(match.subsystem);
   }
-  std::optional<int> video_firmware =
-      out.kind == CoprocessorKind::kVideoCodec
-          ? fdt.Subnode(node, "video-firmware")
-          : std::nullopt;
-  if (video_firmware) out.boot = BootMethod::kVideoWrapper;
 
-  ResolveCarveouts(fdt, reserved, node, out);
+  ResolveCarveouts(fdt, reserved, node, "", out);
+  // Older MSS nodes name their regions in `mba` and `mpss` subnodes.
+  if (match.driver == "qcom_q6v5_mss" && !fdt.Property(node, "memory-region")) {
+    for (const char* sub : {"mba", "mpss"}) {
+      if (auto child = fdt.Subnode(node, sub)) {
+        ResolveCarveouts(fdt, reserved, *child, absl::StrCat(sub, "/"), out);
+      }
+    }
+  }
   if (out.carveouts.empty() &&
       std::none_of(out.problems.begin(), out.problems.end(),
                    [](const std::string& p) {
-                     return absl::StartsWith(p, "memory-region");
+                     return absl::StrContains(p, "memory-region");
                    })) {
     out.problems.push_back("no memory-region: the node has no carveout");
   }
-  ResolveIommus(fdt, node, out);
-  ResolveIommuMap(fdt, node, out);
+  out.iommus = ParseIommus(fdt, node, "iommus", out.problems);
+  if (out.kind == CoprocessorKind::kVideoCodec) {
+    ResolveCodecStream(fdt, node, out);
+    return out;
+  }
+  std::optional<StreamId> unused;
+  out.iommu_map = ParseIommuMap(fdt, node, &unused, out.problems);
   // A remoteproc with `iommus` (even a malformed one) is Linux-managed, as
-  // in the kernel; a codec is when its firmware function maps to a stream.
-  bool linux_owned = out.firmware_stream.has_value();
-  if (out.kind == CoprocessorKind::kRemoteproc) {
-    if (!out.iommus.empty()) out.firmware_stream = out.iommus.front();
-    linux_owned = fdt.Property(node, "iommus").has_value();
-  }
-  if (video_firmware) {
-    CoprocessorNode sub;
-    ResolveIommus(fdt, *video_firmware, sub);
-    if (sub.iommus.empty()) {
-      out.problems.push_back(
-          "the video-firmware subnode has no usable iommus: no stream to map "
-          "the firmware for");
-    } else {
-      out.firmware_stream = sub.iommus.front();
-      linux_owned = true;
-    }
-  }
-  out.iommu_owner = linux_owned ? IommuOwner::kLinux : IommuOwner::kHypervisor;
+  // in the kernel.
+  if (!out.iommus.empty()) out.firmware_stream = out.iommus.front();
+  out.iommu_owner = fdt.Property(node, "iommus").has_value()
+                        ? IommuOwner::kLinux
+                        : IommuOwner::kHypervisor;
   return out;
 }
 

@@ -4,10 +4,13 @@
 //   for (const CoprocessorNode& c : board->coprocessors) ...
 //
 // Matches PAS remoteprocs (`qcom,<soc>-<sub>-pas`, the older ADSP-style
-// `qcom,<soc>-{adsp,cdsp,slpi}-pil`, WCNSS `qcom,{riva,pronto-v*}-pil`) and
-// video codecs (`qcom,<soc>-venus[-v2]`, `qcom,<soc>-iris`). Nodes loaded
-// without PAS (`*-mss-pil`, `*-wcss-pil`, `qcom,q6v5-pil`) are not matched.
-// Disabled nodes are listed with their status.
+// `qcom,<soc>-{adsp,cdsp,slpi}-pil`, WCNSS `qcom,{riva,pronto-v*}-pil`),
+// video codecs (`qcom,<soc>-venus[-v2]`, `qcom,<soc>-iris`; BootMethod
+// kVideoWrapper when a `video-firmware` subnode says there is no
+// TrustZone), and every `*-pil` node the Linux QDSP6 drivers boot without
+// PAS (qcom_q6v5_adsp, _mss, _wcss: BootMethod kQdsp6Registers, listed with
+// a problem since pild does not model that loading). Disabled nodes are
+// listed with their status.
 #ifndef PILD_PLATFORM_DEVICETREE_DISCOVERY_H_
 #define PILD_PLATFORM_DEVICETREE_DISCOVERY_H_
 

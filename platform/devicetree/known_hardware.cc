@@ -32,8 +32,9 @@ constexpr DtbPasEntry kDtbPasIds[] = {
 struct DriverEntry {
   absl::string_view compatible;
   absl::string_view firmware;
-  absl::string_view dtb_firmware;  // "" = no DTB image
-  uint32_t dtb_pas_id;             // 0 = none
+  // "" = none. The DTB image; for MSS the modem image after the MBA.
+  absl::string_view dtb_firmware;
+  uint32_t dtb_pas_id;  // 0 = none
 };
 
 // The match tables of the Linux drivers (upstream, 2026).
@@ -111,6 +112,34 @@ constexpr DriverEntry kDrivers[] = {
     {"qcom,sm8750-mpss-pas", "modem.mdt", "modem_dtb.mdt", 38},
     {"qcom,x1e80100-adsp-pas", "adsp.mdt", "adsp_dtb.mdt", 36},
     {"qcom,x1e80100-cdsp-pas", "cdsp.mdt", "cdsp_dtb.mdt", 37},
+    // Booted without PAS through the QDSP6SS registers (qcom_q6v5_adsp).
+    {"qcom,qcs404-cdsp-pil", "cdsp.mdt", "", 0},
+    {"qcom,sc7280-adsp-pil", "adsp.pbn", "", 0},
+    {"qcom,sc7280-wpss-pil", "wpss.mdt", "", 0},
+    {"qcom,sdm845-adsp-pil", "adsp.mdt", "", 0},
+    // MBA-based modems (qcom_q6v5_mss): the MBA image, then the modem's.
+    {"qcom,q6v5-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,mdm9607-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8226-mss-pil", "mba.b00", "modem.mdt", 0},
+    {"qcom,msm8909-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8916-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8917-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8926-mss-pil", "mba.b00", "modem.mdt", 0},
+    {"qcom,msm8937-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8940-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8953-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8974-mss-pil", "mba.b00", "modem.mdt", 0},
+    {"qcom,msm8996-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,msm8998-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,sc7180-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,sc7280-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,sdm660-mss-pil", "mba.mbn", "modem.mdt", 0},
+    {"qcom,sdm845-mss-pil", "mba.mbn", "modem.mdt", 0},
+    // Wireless subsystems (qcom_q6v5_wcss). ipq6018's entry is the driver
+    // data posted with the ipq6018 device tree's compatible.
+    {"qcom,ipq6018-wcss-pil", "IPQ6018/q6_fw.mdt", "", 0},
+    {"qcom,ipq8074-wcss-pil", "IPQ8074/q6_fw.mdt", "", 0},
+    {"qcom,qcs404-wcss-pil", "wcnss.mdt", "", 0},
     // WCNSS (qcom_wcnss).
     {"qcom,riva-pil", "wcnss.mdt", "", 0},
     {"qcom,pronto-v1-pil", "wcnss.mdt", "", 0},
@@ -141,7 +170,46 @@ constexpr absl::string_view kPasLoadedPil[] = {
     "qcom,pronto-v1-pil",    "qcom,pronto-v2-pil",    "qcom,pronto-v3-pil",
 };
 
+struct Qdsp6PilEntry {
+  absl::string_view compatible;
+  Qdsp6Pil pil;
+};
+
+constexpr Qdsp6PilEntry kQdsp6Pils[] = {
+    {"qcom,qcs404-cdsp-pil", {"cdsp", "qcom_q6v5_adsp"}},
+    {"qcom,sc7280-adsp-pil", {"adsp", "qcom_q6v5_adsp"}},
+    {"qcom,sc7280-wpss-pil", {"wpss", "qcom_q6v5_adsp"}},
+    {"qcom,sdm845-adsp-pil", {"adsp", "qcom_q6v5_adsp"}},
+    {"qcom,q6v5-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,mdm9607-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8226-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8909-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8916-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8917-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8926-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8937-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8940-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8953-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8974-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8996-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,msm8998-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,sc7180-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,sc7280-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,sdm660-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,sdm845-mss-pil", {"mpss", "qcom_q6v5_mss"}},
+    {"qcom,ipq6018-wcss-pil", {"wcss", "qcom_q6v5_wcss"}},
+    {"qcom,ipq8074-wcss-pil", {"wcss", "qcom_q6v5_wcss"}},
+    {"qcom,qcs404-wcss-pil", {"wcss", "qcom_q6v5_wcss"}},
+};
+
 }  // namespace
+
+std::optional<Qdsp6Pil> Qdsp6PilFor(absl::string_view compatible) {
+  for (const Qdsp6PilEntry& e : kQdsp6Pils) {
+    if (e.compatible == compatible) return e.pil;
+  }
+  return std::nullopt;
+}
 
 std::optional<uint32_t> PasIdFor(absl::string_view soc,
                                  absl::string_view subsystem) {

@@ -22,7 +22,8 @@ std::optional<uint32_t> DtbPasIdFor(absl::string_view subsystem);
 
 // What the Linux driver bound to a node assumes when the node does not say.
 struct DriverDefaults {
-  // Main image first, then the DTB image when the driver loads one.
+  // Main image first, then the DTB image when the driver loads one (MSS:
+  // the MBA image, then the modem image).
   std::vector<std::string> firmware_names;
   std::optional<uint32_t> dtb_pas_id;
 };
@@ -34,8 +35,20 @@ std::optional<DriverDefaults> DriverDefaultsFor(
 
 // True for the `*-pil` compatibles that the PAS drivers handle (older
 // ADSP/SLPI nodes, WCNSS). Other `*-pil` nodes (MSS, WCSS, the non-TZ
-// ADSP/CDSP/WPSS variants) boot without PAS.
+// ADSP/CDSP/WPSS variants) boot without PAS: see Qdsp6PilFor.
 bool IsPasLoadedPil(absl::string_view compatible);
+
+// A `*-pil` compatible that a Linux driver boots without PAS, through the
+// Hexagon's QDSP6SS registers.
+struct Qdsp6Pil {
+  // Unique-name stem: adsp, cdsp, wpss, mpss, wcss.
+  absl::string_view subsystem;
+  // qcom_q6v5_adsp, qcom_q6v5_mss or qcom_q6v5_wcss.
+  absl::string_view driver;
+};
+
+// The match tables of those three drivers; nullopt for any other string.
+std::optional<Qdsp6Pil> Qdsp6PilFor(absl::string_view compatible);
 
 }  // namespace pil::devicetree
 

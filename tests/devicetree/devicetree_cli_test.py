@@ -75,6 +75,33 @@ def test_bundled_el2_board_iris_firmware_function():
     assert video[0]["iommu_owner"] == "linux"
 
 
+def test_lazor_venus_boots_through_the_video_wrapper():
+    got = pilctl_json("devicetree", realdata("dtb/sc7180-trogdor-lazor-r3.dtb"))
+    video = [c for c in got if c["name"] == "video"]
+    assert len(video) == 1
+    assert video[0]["boot_method"] == "video_wrapper"
+    assert video[0]["firmware_sid"] == 0xC42
+    assert video[0]["iommu_owner"] == "linux"
+    assert video[0]["problems"] == []
+    table = pilctl("devicetree", realdata("dtb/sc7180-trogdor-lazor-r3.dtb"), check=0).stdout
+    assert table.splitlines()[2].split()[:5] == ["NAME", "STATUS", "PAS", "IOMMU", "BOOT"]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[3:]}
+    assert rows["video"][4] == "video_wrapper"
+    assert rows["mpss"][4] == "qdsp6_registers"
+
+
+def test_herobrine_lists_wpss_booted_without_pas():
+    got = pilctl_json("devicetree", realdata("dtb/sc7280-herobrine-crd.dtb"))
+    wpss = [c for c in got if c["name"] == "wpss"]
+    assert len(wpss) == 1
+    assert wpss[0]["compatible"] == ["qcom,sc7280-wpss-pil"]
+    assert wpss[0]["boot_method"] == "qdsp6_registers"
+    assert wpss[0]["firmware_names"] == ["ath11k/WCN6750/hw1.0/wpss.mdt"]
+    assert [(r["base"], r["size"]) for r in wpss[0]["carveouts"]] == [(0x9AE00000, 0x1900000)]
+    assert len(wpss[0]["problems"]) == 1
+    assert "qcom_q6v5_adsp" in wpss[0]["problems"][0]
+
+
 def test_missing_file_exits_not_found():
     result = pilctl("devicetree", "/nonexistent/board.dtb", check=4)
     assert "/nonexistent/board.dtb" in result.stderr

@@ -52,7 +52,7 @@ def secure_world_calls(server):
 def test_venus_boots_without_trustzone_and_stops_clean():
     with running_pild(*args()) as server, server.client() as client:
         listed = client.get("video")
-        # MERGE: assert listed.boot_method == pild.pb.BOOT_METHOD_VIDEO_WRAPPER
+        assert listed.boot_method == pild.pb.BOOT_METHOD_VIDEO_WRAPPER
         assert list(listed.problems) == []
         assert listed.firmware_sid == STREAM
 

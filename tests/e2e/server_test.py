@@ -78,11 +78,11 @@ def test_reflection_lists_the_lifecycle_service(sim):
 
 def test_pilctl_list_and_status(sim):
     table = pilctl("--server", sim.address, "list", check=0).stdout.splitlines()
-    assert table[0].split() == ["NAME", "STATE", "PAS", "IOMMU", "FW", "SID", "CARVEOUT", "FIRMWARE"]
-    assert [line.split()[:4] for line in table[1:]] == [
-        ["adsp", "offline", "1", "linux"],
-        ["video", "offline", "9", "linux"],
-        ["cdsp", "offline", "18", "linux"],
+    assert table[0].split() == ["NAME", "STATE", "PAS", "IOMMU", "BOOT", "FW", "SID", "CARVEOUT", "FIRMWARE"]
+    assert [line.split()[:5] for line in table[1:]] == [
+        ["adsp", "offline", "1", "linux", "pas"],
+        ["video", "offline", "9", "linux", "pas"],
+        ["cdsp", "offline", "18", "linux", "pas"],
     ]
     detail = pilctl("--server=" + sim.address, "status", "adsp", check=0).stdout
     assert "firmware sid:  0x1000/0x80" in detail
