@@ -431,6 +431,38 @@ def running_pild(*args, profile=None, directory=None):
             server.stop_sim()
 
 
+def dtb(board):
+    """pild's --dtb for a real board."""
+    return "--dtb=" + realdata("dtb/%s.dtb" % board)
+
+
+def real_firmware():
+    """pild's --firmware-path for the real firmware."""
+    return "--firmware-path=" + realdata("firmware")
+
+
+def corrupt(path, offset_from_end=4096):
+    """Flips a byte of the file at `path`, `offset_from_end` from its end."""
+    data = bytearray(open(path, "rb").read())
+    data[-offset_from_end] ^= 0x5A
+    open(path, "wb").write(bytes(data))
+
+
+def assert_clean(server, client, name):
+    """`name` OFFLINE, and nothing held for it on the hardware: as pild
+    reports it, and as pilsim sees it."""
+    c = client.get(name, observe_hardware=True)
+    assert pild.state_name(c.state) == "offline"
+    assert not c.hardware.metadata_held
+    assert list(c.hardware.bridges) == []
+    assert [m for m in c.hardware.mappings if m.owner == pild.pb.MAPPING_OWNER_OS] == []
+    sim = server.sim()
+    try:
+        assert sim.leftovers(c) == []
+    finally:
+        sim.close()
+
+
 def wait_until(predicate, timeout=10, interval=0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
