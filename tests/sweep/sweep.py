@@ -3,7 +3,7 @@
 enabled coprocessor whose firmware is present must start (RUNNING), stop
 (OFFLINE) and leave nothing held in the sim; everything else is counted.
 
-  /usr/bin/python3 tests/sweep/sweep.py [--json FILE] [--jobs N]
+  /usr/bin/python3 tests/sweep/sweep.py [--json FILE] [--jobs N (4 per core)]
       [--board-timeout S] [--only SUBSTRING] [DIR]    (default: realdata-all/)
 
 Needs //tests/sweep:sweep_test built (its runfiles hold pild and the
@@ -27,6 +27,9 @@ import time
 HERE = os.path.dirname(os.path.realpath(__file__))
 WORKSPACE = os.path.dirname(os.path.dirname(HERE))
 ENABLED = ("okay", "ok")
+# A board mostly waits (pild and pilsim starting, shutting down): on 2 cores
+# 8 boards at a time sweep 3 times faster than 2.
+JOBS = 4 * (os.cpu_count() or 1)
 # Outcomes of a coprocessor; only "clean" passes among those that were tried.
 TRIED = ("clean", "refused", "failed")
 
@@ -225,7 +228,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", default=os.path.join(WORKSPACE, "realdata-all"))
     parser.add_argument("--json", help="also write the summary (and every result) here")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=JOBS, help="boards at a time")
     parser.add_argument("--board-timeout", type=float, default=120)
     parser.add_argument("--only", default="", help="boards whose file name contains this")
     # The child: one board, `data` its firmware directory, `--dir` pild's.

@@ -19,7 +19,7 @@ def test_every_board_with_firmware_starts_and_stops_clean():
         pytest.fail("SWEEP DATA MISSING, test did not run: no %s/dtb/qcom. Run "
                     "tools/fetch-realdata.sh --all, or set PILD_SWEEP_DATA "
                     "(--test_env=PILD_SWEEP_DATA=DIR)" % data)
-    summary, seconds = sweep.sweep(data, os.cpu_count() or 1,
+    summary, seconds = sweep.sweep(data, sweep.JOBS,
                                    float(os.environ.get("PILD_SWEEP_BOARD_TIMEOUT", "120")),
                                    os.environ.get("PILD_SWEEP_ONLY", ""))
     sweep.print_summary(summary, seconds)
