@@ -4,6 +4,15 @@
 #
 #   tools/fetch-realdata.sh [DEST]     (default: realdata/ in the workspace,
 #                                       where the build looks for it)
+#   tools/fetch-realdata.sh --all [DEST]
+#                                      (default: realdata-all/): every
+#       Qualcomm device tree and firmware file Debian ships, for the board
+#       sweep (tests/sweep/sweep.py, //tests/sweep:sweep_test; see
+#       docs/BUILDING.md):
+#       DEST/dtb/qcom/*.dtb from the arm64 kernel's device trees,
+#       DEST/firmware/ in the packages' own layout (qcom/..., ath11k/...),
+#       DEST/PACKAGES naming what was fetched. Checked against the
+#       archive's package checksums only (no per-file list).
 #
 # The archive is the one this machine's apt is configured with (its
 # sources), fetched through apt's own downloader (apt-helper), so that it
@@ -16,7 +25,12 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dest="${1:-$root/realdata}"
+all=""
+if [[ ${1:-} == --all ]]; then
+  all=1
+  shift
+fi
+dest="${1:-$root/realdata${all:+-all}}"
 helper=/usr/lib/apt/apt-helper
 [[ -x $helper ]] || { echo "fetch-realdata: needs apt ($helper)" >&2; exit 1; }
 
@@ -41,6 +55,16 @@ packages=(
   "sid|non-free-firmware|amd64|firmware-qcom-soc|20260916-1|vpu/vpu30_p4.mbn=firmware/qcom/vpu/vpu30_p4.mbn venus-1.8/venus.mbn=firmware/qcom/venus-1.8/venus.mbn apq8016/wcnss.mbn=firmware/qcom/apq8016/wcnss.mbn venus-5.4/venus.mbn=firmware/qcom/venus-5.4/venus.mbn"
   "bookworm bookworm-updates bookworm-security|main|arm64|linux-image-6.1.0-56-arm64||qcom/qrb5165-rb5.dtb=dtb/qrb5165-rb5.dtb qcom/sdm845-db845c.dtb=dtb/sdm845-db845c.dtb"
   "sid|main|arm64|linux-base-7.2.13+deb14-arm64|7.2.13-1|qcom/sm8550-qrd.dtb=dtb/sm8550-qrd.dtb qcom/x1e80100-crd.dtb=dtb/x1e80100-crd.dtb qcom/x1e80100-crd-el2.dtb=dtb/x1e80100-crd-el2.dtb qcom/apq8016-sbc.dtb=dtb/apq8016-sbc.dtb qcom/sc7180-trogdor-lazor-r3.dtb=dtb/sc7180-trogdor-lazor-r3.dtb qcom/sc7280-herobrine-crd.dtb=dtb/sc7280-herobrine-crd.dtb"
+)
+# --all: whole packages, whatever version the index has; "files" names what
+# is unpacked: dtb (every qcom/*.dtb) or firmware:DIR,... (lib/firmware/DIR).
+# bookworm's firmware first: sid's, unpacked over it, dropped some of it
+# (sm8250's and sdm845's DSPs, venus-5.2).
+all_packages=(
+  "bookworm|non-free-firmware|amd64|firmware-qcom-soc||firmware:qcom"
+  "sid|non-free-firmware|amd64|firmware-qcom-soc||firmware:qcom"
+  "sid|non-free-firmware|amd64|firmware-atheros||firmware:ath11k"
+  "sid|main|arm64|linux-base-7.2.13+deb14-arm64||dtb"
 )
 
 work="$(mktemp -d /tmp/pild-realdata.XXXXXX)"
@@ -83,10 +107,9 @@ stanza_field() {  # Packages-file package version field
   ' "$1"
 }
 
-mkdir -p "$dest"
-for entry in "${packages[@]}"; do
-  IFS='|' read -r suites component arch package version files <<<"$entry"
-  found=""
+fetch() {  # fetch ENTRY: downloads and unpacks a package into $unpacked
+  IFS='|' read -r suites component arch package version files <<<"$1"
+  local found="" suite packages_file filename sha deb
   for suite in $suites; do
     packages_file="$(index "$suite" "$component" "$arch")"
     filename="$(stanza_field "$packages_file" "$package" "$version" Filename)"
@@ -98,7 +121,7 @@ for entry in "${packages[@]}"; do
   done
   if [[ -z $found ]]; then
     echo "fetch-realdata: $package ${version:-(any version)} is not in $suites" \
-      "at $mirror any more; get the files listed in tools/realdata.sha256 another way" >&2
+      "at $mirror any more; get its files another way" >&2
     exit 1
   fi
   echo "fetch-realdata: $package from $found ($filename)" >&2
@@ -106,6 +129,36 @@ for entry in "${packages[@]}"; do
   download "$(base_of "$found")/$filename" "$deb" "$sha"
   unpacked="$work/unpacked-$package"
   dpkg-deb -x "$deb" "$unpacked"
+  rm -f "$deb"
+  fetched="$package $(basename "$filename" .deb | cut -d_ -f2) $found $sha"
+}
+
+if [[ -n $all ]]; then
+  rm -rf "$dest/dtb" "$dest/firmware" "$dest/PACKAGES"
+  mkdir -p "$dest/dtb/qcom" "$dest/firmware"
+  for entry in "${all_packages[@]}"; do
+    fetch "$entry"
+    if [[ $files == dtb ]]; then
+      find "$unpacked" -path '*/qcom/*.dtb' -type f -exec cp -t "$dest/dtb/qcom" {} +
+    else
+      firmware="$(find "$unpacked" -type d -path '*/lib/firmware' | head -1)"
+      IFS=, read -ra dirs <<<"${files#firmware:}"
+      for dir in "${dirs[@]}"; do
+        # -a: the package's own symlinks (one image under several names) stay.
+        cp -a "$firmware/$dir" "$dest/firmware/"
+      done
+    fi
+    echo "$fetched" >>"$dest/PACKAGES"
+    rm -rf "$unpacked"
+  done
+  echo "fetch-realdata: $(find "$dest/dtb/qcom" -name '*.dtb' | wc -l) device trees," \
+    "$(find "$dest/firmware" -type f | wc -l) firmware files in $dest" >&2
+  exit 0
+fi
+
+mkdir -p "$dest"
+for entry in "${packages[@]}"; do
+  fetch "$entry"
   for pair in $files; do
     member="${pair%%=*}" target="${pair#*=}"
     source="$(find "$unpacked" -path "*/$member" \( -type f -o -type l \) | head -1)"
@@ -116,7 +169,7 @@ for entry in "${packages[@]}"; do
     mkdir -p "$dest/$(dirname "$target")"
     cp -L "$source" "$dest/$target"
   done
-  rm -rf "$deb" "$unpacked"
+  rm -rf "$unpacked"
 done
 
 cp "$root/tools/realdata.sha256" "$dest/SHA256SUMS"
