@@ -3,6 +3,11 @@
 enabled coprocessor whose firmware is present must start (RUNNING), stop
 (OFFLINE) and leave nothing held in the sim; everything else is counted.
 
+Each board's simulated secure world is fused with the roots of the images
+Debian ships for it (as the devices those images are made for are), so a
+ROOT_NOT_TRUSTED means two of its images disagree; --default-roots keeps
+the sim's default roots instead.
+
   /usr/bin/python3 tests/sweep/sweep.py [--json FILE] [--jobs N (4 per core)]
       [--board-timeout S] [--only SUBSTRING] [DIR]    (default: realdata-all/)
 
@@ -50,7 +55,23 @@ def firmware_missing(firmware_dir, names):
     return [n for n in names if not os.path.isfile(os.path.join(firmware_dir, n))]
 
 
-def sweep_board(dtb, firmware_dir, directory):
+def fused_roots(nodes, firmware_dir):
+    """A sim profile trusting the roots the present images of `nodes`
+    (pilctl devicetree entries) are signed to; None when there are none."""
+    from pildtest import pilctl_json
+
+    roots = set()
+    for c in nodes:
+        for name in c.get("firmware_names", []):
+            path = os.path.join(firmware_dir, name)
+            if c["dt_status"] in ENABLED and os.path.isfile(path):
+                report = pilctl_json("inspect", path)
+                roots.update(s["root_sha256"] for s in report.get("signers", [])
+                             if s.get("root_sha256"))
+    return "".join('trusted_root_sha256: "%s"\n' % r for r in sorted(roots)) or None
+
+
+def sweep_board(dtb, firmware_dir, directory, default_roots=False):
     """One board: {"coprocessors": [dicts: name, outcome, details], and
     "error" when pild failed}. Runs in the child process."""
     from pildtest import pilctl_json, running_pild
@@ -59,11 +80,13 @@ def sweep_board(dtb, firmware_dir, directory):
     results, error = [], None
     try:
         # pild lists enabled nodes only; the device tree has the others.
-        for c in pilctl_json("devicetree", dtb):
+        nodes = pilctl_json("devicetree", dtb)
+        for c in nodes:
             if c["dt_status"] not in ENABLED:
                 results.append({"board": board, "name": c["name"], "soc": c["soc"],
                                 "outcome": "disabled", "dt_status": c["dt_status"]})
-        with running_pild("--dtb=" + dtb, "--firmware-path=" + firmware_dir,
+        profile = None if default_roots else fused_roots(nodes, firmware_dir)
+        with running_pild("--dtb=" + dtb, "--firmware-path=" + firmware_dir, profile=profile,
                           directory=directory) as server, server.client(timeout=30) as client:
             sim = server.sim()
             for c in client.list():
@@ -120,7 +143,7 @@ def start_stop(client, sim, name):
     return {"outcome": "clean"}
 
 
-def run_board(dtb, firmware_dir, timeout):
+def run_board(dtb, firmware_dir, timeout, default_roots=False):
     """sweep_board in a child process; a crash or timeout is the board's error."""
     from pildtest import Pild, scratch_dir
 
@@ -129,7 +152,7 @@ def run_board(dtb, firmware_dir, timeout):
     log = os.path.join(directory, "pild.log")
     child = subprocess.Popen(
         [sys.executable, os.path.realpath(__file__), "--board=" + dtb,
-         "--dir=" + directory, firmware_dir],
+         "--dir=" + directory, firmware_dir] + (["--default-roots"] if default_roots else []),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = child.communicate(timeout=timeout)
@@ -212,7 +235,7 @@ def passed(s):
     return not s["board_errors"] and s["clean"] == s["firmware_present"]
 
 
-def sweep(data, jobs, board_timeout, only=""):
+def sweep(data, jobs, board_timeout, only="", default_roots=False):
     """Sweeps data/dtb/qcom/*.dtb with data/firmware; returns (summary, seconds)."""
     firmware_dir = os.path.join(os.path.realpath(data), "firmware")
     dtb_dir = os.path.join(os.path.realpath(data), "dtb", "qcom")
@@ -220,7 +243,8 @@ def sweep(data, jobs, board_timeout, only=""):
                   if f.endswith(".dtb") and only in f)
     began = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        boards = list(pool.map(lambda d: run_board(d, firmware_dir, board_timeout), dtbs))
+        boards = list(pool.map(
+            lambda d: run_board(d, firmware_dir, board_timeout, default_roots), dtbs))
     return summarize(boards), time.monotonic() - began
 
 
@@ -231,17 +255,20 @@ def main():
     parser.add_argument("--jobs", type=int, default=JOBS, help="boards at a time")
     parser.add_argument("--board-timeout", type=float, default=120)
     parser.add_argument("--only", default="", help="boards whose file name contains this")
+    parser.add_argument("--default-roots", action="store_true",
+                        help="the sim's default fused roots, not the images' own")
     # The child: one board, `data` its firmware directory, `--dir` pild's.
     parser.add_argument("--board", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     _use_runfiles()
     if args.board:
-        json.dump(sweep_board(args.board, args.data, args.dir), sys.stdout)
+        json.dump(sweep_board(args.board, args.data, args.dir, args.default_roots), sys.stdout)
         return 0
     if not os.path.isdir(os.path.join(args.data, "dtb", "qcom")):
         sys.exit("sweep: no %s/dtb/qcom; run tools/fetch-realdata.sh --all" % args.data)
-    summary, seconds = sweep(args.data, args.jobs, args.board_timeout, args.only)
+    summary, seconds = sweep(args.data, args.jobs, args.board_timeout, args.only,
+                             args.default_roots)
     print_summary(summary, seconds)
     if args.json:
         with open(args.json, "w") as f:
