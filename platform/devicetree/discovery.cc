@@ -241,6 +241,14 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
 
   // Only PAS needs the id; a node booted otherwise keeps a known one.
   out.pas_id = PasIdFor(out.soc, match.subsystem);
+  // A fallback compatible names the subsystem the driver knows, as
+  // "qcom,qcs8300-gpdsp-pas", "qcom,sa8775p-gpdsp0-pas" does.
+  for (size_t i = 1; !out.pas_id && i < out.compatible.size(); ++i) {
+    std::optional<Match> fallback = MatchCompatible(out.compatible[i]);
+    if (fallback && fallback->boot == match.boot) {
+      out.pas_id = PasIdFor(SocOf(out.compatible[i]), fallback->subsystem);
+    }
+  }
   if (!out.pas_id && out.boot == BootMethod::kPas) {
     out.problems.push_back(absl::StrCat("no PAS id is known for subsystem '",
                                         match.subsystem, "'"));

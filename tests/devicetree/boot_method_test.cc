@@ -46,7 +46,17 @@ TEST_F(BootMethods, EveryNodeIsListedWithAUniqueName) {
   std::vector<std::string> names;
   for (const auto& c : board_.coprocessors) names.push_back(c.name);
   EXPECT_THAT(names, ElementsAre("video", "video1", "video2", "video3",
-                                 "video4", "wcss", "mpss", "adsp"));
+                                 "video4", "wcss", "mpss", "adsp", "gpdsp"));
+}
+
+// The first compatible names no subsystem the PAS driver knows; its
+// fallback does, and gives the PAS id (gpdsp0: 39) and firmware default.
+TEST_F(BootMethods, PasIdComesFromAFallbackCompatible) {
+  const CoprocessorNode& c = At(board_, "/soc/remoteproc@20c00000");
+  EXPECT_EQ(c.boot, BootMethod::kPas);
+  EXPECT_EQ(c.pas_id, 39u);
+  EXPECT_THAT(c.problems, IsEmpty());
+  EXPECT_THAT(c.firmware_names, ElementsAre("gpdsp0.mbn"));
 }
 
 TEST_F(BootMethods, VideoFirmwareSubnodeBootsThroughTheWrapper) {
