@@ -220,6 +220,18 @@ std::string Qdsp6Problem(absl::string_view driver) {
                       driver, "); pild does not model this loading");
 }
 
+// Whether a codec's wrapper is the VPU v1-v5 one (A9SS reset): Venus,
+// except the IRIS2 generation (sm8250, sc7280) and every Iris.
+bool HasV1ToV5Wrapper(const CoprocessorNode& codec) {
+  for (const std::string& c : codec.compatible) {
+    if (c == "qcom,sm8250-venus" || c == "qcom,sc7280-venus" ||
+        absl::EndsWith(c, "-iris")) {
+      return false;
+    }
+  }
+  return true;
+}
+
 CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
                          int node, const Match& match,
                          std::vector<std::string> compatible) {
@@ -233,6 +245,12 @@ CoprocessorNode Describe(const Fdt& fdt, const ReservedMemory& reserved,
   }
   out.soc = SocOf(compatible.front());
   out.compatible = std::move(compatible);
+  if (out.boot == BootMethod::kVideoWrapper && !HasV1ToV5Wrapper(out)) {
+    out.problems.push_back(
+        "its video-firmware subnode calls for the VPU v6 (IRIS2) wrapper, "
+        "released through its XTSS reset; pild models the v1-v5 (A9SS) "
+        "wrapper only");
+  }
 
   auto status = fdt.Strings(node, "status");
   out.status = status.ok() && !status->empty() ? status->front() : "okay";

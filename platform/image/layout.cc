@@ -90,9 +90,14 @@ absl::StatusOr<LoadLayout> ComputeLayout(
   std::sort(kept.begin(), kept.end());
   std::sort(layout.subsumed.begin(), layout.subsumed.end());
   layout.loadable = std::move(kept);
+  // Relocatable when any loadable segment says so (as the kernel's loader
+  // reads it); partially when the placed ones disagree.
   layout.relocatable = flagged > 0;
+  const size_t flagged_kept = static_cast<size_t>(
+      std::count_if(layout.loadable.begin(), layout.loadable.end(),
+                    [&](size_t i) { return phdrs[i].relocatable(); }));
   layout.partially_relocatable =
-      flagged > 0 && flagged < layout.loadable.size();
+      flagged_kept > 0 && flagged_kept < layout.loadable.size();
   return layout;
 }
 

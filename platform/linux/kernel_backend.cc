@@ -43,6 +43,14 @@ class KernelBackend : public platform::Backend {
             "firmware itself when the codec is used; it is not a remoteproc";
         continue;
       }
+      if (node.boot == devicetree::BootMethod::kQdsp6Registers) {
+        // Its remoteproc is the kernel's to recover: pild neither adopts
+        // it (which would disable the kernel's recovery) nor drives it.
+        unsupported_[node.path] = absl::StrCat(
+            node.name, " boots without PAS in a way pild does not model; ",
+            "the kernel's remoteproc keeps it");
+        continue;
+      }
       const RemoteprocEntry* match = nullptr;
       for (const RemoteprocEntry& e : remoteprocs) {
         if (e.of_node == node.path) match = &e;

@@ -71,9 +71,12 @@ bool PasCoprocessor::ClaimWhatIsHeld(const HardwareState& state) {
         bridge, "shm_bridge_delete", absl::StrCat("bridge ", Hex(b.handle)),
         [this, h = b.handle] { return hw_.secure_world().ShmBridgeDelete(h); });
   }
-  if (wrapper_ && WrapperOutOfReset()) {
-    ClaimWrapperReset();
-    running_main = true;
+  if (wrapper_) {
+    // Unreadable counts as out of reset: claimed, so a rollback asserts it
+    // before unmapping, but not adopted as running.
+    const std::optional<bool> out = WrapperOutOfReset();
+    if (!out || *out) ClaimWrapperReset();
+    running_main = out.value_or(false);
   }
   for (const HardwareState::Peripheral& p : observed->peripherals) {
     if (wrapper_) break;

@@ -91,7 +91,8 @@ class PasCoprocessor : public platform::CoprocessorOps {
                                 platform::Steps& steps);
   absl::Status WrapperReset(platform::Steps& steps);
   void ClaimWrapperReset();
-  bool WrapperOutOfReset();
+  // Whether the codec is out of reset; nullopt when that cannot be read.
+  std::optional<bool> WrapperOutOfReset();
 
   Hardware& hw_;
   const devicetree::CoprocessorNode node_;

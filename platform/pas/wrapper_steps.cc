@@ -75,9 +75,10 @@ absl::Status PasCoprocessor::WrapperReset(Steps& steps) {
   }
   return steps.Step("wrapper_release_reset", [&](std::string* d) {
     *d = "A9SS_SW_RESET cleared";
-    absl::Status st = wrapper.WrapperWrite(node_.path, kWrapperA9ssSwReset, 0);
-    if (st.ok()) ClaimWrapperReset();
-    return st;
+    // Claimed first: a write that failed may still have taken effect, and
+    // asserting reset again is harmless.
+    ClaimWrapperReset();
+    return wrapper.WrapperWrite(node_.path, kWrapperA9ssSwReset, 0);
   });
 }
 
@@ -95,9 +96,10 @@ void PasCoprocessor::ClaimWrapperReset() {
               });
 }
 
-bool PasCoprocessor::WrapperOutOfReset() {
+std::optional<bool> PasCoprocessor::WrapperOutOfReset() {
   auto value = hw_.video_wrapper().WrapperRead(node_.path, kWrapperA9ssSwReset);
-  return value.ok() && (*value & kWrapperA9ssResetBit) == 0;
+  if (!value.ok()) return std::nullopt;
+  return (*value & kWrapperA9ssResetBit) == 0;
 }
 
 }  // namespace pil::pas

@@ -45,8 +45,20 @@ class BootMethods : public ::testing::Test {
 TEST_F(BootMethods, EveryNodeIsListedWithAUniqueName) {
   std::vector<std::string> names;
   for (const auto& c : board_.coprocessors) names.push_back(c.name);
-  EXPECT_THAT(names, ElementsAre("video", "video1", "video2", "video3",
-                                 "video4", "wcss", "mpss", "adsp", "gpdsp"));
+  EXPECT_THAT(names,
+              ElementsAre("video", "video1", "video2", "video3", "video4",
+                          "wcss", "mpss", "adsp", "video5", "gpdsp"));
+}
+
+// The v6 wrapper (XTSS reset) is not the one pild drives: listed, refused.
+TEST_F(BootMethods, Iris2WrapperIsAProblem) {
+  const CoprocessorNode& c = At(board_, "/soc/video-codec@ac00000");
+  EXPECT_EQ(c.boot, BootMethod::kVideoWrapper);
+  ASSERT_TRUE(c.firmware_stream.has_value());
+  EXPECT_EQ(c.firmware_stream->sid, 0x2182u);
+  EXPECT_THAT(c.problems,
+              ElementsAre(HasSubstr("VPU v6 (IRIS2) wrapper, released through "
+                                    "its XTSS reset")));
 }
 
 // The first compatible names no subsystem the PAS driver knows; its

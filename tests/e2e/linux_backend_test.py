@@ -222,3 +222,24 @@ def test_bad_poll_interval_is_refused(tmp_path):
                                 capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "--remoteproc-poll must be 10ms..1m, got 1ms" in result.stderr
+
+
+def test_a_modem_booted_through_its_qdsp6_registers_is_left_to_the_kernel(tmp_path):
+    """db845c's mpss (qcom,sdm845-mss-pil) is a remoteproc pild does not
+    model: listed, not drivable, and its kernel recovery left enabled (pild
+    adopting it would have disabled it)."""
+    firmware = tmp_path / "kernel-firmware"
+    firmware.mkdir()
+    with FakeKernel(realdata("dtb/sdm845-db845c.dtb"), str(firmware)) as kernel, \
+            linux_pild(kernel) as server, server.client() as client:
+        mpss = client.get("mpss")
+        assert mpss.boot_method == pild.pb.BOOT_METHOD_QDSP6_REGISTERS
+        assert not mpss.support.drivable
+        assert "does not model" in mpss.support.reason
+        with pytest.raises(pild.PildError) as caught:
+            client.start("mpss")
+        assert (caught.value.code, caught.value.reason) == ("UNIMPLEMENTED", "NOT_SUPPORTED")
+        status = kernel.status()
+        assert status["modem"]["recovery"] == "enabled"  # the kernel names it modem
+        assert status["modem"]["starts"] == "0"
+        assert status["cdsp"]["recovery"] == "disabled"  # adopted: pild recovers it
