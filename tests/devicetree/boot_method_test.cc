@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "platform/devicetree/discovery.h"
+#include "tests/devicetree/discovery_testing.h"
 #include "tests/testing/realdata.h"
 
 namespace pil::devicetree {
@@ -16,14 +17,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
-
-Board LoadFile(const std::string& path) {
-  auto bytes = ReadFile(path);
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
-  auto board = Discover(bytes.value_or(""));
-  EXPECT_TRUE(board.ok()) << board.status();
-  return board.value_or(Board{});
-}
 
 const CoprocessorNode& At(const Board& board, const std::string& path) {
   for (const CoprocessorNode& c : board.coprocessors) {
@@ -36,7 +29,7 @@ const CoprocessorNode& At(const Board& board, const std::string& path) {
 class BootMethods : public ::testing::Test {
  protected:
   void SetUp() override {
-    board_ = LoadFile(
+    board_ = LoadBoardFile(
         testing::RunfilePath("tests/devicetree/testdata/boot-methods.dtb"));
   }
   Board board_;
@@ -170,7 +163,7 @@ TEST_F(BootMethods, AdspPilKeepsItsNamedFirmware) {
 TEST(RealData, LazorVenusBootsWithoutTrustZone) {
   PILD_REQUIRE_REAL_DATA();
   Board board =
-      LoadFile(testing::RealDataPath("dtb/sc7180-trogdor-lazor-r3.dtb"));
+      LoadBoardFile(testing::RealDataPath("dtb/sc7180-trogdor-lazor-r3.dtb"));
   const CoprocessorNode& venus = At(board, "/soc@0/video-codec@aa00000");
   EXPECT_EQ(venus.name, "video");
   EXPECT_EQ(venus.boot, BootMethod::kVideoWrapper);
@@ -199,7 +192,8 @@ TEST(RealData, LazorVenusBootsWithoutTrustZone) {
 
 TEST(RealData, HerobrineListsWpssBootedWithoutPas) {
   PILD_REQUIRE_REAL_DATA();
-  Board board = LoadFile(testing::RealDataPath("dtb/sc7280-herobrine-crd.dtb"));
+  Board board =
+      LoadBoardFile(testing::RealDataPath("dtb/sc7280-herobrine-crd.dtb"));
   const CoprocessorNode& wpss = At(board, "/soc@0/remoteproc@8a00000");
   EXPECT_EQ(wpss.name, "wpss");
   EXPECT_EQ(wpss.compatible, std::vector<std::string>{"qcom,sc7280-wpss-pil"});
@@ -219,7 +213,7 @@ TEST(RealData, HerobrineListsWpssBootedWithoutPas) {
 
 TEST(RealData, Apq8016ModemTakesCarveoutsFromItsSubnodes) {
   PILD_REQUIRE_REAL_DATA();
-  Board board = LoadFile(testing::RealDataPath("dtb/apq8016-sbc.dtb"));
+  Board board = LoadBoardFile(testing::RealDataPath("dtb/apq8016-sbc.dtb"));
   const CoprocessorNode* mpss = nullptr;
   for (const CoprocessorNode& c : board.coprocessors) {
     if (c.name == "mpss") mpss = &c;

@@ -7,6 +7,7 @@
 #include "common/file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/devicetree/discovery_testing.h"
 #include "tests/testing/realdata.h"
 
 namespace pil::devicetree {
@@ -18,11 +19,7 @@ using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
 Board Load(const std::string& runfile) {
-  auto bytes = ReadFile(testing::RunfilePath(runfile));
-  EXPECT_TRUE(bytes.ok()) << bytes.status();
-  auto board = Discover(bytes.value_or(""));
-  EXPECT_TRUE(board.ok()) << board.status();
-  return board.value_or(Board{});
+  return LoadBoardFile(testing::RunfilePath(runfile));
 }
 
 const CoprocessorNode* Find(const Board& board, const std::string& path) {
