@@ -201,7 +201,8 @@ ReservedMemory PlaceReservedMemory(const Fdt& fdt) {
     if (!ranges_cells->empty()) {
       ranges = *Pairs(*ranges_cells, ac, sc);
     } else if (!memory.empty()) {
-      ranges = {{0, UINT64_MAX}};
+      // push_back, not `= {...}`: GCC 12 at -O2 warns (-Wnonnull) there.
+      ranges.push_back({0, UINT64_MAX});
     } else {
       out.unplaced[path] =
           "has neither alloc-ranges nor a memory node with a size (the "
