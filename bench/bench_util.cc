@@ -22,7 +22,11 @@ std::string RealData(const std::string& relative) {
                   "/../realdata");
   for (const std::string& root : roots) {
     const std::string path = root + "/" + relative;
-    if (std::filesystem::exists(path)) return path;
+    // Canonical: runfiles are symbolic links, and pild refuses a firmware
+    // file whose link leaves its directory.
+    std::error_code error;
+    auto real = std::filesystem::canonical(path, error);
+    if (!error) return real.string();
   }
   std::fprintf(stderr,
                "REAL DATA MISSING: %s not found (looked in $PILD_REALDATA and "

@@ -12,7 +12,7 @@
 
 namespace pil::bench {
 
-// Path of `relative` in the real data (runfiles of @realdata, or
+// Canonical path of `relative` in the real data (runfiles of @realdata, or
 // $PILD_REALDATA); exits with a loud message when the data is absent.
 std::string RealData(const std::string& relative);
 

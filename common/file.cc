@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -93,19 +94,10 @@ absl::StatusOr<std::string> ReadOpen(int fd, absl::string_view path,
   return data;
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
-  const std::string p(path);
-  // Non-blocking: a FIFO in place of a file is refused, not waited on.
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return ErrnoError("open", path, errno);
-  return ReadOpen(fd, path, max_size);
-}
-
-absl::StatusOr<std::string> ReadFileBeneath(int dir_fd, absl::string_view name,
-                                            absl::string_view display,
-                                            size_t max_size) {
+// Opens `name` beneath `dir_fd` read-only, never blocking (see
+// ReadFileBeneath); the caller closes the descriptor.
+absl::StatusOr<int> OpenBeneath(int dir_fd, absl::string_view name,
+                                absl::string_view display) {
   const std::string n(name);
   struct open_how how = {};
   how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
@@ -133,7 +125,74 @@ absl::StatusOr<std::string> ReadFileBeneath(int dir_fd, absl::string_view name,
                  {{"path", std::string(display)}});
   }
   if (fd < 0) return ErrnoError("open", display, errno);
-  return ReadOpen(fd, display, max_size);
+  return fd;
+}
+
+// Maps or reads the open `fd` (closed here), as MapFileBeneath() says.
+absl::StatusOr<SharedBytes> MapOpen(int fd, absl::string_view display,
+                                    size_t max_size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ErrnoError("stat", display, err);
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  const bool trusted = (st.st_uid == 0 || st.st_uid == ::geteuid()) &&
+                       (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+  if (!S_ISREG(st.st_mode) || !trusted || size == 0 || size > max_size) {
+    // ReadOpen names what is wrong, or reads a file others could change.
+    auto bytes = ReadOpen(fd, display, max_size);
+    if (!bytes.ok()) return bytes.status();
+    return SharedBytes(std::move(*bytes));
+  }
+  void* at = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int err = errno;
+  ::close(fd);
+  if (at == MAP_FAILED) return ErrnoError("map", display, err);
+  std::shared_ptr<const void> owner(
+      at, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
+  return SharedBytes(
+      std::move(owner),
+      absl::string_view(static_cast<const char*>(at),
+                        static_cast<size_t>(size)),
+      absl::StrCat("file:", st.st_dev, ":", st.st_ino, ":", size, ":",
+                   st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
+                   st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec),
+      /*mapped=*/true);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(absl::string_view path, size_t max_size) {
+  const std::string p(path);
+  // Non-blocking: a FIFO in place of a file is refused, not waited on.
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  return ReadOpen(fd, path, max_size);
+}
+
+absl::StatusOr<std::string> ReadFileBeneath(int dir_fd, absl::string_view name,
+                                            absl::string_view display,
+                                            size_t max_size) {
+  auto fd = OpenBeneath(dir_fd, name, display);
+  if (!fd.ok()) return fd.status();
+  return ReadOpen(*fd, display, max_size);
+}
+
+absl::StatusOr<SharedBytes> MapFileBeneath(int dir_fd, absl::string_view name,
+                                           absl::string_view display,
+                                           size_t max_size) {
+  auto fd = OpenBeneath(dir_fd, name, display);
+  if (!fd.ok()) return fd.status();
+  return MapOpen(*fd, display, max_size);
+}
+
+absl::StatusOr<SharedBytes> MapFile(absl::string_view path, size_t max_size) {
+  const std::string p(path);
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  return MapOpen(fd, path, max_size);
 }
 
 absl::Status WriteFile(absl::string_view path, absl::string_view data) {

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/shared_bytes.h"
 
 namespace pil {
 
@@ -27,6 +28,20 @@ absl::StatusOr<std::string> ReadFile(absl::string_view path,
 absl::StatusOr<std::string> ReadFileBeneath(int dir_fd, absl::string_view name,
                                             absl::string_view display,
                                             size_t max_size);
+
+// ReadFileBeneath() without a copy where that is safe: a regular file of
+// 1 to `max_size` bytes that only root or this process's user can change
+// (owned by either, not group- or other-writable) is mapped read-only, and
+// its SharedBytes carries an identity (device, inode, size, modification
+// and change times). Any other file is read, without identity: a mapping of
+// a file someone else could truncate would fault. Errors as
+// ReadFileBeneath's.
+absl::StatusOr<SharedBytes> MapFileBeneath(int dir_fd, absl::string_view name,
+                                           absl::string_view display,
+                                           size_t max_size);
+
+// MapFileBeneath() for a path, following symbolic links anywhere.
+absl::StatusOr<SharedBytes> MapFile(absl::string_view path, size_t max_size);
 
 // Replaces the file at `path` with `data` (mode 0644 when created).
 // FAILED_PRECONDITION (FILE_UNWRITABLE) naming the path and the error.

@@ -41,16 +41,25 @@ struct Verification {
 // `address` (the BSS tail is zeroed).
 using PlaceSegment = std::function<absl::StatusOr<absl::Span<uint8_t>>(
     uint64_t address, uint64_t size)>;
+// Zeroes part of a placed segment (memset when null).
+using ZeroSpan = std::function<void(absl::Span<uint8_t>)>;
 
 // Verifies `image` for `carveout` on `threads` threads; with `place`, each
 // loadable segment is copied where it belongs in the same pass that hashes
-// it, and only once the whole image is known to fit. The image's own
-// errors (IMAGE_TOO_LARGE, SEGMENT_OUTSIDE_CARVEOUT, HASH_MISMATCH, ...)
-// name the image.
+// it (the copy is what is hashed), and only once the whole image is known
+// to fit and its signatures and chains verify. Without `place`, an image
+// verified before and unchanged since is not verified again
+// (image::ReportCache::Shared()); with `place` and `copy_if_verified` (the
+// secure world verifies the copy after pild) such an image is copied
+// without hashing it again, and an image with an identity is verified in
+// full before its copy rather than while copying. The image's own errors
+// (IMAGE_TOO_LARGE, SEGMENT_OUTSIDE_CARVEOUT, HASH_MISMATCH, ...) name the
+// image.
 absl::StatusOr<Verification> VerifyForCarveout(
     const image::FirmwareImage& image,
     const devicetree::CarveoutRange& carveout, int threads,
-    const PlaceSegment& place);
+    const PlaceSegment& place, const ZeroSpan& zero = nullptr,
+    bool copy_if_verified = false);
 
 }  // namespace pil::platform
 

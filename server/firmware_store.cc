@@ -41,25 +41,26 @@ constexpr Stored kStored[] = {{"", std::nullopt},
 // The contents of `name` stored as `stored` beneath `dir_fd` (`dir`),
 // decompressed, at most FirmwareImage::kMaxFileSize bytes either way.
 // NOT_FOUND when there is no such file.
-absl::StatusOr<std::string> ReadStored(int dir_fd, const std::string& dir,
+absl::StatusOr<SharedBytes> ReadStored(int dir_fd, const std::string& dir,
                                        absl::string_view name,
                                        const Stored& stored) {
   const std::string file = absl::StrCat(name, stored.suffix);
   const std::string display = absl::StrCat(dir, "/", file);
-  auto bytes = ReadFileBeneath(dir_fd, file, display,
-                               image::FirmwareImage::kMaxFileSize);
+  auto bytes =
+      MapFileBeneath(dir_fd, file, display, image::FirmwareImage::kMaxFileSize);
   if (!bytes.ok() || !stored.compression.has_value()) return bytes;
-  auto plain = image::Decompress(*stored.compression, *bytes,
+  auto plain = image::Decompress(*stored.compression, bytes->view(),
                                  image::FirmwareImage::kMaxFileSize);
   if (!plain.ok()) {
     return WithMetadata(Annotate(plain.status(), display), "path", display);
   }
-  return plain;
+  // The compressed file names the decompressed content as well.
+  return SharedBytes(std::move(*plain), bytes->identity());
 }
 
 // A split part beside its image: the first of NAME, NAME.zst and NAME.xz
 // in the same directory.
-absl::StatusOr<std::string> ReadPart(int dir_fd, const std::string& dir,
+absl::StatusOr<SharedBytes> ReadPart(int dir_fd, const std::string& dir,
                                      absl::string_view name) {
   for (const Stored& stored : kStored) {
     auto bytes = ReadStored(dir_fd, dir, name, stored);
@@ -119,8 +120,10 @@ absl::StatusOr<image::FirmwareImage> FirmwareStore::Load(
                    absl::StrCat("no uploaded image has SHA-256 ", source.value),
                    {{"sha256", source.value}});
     }
-    return image::FirmwareImage::FromShared(source.Describe(),
-                                            std::move(bytes));
+    // An upload is named by its content.
+    return image::FirmwareImage::FromShared(
+        source.Describe(),
+        SharedBytes(std::move(bytes), absl::StrCat("upload:", source.value)));
   }
   if (absl::Status s = CheckFirmwareName(source.value); !s.ok()) return s;
   // As the kernel's loader: the name in every directory, then NAME.zst in

@@ -120,7 +120,8 @@ absl::StatusOr<ValidatedUpload> ValidateUpload(
   }
   const std::string display = absl::CHexEscape(header.name());
   auto image = image::FirmwareImage::FromShared(
-      absl::StrCat("upload:", out.sha256), bytes);
+      absl::StrCat("upload:", out.sha256),
+      SharedBytes(bytes, absl::StrCat("upload:", out.sha256)));
   if (!image.ok()) return Annotate(image.status(), display);
   image::InspectOptions options;
   options.threads = verify_threads;

@@ -380,6 +380,7 @@ grpc::ServerUnaryReactor* LifecycleService::InspectImage(
     options.threads = options_.verify_threads;
     options.carveout = carveout;
     options.file_digest = true;
+    options.cache = &image::ReportCache::Shared();
     *response = messages::ImageReportToProto(image::Inspect(*image, options));
     response->set_source(from.Describe());
     return absl::OkStatus();

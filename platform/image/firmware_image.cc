@@ -44,21 +44,18 @@ absl::StatusOr<std::string> SplitPartName(absl::string_view name,
 }
 
 absl::StatusOr<FirmwareImage> FirmwareImage::Load(std::string name,
-                                                  std::string bytes,
+                                                  SharedBytes bytes,
                                                   const FileReader& read) {
-  return Build(std::move(name),
-               std::make_shared<const std::string>(std::move(bytes)), &read);
+  return Build(std::move(name), std::move(bytes), &read);
 }
 
 absl::StatusOr<FirmwareImage> FirmwareImage::FromBytes(std::string name,
                                                        std::string bytes) {
-  return FromShared(std::move(name),
-                    std::make_shared<const std::string>(std::move(bytes)));
+  return FromShared(std::move(name), SharedBytes(std::move(bytes)));
 }
 
-absl::StatusOr<FirmwareImage> FirmwareImage::FromShared(
-    std::string name, std::shared_ptr<const std::string> bytes) {
-  if (bytes == nullptr) bytes = std::make_shared<const std::string>();
+absl::StatusOr<FirmwareImage> FirmwareImage::FromShared(std::string name,
+                                                        SharedBytes bytes) {
   return Build(std::move(name), std::move(bytes), nullptr);
 }
 
@@ -66,20 +63,20 @@ absl::StatusOr<FirmwareImage> FirmwareImage::LoadFile(absl::string_view path) {
   const size_t slash = path.rfind('/');
   const std::string dir(
       slash == absl::string_view::npos ? "." : path.substr(0, slash));
-  auto bytes = ReadFile(path, kMaxFileSize);
+  auto bytes = MapFile(path, kMaxFileSize);
   if (!bytes.ok()) return bytes.status();
   FileReader read = [&dir](absl::string_view part, size_t max_size) {
-    return ReadFile(absl::StrCat(dir, "/", part), max_size);
+    return MapFile(absl::StrCat(dir, "/", part), max_size);
   };
   const std::string name(
       slash == absl::string_view::npos ? path : path.substr(slash + 1));
   return Load(name, std::move(*bytes), read);
 }
 
-absl::StatusOr<FirmwareImage> FirmwareImage::Build(
-    std::string name, std::shared_ptr<const std::string> shared,
-    const FileReader* read) {
-  const std::string& bytes = *shared;
+absl::StatusOr<FirmwareImage> FirmwareImage::Build(std::string name,
+                                                   SharedBytes shared,
+                                                   const FileReader* read) {
+  const absl::string_view bytes = shared.view();
   auto elf = ParseElfHeaders(bytes);
   if (!elf.ok()) return elf.status();
   const std::vector<ProgramHeader>& phdrs = elf->phdrs;
@@ -222,9 +219,9 @@ absl::string_view FirmwareImage::headers() const { return segment_data(0); }
 
 absl::string_view FirmwareImage::segment_data(size_t i) const {
   const Location& at = locations_[i];
-  if (at.in_part) return parts_[i];
-  return absl::string_view(*main_).substr(static_cast<size_t>(at.offset),
-                                          static_cast<size_t>(at.size));
+  if (at.in_part) return parts_[i].view();
+  return main_.view().substr(static_cast<size_t>(at.offset),
+                             static_cast<size_t>(at.size));
 }
 
 std::string FirmwareImage::PartName(size_t i) const {
@@ -276,9 +273,20 @@ absl::StatusOr<FirmwareImage::SplitFiles> FirmwareImage::Split() const {
 }
 
 uint64_t FirmwareImage::file_size() const {
-  uint64_t total = main_->size();
-  for (const std::string& part : parts_) total += part.size();
+  uint64_t total = main_.size();
+  for (const SharedBytes& part : parts_) total += part.size();
   return total;
+}
+
+std::string FirmwareImage::identity() const {
+  if (main_.identity().empty()) return "";
+  std::string out = main_.identity();
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    if (!locations_[i].in_part) continue;
+    if (parts_[i].identity().empty()) return "";
+    absl::StrAppend(&out, "+", parts_[i].identity());
+  }
+  return out;
 }
 
 }  // namespace pil::image

@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/shared_bytes.h"
 #include "platform/image/elf.h"
 
 namespace pil::image {
@@ -32,7 +33,7 @@ namespace pil::image {
 // characters replaced ("qcom/sdm845/adsp.mdt" -> "qcom/sdm845/adsp.b05"),
 // to be resolved exactly as the image's name was. NOT_FOUND when it does
 // not exist. `max_size` bounds what it may return.
-using FileReader = std::function<absl::StatusOr<std::string>(
+using FileReader = std::function<absl::StatusOr<SharedBytes>(
     absl::string_view name, size_t max_size)>;
 
 class FirmwareImage {
@@ -42,7 +43,7 @@ class FirmwareImage {
 
   // An image whose main file (.mbn or .mdt) is `bytes`, named `name` (used
   // for .bNN names and messages); parts are read with `read`.
-  static absl::StatusOr<FirmwareImage> Load(std::string name, std::string bytes,
+  static absl::StatusOr<FirmwareImage> Load(std::string name, SharedBytes bytes,
                                             const FileReader& read);
 
   // A monolithic image held in memory (uploads); it may not be split.
@@ -51,10 +52,11 @@ class FirmwareImage {
 
   // FromBytes() without a copy: the image shares `bytes` (an upload kept by
   // the store is loaded any number of times at no cost).
-  static absl::StatusOr<FirmwareImage> FromShared(
-      std::string name, std::shared_ptr<const std::string> bytes);
+  static absl::StatusOr<FirmwareImage> FromShared(std::string name,
+                                                  SharedBytes bytes);
 
-  // Reads `path` and, for a split image, the .bNN files beside it.
+  // Maps (or reads) `path` and, for a split image, the .bNN files beside
+  // it, as MapFileBeneath() does.
   static absl::StatusOr<FirmwareImage> LoadFile(absl::string_view path);
 
   FirmwareImage(FirmwareImage&&) = default;
@@ -68,7 +70,11 @@ class FirmwareImage {
   bool split() const { return split_; }
 
   // The bytes of the .mbn, or of the .mdt of a split image.
-  absl::string_view main_file() const { return *main_; }
+  absl::string_view main_file() const { return main_.view(); }
+
+  // Names the content of every file the image came from while it is
+  // unchanged (SharedBytes::identity()); empty when any file has none.
+  std::string identity() const;
 
   // The ELF header and program headers: bytes [0, phdr[0].p_filesz).
   absl::string_view headers() const;
@@ -97,9 +103,9 @@ class FirmwareImage {
 
  private:
   FirmwareImage() = default;
-  static absl::StatusOr<FirmwareImage> Build(
-      std::string name, std::shared_ptr<const std::string> bytes,
-      const FileReader* read);
+  static absl::StatusOr<FirmwareImage> Build(std::string name,
+                                             SharedBytes bytes,
+                                             const FileReader* read);
 
   // Where a segment's file data is: in main_ or in parts_[i].
   struct Location {
@@ -109,9 +115,9 @@ class FirmwareImage {
   };
 
   std::string name_;
-  // The .mbn or .mdt bytes, immutable and possibly shared.
-  std::shared_ptr<const std::string> main_;
-  std::vector<std::string> parts_;   // per phdr: .bNN contents, else empty
+  // The .mbn or .mdt bytes, immutable, shared or mapped.
+  SharedBytes main_;
+  std::vector<SharedBytes> parts_;   // per phdr: .bNN contents, else empty
   std::vector<Location> locations_;  // per phdr
   ElfHeaders elf_;
   size_t hash_index_ = 0;

@@ -64,7 +64,10 @@ std::string FindVersion(absl::string_view data) {
 }
 
 // Hashes `data` and, when `version` is not null, looks for the version
-// string in the same pass, chunk by chunk while the chunk is in cache.
+// string in the same pass, chunk by chunk while the chunk is in cache. With
+// `copy_to`, each chunk is copied there first and the copy is what is
+// hashed: the bytes that were checked are the bytes that were placed, even
+// if the file changes under a mapping of it.
 std::string HashAndFindVersion(HashAlgorithm algorithm, absl::string_view data,
                                std::string* version, uint8_t* copy_to) {
   constexpr size_t kChunk = size_t{128} << 10;
@@ -74,9 +77,12 @@ std::string HashAndFindVersion(HashAlgorithm algorithm, absl::string_view data,
       nullptr);
   for (size_t at = 0; at < data.size(); at += kChunk) {
     absl::string_view chunk = data.substr(at, kChunk);
-    EVP_DigestUpdate(ctx, chunk.data(), chunk.size());
-    if (copy_to != nullptr)
+    if (copy_to != nullptr) {
       std::memcpy(copy_to + at, chunk.data(), chunk.size());
+      chunk = absl::string_view(reinterpret_cast<const char*>(copy_to + at),
+                                chunk.size());
+    }
+    EVP_DigestUpdate(ctx, chunk.data(), chunk.size());
     if (version != nullptr && version->empty()) {
       // Overlap the previous chunk so a key across the boundary is found.
       const size_t from =
@@ -148,7 +154,52 @@ ImageIdentity IdentityOf(const HashSegment& hs,
   return id;
 }
 
+std::string ReportKey(const FirmwareImage& image,
+                      const InspectOptions& options) {
+  const std::string identity = image.identity();
+  if (identity.empty()) return "";
+  // The metadata commits to every segment's hash: a different image under
+  // an identity the filesystem's coarse timestamps did not change is still
+  // another key.
+  return absl::StrCat(
+      identity, "|", image.name(), "|",
+      absl::BytesToHexString(Digest(HashAlgorithm::kSha256, image.Metadata())),
+      "|",
+      options.carveout ? absl::StrCat(Hex(options.carveout->first), "+",
+                                      Hex(options.carveout->second))
+                       : "-",
+      options.file_digest ? "|digest" : "");
+}
+
+namespace {
+// With `verified` (the cached report of this unchanged image), segments are
+// only copied: that report is returned unless a copy fails.
+ImageReport InspectUncached(const FirmwareImage& image,
+                            const InspectOptions& options,
+                            const ImageReport* verified = nullptr);
+}  // namespace
+
 ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
+  const std::string key =
+      options.cache != nullptr ? ReportKey(image, options) : "";
+  if (key.empty()) return InspectUncached(image, options);
+  if (!options.destination || options.copy_if_verified) {
+    if (auto hit = options.cache->Find(key)) {
+      hit->from_cache = true;
+      if (!options.destination) return *std::move(hit);
+      if (hit->ok()) return InspectUncached(image, options, &*hit);
+    }
+  }
+  ImageReport report = InspectUncached(image, options);
+  if (!options.destination || report.ok()) options.cache->Put(key, report);
+  return report;
+}
+
+namespace {
+
+ImageReport InspectUncached(const FirmwareImage& image,
+                            const InspectOptions& options,
+                            const ImageReport* verified) {
   ImageReport report;
   report.name = image.name();
   report.size = image.file_size();
@@ -254,6 +305,34 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
   std::vector<std::string> versions(phdrs.size());
   std::vector<absl::Status> copies(phdrs.size());
   std::string file_digest;
+  // With a destination, the metadata is checked first (every signature and
+  // chain), and nothing is copied for an image whose metadata fails.
+  std::vector<SignerVerdict> verdicts(checks.size());
+  bool verdicts_done = false;
+  bool place = static_cast<bool>(options.destination);
+  const auto clear = [&options](absl::Span<uint8_t> span) {
+    if (options.zero) {
+      options.zero(span);
+    } else {
+      std::memset(span.data(), 0, span.size());
+    }
+  };
+  if (place) {
+    std::vector<size_t> signer_order, rest;
+    for (size_t t : order) {
+      (tasks[t].kind == Task::kSigner ? signer_order : rest).push_back(t);
+    }
+    if (verified != nullptr) signer_order.clear();
+    ParallelFor(signer_order, options.threads,
+                [&](size_t t) { checks[tasks[t].index]->Run(tasks[t].step); });
+    place = !checks.empty() || verified != nullptr;
+    for (size_t c = 0; verified == nullptr && c < checks.size(); ++c) {
+      verdicts[c] = checks[c]->Finish();
+      place = place && verdicts[c].signature_ok && verdicts[c].chain_ok;
+    }
+    verdicts_done = true;
+    order = std::move(rest);
+  }
   ParallelFor(order, options.threads, [&](size_t t) {
     const Task& task = tasks[t];
     switch (task.kind) {
@@ -261,7 +340,7 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
         const size_t i = task.index;
         const absl::string_view data = image.segment_data(i);
         uint8_t* copy_to = nullptr;
-        if (options.destination && phdrs[i].loadable()) {
+        if (place && phdrs[i].loadable()) {
           auto span = options.destination(i);
           if (!span.ok()) {
             copies[i] = span.status();
@@ -269,8 +348,14 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
             copies[i] = absl::InvalidArgumentError("destination too small");
           } else {
             copy_to = span->data();
-            std::memset(copy_to + data.size(), 0, span->size() - data.size());
+            clear(span->subspan(data.size()));
           }
+        }
+        if (verified != nullptr) {
+          if (copy_to != nullptr) {
+            std::memcpy(copy_to, data.data(), data.size());
+          }
+          break;
         }
         matches[i] =
             HashAndFindVersion(hs->algorithm, data,
@@ -279,9 +364,10 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
         break;
       }
       case Task::kZero: {
+        if (!place) break;
         auto span = options.destination(task.index);
         if (span.ok()) {
-          std::memset(span->data(), 0, span->size());
+          clear(*span);
         } else {
           copies[task.index] = span.status();
         }
@@ -305,6 +391,10 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
           absl::StrCat("cannot place segment ", i, ": ", copies[i].message()),
           static_cast<int>(i));
     }
+  }
+  if (verified != nullptr) {
+    if (!report.problems.empty()) return report;
+    return *verified;
   }
   report.hash_ok = true;
   for (size_t i = 0; i < phdrs.size(); ++i) {
@@ -335,7 +425,8 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
         "the hash segment carries no signature: the image is not signed");
   }
   for (size_t c = 0; c < checks.size(); ++c) {
-    SignerVerdict verdict = checks[c]->Finish();
+    SignerVerdict verdict =
+        verdicts_done ? std::move(verdicts[c]) : checks[c]->Finish();
     const std::string& role = hs->signers[c].role;
     if (!verdict.signature_ok) {
       Problem p;
@@ -358,6 +449,8 @@ ImageReport Inspect(const FirmwareImage& image, const InspectOptions& options) {
   report.identity = IdentityOf(*hs, report.signers);
   return report;
 }
+
+}  // namespace
 
 absl::Status ReportStatus(const ImageReport& report) {
   if (report.ok()) return absl::OkStatus();

@@ -21,6 +21,7 @@
 #include "platform/image/firmware_image.h"
 #include "platform/image/hash_segment.h"
 #include "platform/image/layout.h"
+#include "platform/image/report_cache.h"
 #include "platform/image/signature.h"
 
 namespace pil::image {
@@ -79,6 +80,8 @@ struct ImageReport {
   // SHA-256 (hex) of the main file, when InspectOptions::file_digest.
   std::string file_sha256;
   std::vector<Problem> problems;
+  // Answered from a ReportCache: the image was verified before, unchanged.
+  bool from_cache = false;
 
   bool ok() const { return problems.empty(); }
 };
@@ -92,12 +95,30 @@ struct InspectOptions {
   bool file_digest = false;
   // When set, every loadable segment is also copied, in the pass that
   // hashes it, to the span this returns for its program-header index: p_memsz
-  // bytes, the tail past p_filesz zeroed. A failure becomes a problem.
+  // bytes, the tail past p_filesz zeroed; the copy is what is hashed. The
+  // signatures and chains are checked first: nothing is copied unless they
+  // verify. A failure to place becomes a problem.
   std::function<absl::StatusOr<absl::Span<uint8_t>>(size_t index)> destination;
+  // Sets part of a destination to zero (BSS); memset when unset.
+  std::function<void(absl::Span<uint8_t>)> zero;
+  // When set: without a destination, an image already inspected with the
+  // same identity and options is answered from here; a report computed
+  // without a destination, or with one and no problem, is kept.
+  ReportCache* cache = nullptr;
+  // With a destination and a cache: an image verified before without
+  // problem and unchanged since is copied without hashing it again. Only
+  // for a caller after whom something else verifies the copy (the secure
+  // world's auth_and_reset).
+  bool copy_if_verified = false;
 };
 
 ImageReport Inspect(const FirmwareImage& image,
                     const InspectOptions& options = {});
+
+// The key of `image` inspected with `options` in a ReportCache; empty when
+// the image has no identity.
+std::string ReportKey(const FirmwareImage& image,
+                      const InspectOptions& options);
 
 // The signed identity of an image from its hash segment and its signers'
 // verdicts (see ImageIdentity).

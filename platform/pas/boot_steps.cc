@@ -42,26 +42,30 @@ absl::Status PasCoprocessor::Place(
     const image::FirmwareImage& image, bool dtb, Steps& steps,
     std::optional<platform::VerifiedImage>* verified) {
   const devicetree::CarveoutRange& carveout = node_.carveouts[dtb ? 1 : 0];
-  return steps.Step(dtb ? "verify_and_copy_dtb" : "verify_and_copy",
-                    [&](std::string* d) {
-                      auto v = platform::VerifyForCarveout(
-                          image, carveout, verify_threads_,
-                          [&](uint64_t address, uint64_t size) {
-                            return hw_.memory().Map(address, size);
-                          });
-                      if (!v.ok()) return v.status();
-                      if (!dtb) {
-                        absl::MutexLock lock(&mu_);
-                        placed_.clear();
-                        for (const platform::PlacedSegment& s : v->placed) {
-                          placed_.push_back({s.address, s.size});
-                        }
-                        machine_ = v->machine;
-                      }
-                      *d = v->summary;
-                      *verified = v->image;
-                      return absl::OkStatus();
-                    });
+  return steps.Step(
+      dtb ? "verify_and_copy_dtb" : "verify_and_copy", [&](std::string* d) {
+        auto v = platform::VerifyForCarveout(
+            image, carveout, verify_threads_,
+            [&](uint64_t address, uint64_t size) {
+              return hw_.memory().Map(address, size);
+            },
+            [&](absl::Span<uint8_t> span) { hw_.memory().Zero(span); },
+            // The secure world re-hashes the copy; without
+            // it pild's hashing is the only check.
+            /*copy_if_verified=*/!wrapper_);
+        if (!v.ok()) return v.status();
+        if (!dtb) {
+          absl::MutexLock lock(&mu_);
+          placed_.clear();
+          for (const platform::PlacedSegment& s : v->placed) {
+            placed_.push_back({s.address, s.size});
+          }
+          machine_ = v->machine;
+        }
+        *d = v->summary;
+        *verified = v->image;
+        return absl::OkStatus();
+      });
 }
 
 absl::Status PasCoprocessor::InitImage(const image::FirmwareImage& image,

@@ -18,6 +18,7 @@
 #define PILD_PLATFORM_PAS_HARDWARE_H_
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
@@ -103,6 +104,11 @@ class PhysicalMemory {
   // carveout (OUTSIDE_CARVEOUT otherwise). Valid while the platform lives.
   virtual absl::StatusOr<absl::Span<uint8_t>> Map(uint64_t address,
                                                   uint64_t size) = 0;
+  // Sets `span` (from Map()) to zero; memory that can release whole pages
+  // instead of writing them overrides this.
+  virtual void Zero(absl::Span<uint8_t> span) {
+    std::memset(span.data(), 0, span.size());
+  }
 };
 
 // What a coprocessor signals to the OS.

@@ -117,6 +117,25 @@ absl::StatusOr<absl::Span<uint8_t>> SimMemory::Map(uint64_t address,
                {{"address", Hex(address)}, {"size", Hex(size)}});
 }
 
+void SimMemory::Zero(absl::Span<uint8_t> span) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(span.data());
+  const uintptr_t end = begin + span.size();
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = end / page * page;
+  if (first < last) {
+    // A shared backing gives its pages back (MADV_REMOVE punches a hole in
+    // the file); anonymous memory drops them.
+    const int advice = path_.empty() ? MADV_DONTNEED : MADV_REMOVE;
+    if (::madvise(reinterpret_cast<void*>(first), last - first, advice) == 0) {
+      std::memset(span.data(), 0, first - begin);
+      std::memset(reinterpret_cast<uint8_t*>(last), 0, end - last);
+      return;
+    }
+  }
+  std::memset(span.data(), 0, span.size());
+}
+
 uint64_t SimMemory::ResidentBytes() const {
   if (base_ == nullptr) return 0;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));

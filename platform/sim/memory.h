@@ -43,6 +43,9 @@ class SimMemory : public pas::PhysicalMemory {
 
   absl::StatusOr<absl::Span<uint8_t>> Map(uint64_t address,
                                           uint64_t size) override;
+  // Whole pages are released (they read back as zero, in every process
+  // mapping the backing), the partial pages at either end written.
+  void Zero(absl::Span<uint8_t> span) override;
 
   const std::vector<MemoryRegion>& regions() const { return regions_; }
   const std::string& path() const { return path_; }

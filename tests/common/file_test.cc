@@ -143,5 +143,54 @@ TEST(DefaultEndpoint, SocketVariableWins) {
   EXPECT_NE(DefaultEndpoint().find("pild.sock"), std::string::npos);
 }
 
+TEST(MapFile, MapsAFileOnlyItsOwnerCanChangeAndNamesItsContent) {
+  const std::string path = TempPath("mapped");
+  const std::string content(100000, 'x');
+  std::ofstream(path, std::ios::binary) << content;
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  auto mapped = MapFile(path, 1 << 20);
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_TRUE(mapped->mapped());
+  EXPECT_EQ(mapped->view(), content);
+  EXPECT_THAT(mapped->identity(), ::testing::StartsWith("file:"));
+
+  // The same file unchanged has the same identity; written, another.
+  EXPECT_EQ(MapFile(path, 1 << 20)->identity(), mapped->identity());
+  std::ofstream(path, std::ios::binary | std::ios::app) << "y";
+  auto changed = MapFile(path, 1 << 20);
+  ASSERT_TRUE(changed.ok());
+  EXPECT_NE(changed->identity(), mapped->identity());
+  EXPECT_EQ(changed->size(), content.size() + 1);
+}
+
+TEST(MapFile, ReadsAFileOthersCouldChangeWithoutIdentity) {
+  const std::string path = TempPath("shared");
+  std::ofstream(path, std::ios::binary) << "shared bytes";
+  for (const mode_t mode : {0664, 0646}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto read = MapFile(path, 1 << 20);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_FALSE(read->mapped()) << std::oct << mode;
+    EXPECT_EQ(read->identity(), "");
+    EXPECT_EQ(read->view(), "shared bytes");
+  }
+}
+
+TEST(MapFile, BoundsAndErrorsAsReadFile) {
+  const std::string path = TempPath("big");
+  std::ofstream(path, std::ios::binary) << std::string(5000, 'z');
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  auto big = MapFile(path, 4096);
+  EXPECT_EQ(ReasonOf(big.status()), "FILE_TOO_LARGE");
+  EXPECT_EQ(ReasonOf(MapFile(TempPath("nothing"), 4096).status()),
+            "FILE_NOT_FOUND");
+  const std::string empty = TempPath("empty");
+  std::ofstream(empty, std::ios::binary).flush();
+  auto none = MapFile(empty, 4096);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  EXPECT_FALSE(none->mapped());
+}
+
 }  // namespace
 }  // namespace pil

@@ -47,15 +47,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view parts = input.substr(4 + mdt_size);
   pil::image::FileReader read =
       [&parts](absl::string_view,
-               size_t max_size) -> absl::StatusOr<std::string> {
+               size_t max_size) -> absl::StatusOr<pil::SharedBytes> {
     if (parts.size() < 2) return absl::NotFoundError("no more parts");
     const size_t length =
         std::min<size_t>(pil::image::Le16(parts, 0), parts.size() - 2);
     std::string part(parts.substr(2, std::min(length, max_size)));
     parts.remove_prefix(2 + length);
-    return part;
+    return pil::SharedBytes(std::move(part));
   };
-  auto image = pil::image::FirmwareImage::Load("fw.mdt", mdt, read);
+  auto image =
+      pil::image::FirmwareImage::Load("fw.mdt", pil::SharedBytes(mdt), read);
   if (image.ok()) Exercise(*image);
   return 0;
 }

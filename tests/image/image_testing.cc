@@ -40,15 +40,15 @@ absl::StatusOr<FirmwareImage> LoadFromMap(
   auto main = files.find(name);
   if (main == files.end()) return absl::NotFoundError(name);
   FileReader read = [&files](absl::string_view part,
-                             size_t) -> absl::StatusOr<std::string> {
+                             size_t) -> absl::StatusOr<SharedBytes> {
     auto it = files.find(std::string(part));
     if (it == files.end()) {
       return Error(absl::StatusCode::kNotFound, "FILE_NOT_FOUND",
                    absl::StrCat("no file ", part));
     }
-    return it->second;
+    return SharedBytes(it->second);
   };
-  return FirmwareImage::Load(name, main->second, read);
+  return FirmwareImage::Load(name, SharedBytes(main->second), read);
 }
 
 std::map<std::string, std::string> SplitToMap(const FirmwareImage& image,

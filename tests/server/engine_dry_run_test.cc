@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "platform/image/report_cache.h"
 #include "server/engine.h"
 #include "tests/server/engine_testing.h"
 
@@ -13,6 +14,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::SimEngine;
 using testing::StepNames;
 
@@ -68,6 +70,51 @@ TEST(EngineDryRun, ARunningCoprocessorIsInTheWrongState) {
   EXPECT_EQ(ReasonOf(checked.status()), "WRONG_STATE");
   EXPECT_THAT(checked.status().message(), HasSubstr("it is running"));
   EXPECT_EQ(sim.engine().Get("cdsp")->state, State::kRunning);
+}
+
+// The detail of the step named `name`, or "".
+std::string DetailOf(const TransitionResult& result, const std::string& name) {
+  for (const Step& step : result.steps) {
+    if (step.name == name) return step.detail;
+  }
+  return "";
+}
+
+TEST(EngineDryRun, AnUnchangedImageVerifiedBeforeIsNotVerifiedAgain) {
+  SimEngine sim;
+  image::ReportCache::Shared().Clear();
+  constexpr char kAgain[] = "verified before and unchanged since";
+  auto first = sim.engine().DryRunStart("video", {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_THAT(DetailOf(*first, "verify"), Not(HasSubstr(kAgain)));
+  auto second = sim.engine().DryRunStart("video", {});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_THAT(DetailOf(*second, "verify"), HasSubstr(kAgain));
+
+  // A Start verifies what it copies (nothing remembered is trusted for
+  // the copy's first hash), then a dry run of the same image is free.
+  image::ReportCache::Shared().Clear();
+  auto started = sim.engine().Start("video", {}, absl::ZeroDuration(), {});
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_THAT(DetailOf(*started, "verify_and_copy"), Not(HasSubstr(kAgain)));
+  ASSERT_TRUE(sim.engine().Stop("video", absl::ZeroDuration(), {}).ok());
+  auto after = sim.engine().DryRunStart("video", {});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_THAT(DetailOf(*after, "verify"), HasSubstr(kAgain));
+  // Started again: copied without hashing, the secure world re-hashes.
+  auto again = sim.engine().Start("video", {}, absl::ZeroDuration(), {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_THAT(DetailOf(*again, "verify_and_copy"),
+              HasSubstr("copied, not hashed again"));
+  ASSERT_TRUE(sim.engine().Stop("video", absl::ZeroDuration(), {}).ok());
+
+  // Another image under the same name is verified, and found wanting.
+  std::string corrupt = SimEngine::Signed(0x9bb00000, 0x400000, 0xe);
+  corrupt[corrupt.size() - 100] ^= 0x40;
+  sim.WriteFirmware(testing::kVideoFirmware, corrupt);
+  EXPECT_EQ(ReasonOf(sim.engine().DryRunStart("video", {}).status()),
+            "HASH_MISMATCH");
+  sim.ExpectClean("video");
 }
 
 }  // namespace
