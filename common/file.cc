@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -146,12 +147,28 @@ absl::StatusOr<SharedBytes> MapOpen(int fd, absl::string_view display,
     if (!bytes.ok()) return bytes.status();
     return SharedBytes(std::move(*bytes));
   }
-  void* at = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int err = errno;
-  ::close(fd);
-  if (at == MAP_FAILED) return ErrnoError("map", display, err);
-  std::shared_ptr<const void> owner(
-      at, [size](const void* p) { ::munmap(const_cast<void*>(p), size); });
+  // A read lease makes whoever opens the file to write or truncate it wait
+  // until the mapping is gone (or the kernel's lease-break-time passes), so
+  // a tool replacing it in place cannot shrink it under the copy. The
+  // break notice is SIGURG, whose default is to be ignored.
+  void* at = MAP_FAILED;
+  if (::fcntl(fd, F_SETSIG, SIGURG) == 0 &&
+      ::fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+    at = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  }
+  if (at == MAP_FAILED) {
+    // No lease (another writer has it open, or the filesystem has none)
+    // or no mapping: read it, without identity.
+    (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
+    auto bytes = ReadOpen(fd, display, max_size);
+    if (!bytes.ok()) return bytes.status();
+    return SharedBytes(std::move(*bytes));
+  }
+  // The descriptor holds the lease: closed after the mapping goes.
+  std::shared_ptr<const void> owner(at, [size, fd](const void* p) {
+    ::munmap(const_cast<void*>(p), size);
+    ::close(fd);
+  });
   return SharedBytes(
       std::move(owner),
       absl::string_view(static_cast<const char*>(at),

@@ -45,12 +45,12 @@ using PlaceSegment = std::function<absl::StatusOr<absl::Span<uint8_t>>(
 using ZeroSpan = std::function<void(absl::Span<uint8_t>)>;
 
 // Verifies `image` for `carveout` on `threads` threads; with `place`, each
-// loadable segment is copied where it belongs in the same pass that hashes
-// it (the copy is what is hashed), and only once the whole image is known
-// to fit and its signatures and chains verify. Without `place`, an image
-// verified before and unchanged since is not verified again
-// (image::ReportCache::Shared()); with `place` and `copy_if_verified` (the
-// secure world verifies the copy after pild) such an image is copied
+// loadable segment is copied where it belongs, only once the whole image
+// is known to fit and its signatures and chains verify, in the same pass
+// that hashes it (the copy is what is hashed) unless `copy_if_verified`.
+// Without `place`, an image verified before and unchanged since is not verified
+// again (image::ReportCache::Shared()); with `place` and `copy_if_verified`
+// (the secure world verifies the copy after pild) such an image is copied
 // without hashing it again, and an image with an identity is verified in
 // full before its copy rather than while copying. The image's own errors
 // (IMAGE_TOO_LARGE, SEGMENT_OUTSIDE_CARVEOUT, HASH_MISMATCH, ...) name the

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -148,19 +150,51 @@ TEST(MapFile, MapsAFileOnlyItsOwnerCanChangeAndNamesItsContent) {
   const std::string content(100000, 'x');
   std::ofstream(path, std::ios::binary) << content;
   ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
-  auto mapped = MapFile(path, 1 << 20);
-  ASSERT_TRUE(mapped.ok()) << mapped.status();
-  EXPECT_TRUE(mapped->mapped());
-  EXPECT_EQ(mapped->view(), content);
-  EXPECT_THAT(mapped->identity(), ::testing::StartsWith("file:"));
-
-  // The same file unchanged has the same identity; written, another.
-  EXPECT_EQ(MapFile(path, 1 << 20)->identity(), mapped->identity());
+  std::string identity;
+  {
+    auto mapped = MapFile(path, 1 << 20);
+    ASSERT_TRUE(mapped.ok()) << mapped.status();
+    EXPECT_TRUE(mapped->mapped());
+    EXPECT_EQ(mapped->view(), content);
+    EXPECT_THAT(mapped->identity(), ::testing::StartsWith("file:"));
+    identity = mapped->identity();
+    // The same file unchanged has the same identity.
+    EXPECT_EQ(MapFile(path, 1 << 20)->identity(), identity);
+  }
+  // Written, another.
   std::ofstream(path, std::ios::binary | std::ios::app) << "y";
   auto changed = MapFile(path, 1 << 20);
   ASSERT_TRUE(changed.ok());
-  EXPECT_NE(changed->identity(), mapped->identity());
+  EXPECT_NE(changed->identity(), identity);
   EXPECT_EQ(changed->size(), content.size() + 1);
+}
+
+TEST(MapFile, NoOneOpensAMappedFileToWriteWhileItIsMapped) {
+  const std::string path = TempPath("leased");
+  std::ofstream(path, std::ios::binary) << std::string(8192, 'l');
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  {
+    auto mapped = MapFile(path, 1 << 20);
+    ASSERT_TRUE(mapped.ok()) << mapped.status();
+    ASSERT_TRUE(mapped->mapped());
+    // A writer (here one that will not wait) is held off by the lease: it
+    // could otherwise truncate the file under the mapping.
+    const int writer = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_NONBLOCK);
+    const int err = errno;
+    if (writer >= 0) ::close(writer);
+    EXPECT_EQ(writer, -1);
+    EXPECT_EQ(err, EWOULDBLOCK);
+    EXPECT_EQ(mapped->view(), std::string(8192, 'l'));
+  }
+  // The mapping gone, so is the lease.
+  const int writer = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);
+  EXPECT_GE(writer, 0) << std::strerror(errno);
+  // A file open for writing elsewhere cannot be leased: it is read.
+  auto read = MapFile(path, 1 << 20);
+  ASSERT_TRUE(read.ok());
+  EXPECT_FALSE(read->mapped());
+  EXPECT_EQ(read->identity(), "");
+  ::close(writer);
 }
 
 TEST(MapFile, ReadsAFileOthersCouldChangeWithoutIdentity) {

@@ -128,14 +128,16 @@ TEST(PlacingInspect, NothingIsCopiedWhenTheSignatureFails) {
   const FirmwareImage image = Loaded(SignedImage(bad), "upload:4");
   Carveout carveout;
   const ImageReport report = Inspect(image, carveout.Options(image, nullptr));
-  EXPECT_THAT(report.problems[0].reason, "SIGNATURE_INVALID");
+  ASSERT_FALSE(report.problems.empty());
+  EXPECT_EQ(report.problems[0].reason, "SIGNATURE_INVALID");
   EXPECT_EQ(carveout.placed, 0);
   EXPECT_TRUE(carveout.spans.empty());
 }
 
 TEST(PlacingInspect, AVerifiedImageIsCopiedWithoutHashingWhenAllowed) {
   ReportCache cache;
-  const FirmwareImage image = Loaded(SignedImage({}), "upload:5");
+  const std::string bytes = SignedImage({});
+  const FirmwareImage image = Loaded(bytes, "upload:5");
   Carveout first;
   ASSERT_TRUE(Inspect(image, first.Options(image, &cache)).ok());
   EXPECT_EQ(cache.size(), 1u);  // a placing Inspect without problem is kept
@@ -151,6 +153,22 @@ TEST(PlacingInspect, AVerifiedImageIsCopiedWithoutHashingWhenAllowed) {
   EXPECT_TRUE(report.from_cache);
   EXPECT_TRUE(report.ok());
   EXPECT_EQ(copied.spans, first.spans);  // the same bytes placed
+
+  // Not hashed: a segment changed under the same identity and metadata
+  // (what the identity rules out for files) is copied as it is. Without
+  // copy_if_verified the same image is refused.
+  const FirmwareImage changed =
+      Loaded(testing::Flipped(bytes, bytes.size() - 100), "upload:5");
+  ASSERT_EQ(ReportKey(changed, options), ReportKey(image, options));
+  Carveout skipped;
+  InspectOptions skip = skipped.Options(changed, &cache);
+  skip.copy_if_verified = true;
+  EXPECT_TRUE(Inspect(changed, skip).from_cache);
+  Carveout checked;
+  const ImageReport refused =
+      Inspect(changed, checked.Options(changed, &cache));
+  ASSERT_FALSE(refused.problems.empty());
+  EXPECT_EQ(refused.problems[0].reason, "HASH_MISMATCH");
 }
 
 }  // namespace

@@ -91,8 +91,8 @@ TEST(EngineDryRun, AnUnchangedImageVerifiedBeforeIsNotVerifiedAgain) {
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_THAT(DetailOf(*second, "verify"), HasSubstr(kAgain));
 
-  // A Start verifies what it copies (nothing remembered is trusted for
-  // the copy's first hash), then a dry run of the same image is free.
+  // A first Start verifies the image in full, then a dry run of the same
+  // image is free.
   image::ReportCache::Shared().Clear();
   auto started = sim.engine().Start("video", {}, absl::ZeroDuration(), {});
   ASSERT_TRUE(started.ok()) << started.status();
