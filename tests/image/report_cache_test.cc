@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "platform/image/inspect.h"
@@ -32,9 +33,11 @@ FirmwareImage Loaded(const std::string& bytes, const std::string& identity) {
   return std::move(*image);
 }
 
-// Every loadable segment's p_memsz bytes, by program header index.
+// Every loadable segment's p_memsz bytes, by program header index. The
+// destination is called from every verify thread at once.
 struct Carveout {
-  std::map<size_t, std::vector<uint8_t>> spans;
+  absl::Mutex mu;
+  std::map<size_t, std::vector<uint8_t>> spans;  // nodes stay where they are
   int placed = 0;
 
   InspectOptions Options(const FirmwareImage& image, ReportCache* cache) {
@@ -42,6 +45,7 @@ struct Carveout {
     options.cache = cache;
     options.destination =
         [this, &image](size_t i) -> absl::StatusOr<absl::Span<uint8_t>> {
+      absl::MutexLock lock(&mu);
       ++placed;
       std::vector<uint8_t>& span = spans[i];
       span.assign(image.segments()[i].memsz, 0xAA);
