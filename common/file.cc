@@ -141,25 +141,22 @@ absl::StatusOr<SharedBytes> MapOpen(int fd, absl::string_view display,
   const auto size = static_cast<uint64_t>(st.st_size);
   const bool trusted = (st.st_uid == 0 || st.st_uid == ::geteuid()) &&
                        (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
-  if (!S_ISREG(st.st_mode) || !trusted || size == 0 || size > max_size) {
-    // ReadOpen names what is wrong, or reads a file others could change.
-    auto bytes = ReadOpen(fd, display, max_size);
-    if (!bytes.ok()) return bytes.status();
-    return SharedBytes(std::move(*bytes));
-  }
+  const bool mappable =
+      S_ISREG(st.st_mode) && trusted && size > 0 && size <= max_size;
   // A read lease makes whoever opens the file to write or truncate it wait
   // until the mapping is gone (or the kernel's lease-break-time passes), so
   // a tool replacing it in place cannot shrink it under the copy. The
   // break notice is SIGURG, whose default is to be ignored.
   void* at = MAP_FAILED;
-  if (::fcntl(fd, F_SETSIG, SIGURG) == 0 &&
+  if (mappable && ::fcntl(fd, F_SETSIG, SIGURG) == 0 &&
       ::fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
     at = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   }
   if (at == MAP_FAILED) {
-    // No lease (another writer has it open, or the filesystem has none)
-    // or no mapping: read it, without identity.
-    (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
+    // Read, without identity: ReadOpen names what is wrong with the file,
+    // or reads one others could change, one without a lease (open for
+    // writing elsewhere, a filesystem without leases) or not mapped.
+    if (mappable) (void)::fcntl(fd, F_SETLEASE, F_UNLCK);
     auto bytes = ReadOpen(fd, display, max_size);
     if (!bytes.ok()) return bytes.status();
     return SharedBytes(std::move(*bytes));

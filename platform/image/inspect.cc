@@ -308,7 +308,6 @@ ImageReport InspectUncached(const FirmwareImage& image,
   // With a destination, the metadata is checked first (every signature and
   // chain), and nothing is copied for an image whose metadata fails.
   std::vector<SignerVerdict> verdicts(checks.size());
-  bool verdicts_done = false;
   bool place = static_cast<bool>(options.destination);
   const auto clear = [&options](absl::Span<uint8_t> span) {
     if (options.zero) {
@@ -330,7 +329,6 @@ ImageReport InspectUncached(const FirmwareImage& image,
       verdicts[c] = checks[c]->Finish();
       place = place && verdicts[c].signature_ok && verdicts[c].chain_ok;
     }
-    verdicts_done = true;
     order = std::move(rest);
   }
   ParallelFor(order, options.threads, [&](size_t t) {
@@ -426,7 +424,8 @@ ImageReport InspectUncached(const FirmwareImage& image,
   }
   for (size_t c = 0; c < checks.size(); ++c) {
     SignerVerdict verdict =
-        verdicts_done ? std::move(verdicts[c]) : checks[c]->Finish();
+        // Placing, the verdicts were taken before the segments.
+        options.destination ? std::move(verdicts[c]) : checks[c]->Finish();
     const std::string& role = hs->signers[c].role;
     if (!verdict.signature_ok) {
       Problem p;
