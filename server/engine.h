@@ -163,10 +163,11 @@ class LifecycleEngine {
   absl::Status Drivable(const Slot& slot) const;
   // Takes `slot` for `operation` once no other transition holds it, or says
   // (and records) why not. A stop of an OFFLINE coprocessor is admitted
-  // without taking the slot: `*already_offline`.
+  // without taking the slot, answered and recorded in `*nothing`.
   absl::Status Admit(Slot& slot, const std::string& operation,
                      const CallContext& ctx, const std::vector<State>& from,
-                     State* from_state, bool* already_offline);
+                     State* from_state,
+                     std::optional<TransitionResult>* nothing);
   // Reads the images a boot of `slot` from `source` needs.
   absl::Status LoadImages(Slot& slot, const FirmwareSource& source,
                           Transaction& tx);

@@ -143,7 +143,8 @@ absl::Status WrongState(absl::string_view operation, absl::string_view name,
 absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
                                     const CallContext& ctx,
                                     const std::vector<State>& from,
-                                    State* from_state, bool* already_offline) {
+                                    State* from_state,
+                                    std::optional<TransitionResult>* nothing) {
   const std::string& name = slot.node.name;
   if (absl::Status s = Drivable(slot); !s.ok()) return s;
   const bool step_verb =
@@ -178,8 +179,12 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
                            ") and did not end before the deadline"),
               {{"coprocessor", name}});
   } else if (operation == "stop" && slot.state == State::kOffline) {
-    // Nothing to stop: answered at once, without taking the slot.
-    *already_offline = true;
+    // Nothing to stop: answered at once, without taking the slot, and
+    // recorded under the same lock (a Start may begin right after).
+    nothing->emplace();
+    (*nothing)->note = absl::StrCat(name, " is already offline: nothing to do");
+    (*nothing)->status = Snapshot(slot, nullptr);
+    Record(slot, operation, ctx, absl::Now(), *from_state, absl::OkStatus());
     return absl::OkStatus();
   } else if (std::find(from.begin(), from.end(), slot.state) == from.end()) {
     refused = WrongState(operation, name, slot.state, from);
@@ -225,23 +230,13 @@ absl::StatusOr<TransitionResult> LifecycleEngine::Run(
   Slot* slot = Find(name);
   if (slot == nullptr) return finish(UnknownCoprocessor(name));
   State from_state = State::kOffline;
-  bool already_offline = false;
+  std::optional<TransitionResult> nothing;
   if (absl::Status s =
-          Admit(*slot, operation, ctx, from, &from_state, &already_offline);
+          Admit(*slot, operation, ctx, from, &from_state, &nothing);
       !s.ok()) {
     return finish(s);
   }
-  if (already_offline) {
-    TransitionResult nothing;
-    nothing.note =
-        absl::StrCat(slot->node.name, " is already offline: nothing to do");
-    {
-      absl::MutexLock lock(&mu_);
-      nothing.status = Snapshot(*slot, nullptr);
-      Record(*slot, operation, ctx, absl::Now(), from_state, absl::OkStatus());
-    }
-    return finish(std::move(nothing));  // (it takes the lock itself)
-  }
+  if (nothing.has_value()) return finish(*std::move(nothing));
 
   ran = true;
   const absl::Time start = absl::Now();
