@@ -2,7 +2,8 @@
 // so that one user cannot take every descriptor. gRPC closes connections
 // without telling; an entry is known to be gone when its descriptor is
 // closed or now names another socket (compared by inode), which is checked
-// only when a bound is reached. Used by the accept thread alone.
+// when a bound is reached or Refresh() is called. Used by the accept thread
+// alone.
 //
 //   ConnectionTable table({.total = 1024, .per_caller = 256});
 //   if (absl::Status s = table.Admit(fd, uid); !s.ok()) close(fd);
@@ -38,6 +39,11 @@ class ConnectionTable {
 
   // Connections believed open (some may have closed since the last check).
   size_t size() const { return open_.size(); }
+  // Forgets the connections that have closed; size() then.
+  size_t Refresh() {
+    Prune();
+    return size();
+  }
   const ConnectionLimits& limits() const { return limits_; }
 
  private:

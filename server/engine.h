@@ -53,6 +53,10 @@ struct EngineOptions {
   // Where transitions in flight are journaled, for Adopt after a restart
   // (outlives the engine); none: a restart finds no record of them.
   Journal* journal = nullptr;
+  // Called with the record of every transition (refused ones too, and
+  // recoveries) as it is queued for the audit trail, under the engine's
+  // lock: it must be quick and must not call the engine (metrics).
+  std::function<void(const HistoryEntry&)> on_transition;
 };
 
 class LifecycleEngine {

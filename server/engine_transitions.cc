@@ -60,6 +60,7 @@ void LifecycleEngine::Record(const Slot& slot, const std::string& operation,
   entry.message = std::string(status.message());
   entry.duration = absl::Now() - start;
   entry.refused = refused;
+  if (options_.on_transition) options_.on_transition(entry);
   Audit(std::move(entry));
 }
 

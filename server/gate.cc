@@ -64,6 +64,7 @@ HistoryEntry DenialRecord(const Caller& caller, Verb verb,
 void Gate::Record(const Caller& caller, Verb verb,
                   const std::string& coprocessor, const std::string& request_id,
                   const absl::Status& denied, std::function<void()> then) {
+  ++denials_;
   std::function<void(uint64_t)> done;
   if (then) done = [then](uint64_t) { then(); };
   if (!history_->Submit(
@@ -78,6 +79,7 @@ absl::Status Gate::Check(const Caller& caller, Verb verb,
                          const std::string& request_id) {
   absl::Status denied = Decide(caller, verb, coprocessor);
   if (!denied.ok()) {
+    ++denials_;
     history_->Add(DenialRecord(caller, verb, coprocessor, request_id, denied));
   }
   return denied;

@@ -9,6 +9,8 @@
 #ifndef PILD_SERVER_GATE_H_
 #define PILD_SERVER_GATE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -55,9 +57,12 @@ class Gate {
       const Caller& caller) const;
 
   History& history() { return *history_; }
+  // Denials recorded (or counted when the audit queue was full) so far.
+  uint64_t denials() const { return denials_.load(); }
 
  private:
   History* history_;
+  std::atomic<uint64_t> denials_{0};
   mutable absl::Mutex mu_;
   std::shared_ptr<const access::Policy> policy_ ABSL_GUARDED_BY(mu_);
 };

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/termination.h"
 #include "common/unix_socket.h"
+#include "common/version.h"
 #include "google/rpc/error_details.pb.h"
 #include "grpc/health/v1/health.pb.h"
 #include "platform/devicetree/discovery.h"
@@ -29,6 +30,9 @@
 #include "server/gate.h"
 #include "server/health.h"
 #include "server/history.h"
+#include "server/metrics/collect.h"
+#include "server/metrics/metrics_file.h"
+#include "server/metrics/registry.h"
 #include "server/pild_access.h"
 #include "server/pild_config.h"
 #include "server/pild_limits.h"
@@ -102,7 +106,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
           const Config& config, const AccessConfig& access,
           const Limits& limits, std::unique_ptr<UnixListener> listener,
           ServerFacts facts, const std::vector<std::string>& names,
-          const std::string& summary) {
+          const std::string& summary, const metrics::Registry& registry) {
   LinkReflectedDescriptors();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::shared_ptr<grpc::ServerCredentials> tcp_credentials;
@@ -134,6 +138,28 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   if (listener != nullptr) listener->Start(server.get(), limits.connections);
   health.SetServingStatus(true);
   service.ReportHealth(&health);
+  std::unique_ptr<metrics::MetricsFile> metrics_file;
+  if (!config.metrics_file.empty()) {
+    metrics::Sources sources;
+    sources.version = kVersion;
+    sources.backend = facts.backend;
+    sources.board = facts.board_model;
+    sources.engine = &engine;
+    sources.registry = &registry;
+    sources.history = &gate.history();
+    sources.gate = &gate;
+    sources.listener = listener.get();
+    sources.watch_streams = [&service] { return service.watch_streams(); };
+    metrics_file = std::make_unique<metrics::MetricsFile>(
+        config.metrics_file,
+        [sources = std::move(sources)] { return metrics::Collect(sources); },
+        metrics::MetricsFileOptions{absl::Seconds(1), config.metrics_interval});
+    // A failure is logged and counted, and retried every second.
+    if (metrics_file->Write().ok()) {
+      PILD_LOG(INFO) << "metrics: " << config.metrics_file;
+    }
+    metrics_file->Start();
+  }
   for (const std::string& where : facts.listeners) {
     PILD_LOG(INFO) << "listening on " << where;
   }
@@ -162,6 +188,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   server->Shutdown(std::chrono::system_clock::now() +
                    absl::ToChronoMilliseconds(limits.shutdown_timeout / 2));
   server.reset();
+  if (metrics_file != nullptr) metrics_file->Stop();  // the final state
   listener.reset();  // removes the socket file pild made
   return 0;
 }
@@ -186,6 +213,10 @@ int Operate(Config& config, const AccessConfig& access, const Limits& limits,
   }
   EngineOptions engine_options = config.engine;
   engine_options.journal = journal->get();
+  metrics::Registry registry;
+  engine_options.on_transition = [&registry](const HistoryEntry& entry) {
+    registry.Transition(entry);
+  };
   LifecycleEngine engine(backend->get(), board, &firmware, history,
                          engine_options);
   // What a previous pild left behind: running cores are adopted with the
@@ -220,7 +251,7 @@ int Operate(Config& config, const AccessConfig& access, const Limits& limits,
                  << absl::StrJoin(config.firmware_path, ":");
   MemoryTrimmer trimmer;
   return Serve(engine, firmware, gate, config, access, limits,
-               std::move(listener), std::move(facts), names, summary);
+               std::move(listener), std::move(facts), names, summary, registry);
 }
 
 int Run() {
@@ -306,7 +337,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "pild --platform=sim|linux [--dtb=FILE] [--firmware-path=DIR[:DIR...]] "
       "[--listen=unix:PATH[,IP:PORT...]] [--policy=FILE] [--audit-db=FILE] "
-      "[--tls-cert=PEM --tls-key=PEM --tls-client-ca=PEM]");
+      "[--tls-cert=PEM --tls-key=PEM --tls-client-ca=PEM] "
+      "[--metrics-file=DIR/pild.prom]");
   pil::ParseFlags(argc, argv);
   pil::KeepGrpcRuntime();
   return pil::server::Run();

@@ -15,6 +15,7 @@
 #include "platform/sim/boards.h"
 #include "platform/sim/launcher.h"
 #include "platform/sim/remote_platform.h"
+#include "server/metrics/metrics_file.h"
 
 ABSL_FLAG(std::string, platform, "sim",
           "backend: 'sim' (software model of the SoC) or 'linux' (remoteproc "
@@ -56,6 +57,13 @@ ABSL_FLAG(absl::Duration, ready_timeout, absl::Seconds(5),
 ABSL_FLAG(absl::Duration, stop_timeout, absl::Seconds(5),
           "how long Stop waits for the stop-ack when the caller names none");
 ABSL_FLAG(int32_t, verify_threads, 2, "threads verifying one image");
+ABSL_FLAG(std::string, metrics_file, "",
+          "write metrics for Prometheus to this file (NAME.prom in the node "
+          "exporter's --collector.textfile.directory), rewritten atomically "
+          "on change; default: none (docs/METRICS.md)");
+ABSL_FLAG(absl::Duration, metrics_interval, absl::Seconds(15),
+          "rewrite --metrics-file at least this often (1s..1h), so that its "
+          "pild_metrics_written_timestamp_seconds shows pild alive");
 
 namespace pil::server {
 namespace {
@@ -196,6 +204,20 @@ absl::StatusOr<Config> LoadConfig(const std::string& unix_address) {
         absl::StatusCode::kInvalidArgument, "BAD_FLAG",
         absl::StrCat("--remoteproc-poll must be 10ms..1m, got ",
                      absl::FormatDuration(config.kernel.poll_interval)));
+  }
+  config.metrics_file = absl::GetFlag(FLAGS_metrics_file);
+  config.metrics_interval = absl::GetFlag(FLAGS_metrics_interval);
+  if (!config.metrics_file.empty()) {
+    if (absl::Status s = metrics::CheckMetricsPath(config.metrics_file);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (config.metrics_interval < absl::Seconds(1) ||
+      config.metrics_interval > absl::Hours(1)) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+                 absl::StrCat("--metrics-interval must be 1s..1h, got ",
+                              absl::FormatDuration(config.metrics_interval)));
   }
   return config;
 }

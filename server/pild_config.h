@@ -29,6 +29,9 @@ struct Config {
   int verify_threads = 2;
   std::unique_ptr<pas::Hardware> hardware;  // the sim's hardware
   linux_platform::KernelOptions kernel;
+  // Where pild writes its metrics ("" for nowhere), and at least how often.
+  std::string metrics_file;
+  absl::Duration metrics_interval;
 };
 
 // From the flags (where pild listens: pild_access.h). The sim's socket

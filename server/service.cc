@@ -77,6 +77,8 @@ void LifecycleService::ReportHealth(grpc::HealthCheckServiceInterface* health) {
   hub_->ReportHealth(health);
 }
 
+size_t LifecycleService::watch_streams() const { return hub_->size(); }
+
 grpc::ServerUnaryReactor* LifecycleService::Blocking(
     grpc::CallbackServerContext* context, const Caller& caller,
     std::function<absl::Status()> work, bool stop) {

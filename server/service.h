@@ -97,6 +97,8 @@ class LifecycleService final : public v1::LifecycleService::CallbackService {
   // <name> is RUNNING (NOT_SERVING otherwise). Pass nullptr before the
   // server (which owns `health`) is destroyed.
   void ReportHealth(grpc::HealthCheckServiceInterface* health);
+  // Watch streams open.
+  size_t watch_streams() const;
 
   grpc::ServerUnaryReactor* ListCoprocessors(
       grpc::CallbackServerContext* context,

@@ -114,10 +114,15 @@ void UnixListener::Accept(grpc::Server* server, ConnectionLimits limits) {
       pollfd wake = fds[1];
       if (::poll(&wake, 1, pause_ms) > 0) return;
     }
-    if (::poll(fds, 2, -1) < 0) {
+    const int ready = ::poll(fds, 2, kRefreshMs);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       PILD_LOG(ERROR) << "poll on " << path_ << ": " << std::strerror(errno);
       return;
+    }
+    if (ready == 0) {
+      open_ = table.Refresh();
+      continue;
     }
     if (fds[1].revents != 0) return;
     const int connection =
@@ -155,6 +160,8 @@ void UnixListener::Accept(grpc::Server* server, ConnectionLimits limits) {
       }
       continue;
     }
+    ++admitted_;
+    open_ = table.size();
     grpc::AddInsecureChannelFromFd(server, connection);
   }
 }

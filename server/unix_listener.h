@@ -44,8 +44,12 @@ class UnixListener {
   // once). When accept fails for want of descriptors or memory the thread
   // waits a little before it tries again.
   void Start(grpc::Server* server, ConnectionLimits limits = {});
-  // Connections refused by the limits so far.
+  // Connections refused by the limits, and admitted, so far; connections
+  // believed open (closed ones are noticed within kRefreshMs).
   uint64_t refused() const { return refused_.load(); }
+  uint64_t admitted() const { return admitted_.load(); }
+  uint64_t open() const { return open_.load(); }
+  static constexpr int kRefreshMs = 10000;
   // Stops accepting; established connections stay with gRPC.
   void Stop();
 
@@ -60,6 +64,8 @@ class UnixListener {
   int wake_[2] = {-1, -1};  // a pipe that ends the accept loop
   std::thread thread_;
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> admitted_{0};
+  std::atomic<uint64_t> open_{0};
 };
 
 }  // namespace pil::server
