@@ -129,6 +129,21 @@ absl::StatusOr<Config> LoadConfig(const std::string& unix_address) {
   config.platform = absl::GetFlag(FLAGS_platform);
   const std::string dtb_path = absl::GetFlag(FLAGS_dtb);
   config.listen = unix_address;
+  // Before anything is started (the sim's pilsim).
+  config.metrics_file = absl::GetFlag(FLAGS_metrics_file);
+  config.metrics_interval = absl::GetFlag(FLAGS_metrics_interval);
+  if (!config.metrics_file.empty()) {
+    if (absl::Status s = metrics::CheckMetricsPath(config.metrics_file);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (config.metrics_interval < absl::Seconds(1) ||
+      config.metrics_interval > absl::Hours(1)) {
+    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
+                 absl::StrCat("--metrics-interval must be 1s..1h, got ",
+                              absl::FormatDuration(config.metrics_interval)));
+  }
   if (config.platform == "sim") {
     if (absl::Status s = OpenSim(config); !s.ok()) return s;
   } else if (config.platform == "linux") {
@@ -204,20 +219,6 @@ absl::StatusOr<Config> LoadConfig(const std::string& unix_address) {
         absl::StatusCode::kInvalidArgument, "BAD_FLAG",
         absl::StrCat("--remoteproc-poll must be 10ms..1m, got ",
                      absl::FormatDuration(config.kernel.poll_interval)));
-  }
-  config.metrics_file = absl::GetFlag(FLAGS_metrics_file);
-  config.metrics_interval = absl::GetFlag(FLAGS_metrics_interval);
-  if (!config.metrics_file.empty()) {
-    if (absl::Status s = metrics::CheckMetricsPath(config.metrics_file);
-        !s.ok()) {
-      return s;
-    }
-  }
-  if (config.metrics_interval < absl::Seconds(1) ||
-      config.metrics_interval > absl::Hours(1)) {
-    return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
-                 absl::StrCat("--metrics-interval must be 1s..1h, got ",
-                              absl::FormatDuration(config.metrics_interval)));
   }
   return config;
 }
