@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/notification.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "gmock/gmock.h"
@@ -217,6 +218,20 @@ TEST(Gate, ADenialChangesNothingAndIsRecorded) {
   EXPECT_EQ(entries[0].result, "ACCESS_DENIED");
   EXPECT_EQ(entries[0].request_id, "r2");
   EXPECT_EQ(entries[0].caller.uid, 1013);
+  EXPECT_EQ(gate.denials(), 1u);  // the allowed call is not counted
+}
+
+TEST(Gate, DenialsRecordedLaterAreCountedToo) {
+  History history;
+  Gate gate(&history, Example());
+  const absl::Status denied = gate.Decide(Unix(1013), Verb::kStop, "adsp");
+  ASSERT_FALSE(denied.ok());
+  EXPECT_EQ(gate.denials(), 0u);  // deciding records nothing
+  absl::Notification recorded;
+  gate.Record(Unix(1013), Verb::kStop, "adsp", "r3", denied,
+              [&] { recorded.Notify(); });
+  recorded.WaitForNotification();
+  EXPECT_EQ(gate.denials(), 1u);
 }
 
 TEST(Gate, APolicyReloadAppliesToTheNextCall) {

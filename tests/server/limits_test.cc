@@ -130,6 +130,16 @@ TEST(ConnectionTable, BoundsPerUidAndInTotalWithRoomForRoot) {
   EXPECT_EQ(table.size(), 4u);
 }
 
+TEST(ConnectionTable, RefreshForgetsClosedConnectionsBelowTheBounds) {
+  ConnectionTable table({/*total=*/8, /*per_caller=*/8, /*root_reserve=*/0});
+  std::vector<Pair> pairs(3);
+  for (Pair& pair : pairs) ASSERT_TRUE(table.Admit(pair.fds[0], 1000).ok());
+  pairs[1].CloseOurs();
+  EXPECT_EQ(table.size(), 3u);  // not noticed until asked
+  EXPECT_EQ(table.Refresh(), 2u);
+  EXPECT_EQ(table.size(), 2u);
+}
+
 TEST(ConnectionTable, AReusedDescriptorIsANewConnection) {
   ConnectionTable table({/*total=*/1, /*per_caller=*/1, /*root_reserve=*/0});
   Pair first;
