@@ -108,6 +108,7 @@ void UnixListener::Accept(grpc::Server* server, ConnectionLimits limits) {
   pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
   int pause_ms = 0;  // after running out of descriptors or memory
   absl::Time last_report = absl::InfinitePast();
+  absl::Time last_refresh = absl::Now();
   while (true) {
     if (pause_ms > 0) {
       // Only the wake pipe: the listening socket stays readable meanwhile.
@@ -120,10 +121,13 @@ void UnixListener::Accept(grpc::Server* server, ConnectionLimits limits) {
       PILD_LOG(ERROR) << "poll on " << path_ << ": " << std::strerror(errno);
       return;
     }
-    if (ready == 0) {
+    // Closed connections noticed: when idle, and at least every kRefreshMs.
+    if (ready == 0 ||
+        absl::Now() - last_refresh >= absl::Milliseconds(kRefreshMs)) {
+      last_refresh = absl::Now();
       open_ = table.Refresh();
-      continue;
     }
+    if (ready == 0) continue;
     if (fds[1].revents != 0) return;
     const int connection =
         ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
