@@ -139,7 +139,7 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
   health.SetServingStatus(true);
   service.ReportHealth(&health);
   std::unique_ptr<metrics::MetricsFile> metrics_file;
-  if (!config.metrics_file.empty()) {
+  if (config.metrics_file != nullptr) {
     metrics::Sources sources;
     sources.version = kVersion;
     sources.backend = facts.backend;
@@ -151,12 +151,12 @@ int Serve(LifecycleEngine& engine, FirmwareStore& firmware, Gate& gate,
     sources.listener = listener.get();
     sources.watch_streams = [&service] { return service.watch_streams(); };
     metrics_file = std::make_unique<metrics::MetricsFile>(
-        config.metrics_file,
+        config.metrics_file.get(),
         [sources = std::move(sources)] { return metrics::Collect(sources); },
         metrics::MetricsFileOptions{absl::Seconds(1), config.metrics_interval});
     // A failure is logged and counted, and retried every second.
     if (metrics_file->Write().ok()) {
-      PILD_LOG(INFO) << "metrics: " << config.metrics_file;
+      PILD_LOG(INFO) << "metrics: " << config.metrics_file->path();
     }
     metrics_file->Start();
   }

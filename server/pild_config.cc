@@ -15,7 +15,6 @@
 #include "platform/sim/boards.h"
 #include "platform/sim/launcher.h"
 #include "platform/sim/remote_platform.h"
-#include "server/metrics/metrics_file.h"
 
 ABSL_FLAG(std::string, platform, "sim",
           "backend: 'sim' (software model of the SoC) or 'linux' (remoteproc "
@@ -130,13 +129,12 @@ absl::StatusOr<Config> LoadConfig(const std::string& unix_address) {
   const std::string dtb_path = absl::GetFlag(FLAGS_dtb);
   config.listen = unix_address;
   // Before anything is started (the sim's pilsim).
-  config.metrics_file = absl::GetFlag(FLAGS_metrics_file);
   config.metrics_interval = absl::GetFlag(FLAGS_metrics_interval);
-  if (!config.metrics_file.empty()) {
-    if (absl::Status s = metrics::CheckMetricsPath(config.metrics_file);
-        !s.ok()) {
-      return s;
-    }
+  if (const std::string path = absl::GetFlag(FLAGS_metrics_file);
+      !path.empty()) {
+    auto opened = metrics::MetricsPath::Open(path);
+    if (!opened.ok()) return opened.status();
+    config.metrics_file = *std::move(opened);
   }
   if (config.metrics_interval < absl::Seconds(1) ||
       config.metrics_interval > absl::Hours(1)) {

@@ -16,6 +16,7 @@
 #include "platform/linux/kernel_backend.h"
 #include "platform/pas/hardware.h"
 #include "server/engine.h"
+#include "server/metrics/metrics_file.h"
 
 namespace pil::server {
 
@@ -29,8 +30,9 @@ struct Config {
   int verify_threads = 2;
   std::unique_ptr<pas::Hardware> hardware;  // the sim's hardware
   linux_platform::KernelOptions kernel;
-  // Where pild writes its metrics ("" for nowhere), and at least how often.
-  std::string metrics_file;
+  // Where pild writes its metrics (null for nowhere), its directory opened
+  // before anything is started, and at least how often.
+  std::unique_ptr<metrics::MetricsPath> metrics_file;
   absl::Duration metrics_interval;
 };
 

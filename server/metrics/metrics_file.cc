@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -20,7 +21,8 @@ namespace {
 absl::Status BadPath(const std::string& path, absl::string_view found) {
   return Error(absl::StatusCode::kInvalidArgument, "BAD_FLAG",
                absl::StrCat("--metrics-file must name a file ending in .prom "
-                            "in an existing directory (the node exporter's "
+                            "in an existing directory that pild can write "
+                            "and no other user can (the node exporter's "
                             "--collector.textfile.directory); got '",
                             path, "': ", found),
                {{"path", path}});
@@ -36,44 +38,100 @@ absl::Status WriteFailed(const std::string& path, absl::string_view what,
 
 }  // namespace
 
-absl::Status CheckMetricsPath(const std::string& path) {
+MetricsPath::MetricsPath(std::string path, std::string name, int dir)
+    : path_(std::move(path)),
+      name_(std::move(name)),
+      temp_("." + name_ + ".tmp"),
+      dir_(dir) {}
+
+MetricsPath::~MetricsPath() { ::close(dir_); }
+
+absl::StatusOr<std::unique_ptr<MetricsPath>> MetricsPath::Open(
+    const std::string& path) {
   const std::filesystem::path p(path);
   const std::string name = p.filename().string();
   if (!absl::EndsWith(name, ".prom") || name == ".prom") {
     return BadPath(path, "its name does not end in .prom");
   }
-  const std::filesystem::path dir =
-      p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-  std::error_code ec;
-  const auto status = std::filesystem::status(dir, ec);
-  if (!std::filesystem::exists(status)) {
-    return BadPath(path,
-                   absl::StrCat("directory ", dir.string(), " does not exist"));
+  const std::string dir =
+      p.has_parent_path() ? p.parent_path().string() : std::string(".");
+  const int fd =
+      ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return BadPath(path, absl::StrCat("directory ", dir, " does not exist"));
+    }
+    struct stat st {};
+    if (err == ELOOP || (err == ENOTDIR && ::lstat(dir.c_str(), &st) == 0 &&
+                         S_ISLNK(st.st_mode))) {
+      return BadPath(path, absl::StrCat(dir,
+                                        " is a symbolic link; expected the "
+                                        "directory itself"));
+    }
+    if (err == ENOTDIR) {
+      return BadPath(path, absl::StrCat(dir, " is not a directory"));
+    }
+    return BadPath(path, absl::StrCat("cannot open directory ", dir, ": ",
+                                      std::strerror(err)));
   }
-  if (!std::filesystem::is_directory(status)) {
-    return BadPath(path, absl::StrCat(dir.string(), " is not a directory"));
+  std::unique_ptr<MetricsPath> opened(new MetricsPath(path, name, fd));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return BadPath(path, absl::StrCat("cannot stat directory ", dir, ": ",
+                                      std::strerror(errno)));
   }
-  if (std::filesystem::is_directory(p, ec)) {
+  const uid_t euid = ::geteuid();
+  if (st.st_uid != 0 && st.st_uid != euid) {
+    return BadPath(
+        path, absl::StrCat("directory ", dir, " is owned by uid ", st.st_uid,
+                           "; expected root (uid 0) or "
+                           "pild's user (uid ",
+                           euid, ")"));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return BadPath(
+        path,
+        absl::StrFormat("directory %s has mode %04o: writable by %s; "
+                        "expected writable by its owner only",
+                        dir, st.st_mode & 07777,
+                        (st.st_mode & S_IWOTH) != 0 ? "others" : "its group"));
+  }
+  struct stat target {};
+  if (::fstatat(fd, name.c_str(), &target, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISDIR(target.st_mode)) {
     return BadPath(path, "it is a directory");
   }
-  return absl::OkStatus();
+  // Once now: a file system that is read-only (ProtectSystem=strict without
+  // ReadWritePaths) would otherwise fail every write, with no file to alert.
+  const std::string temp = opened->temp_;
+  ::unlinkat(fd, temp.c_str(), 0);
+  const int probe =
+      ::openat(fd, temp.c_str(),
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (probe < 0) {
+    return BadPath(path, absl::StrCat("cannot create ", dir, "/", temp, ": ",
+                                      std::strerror(errno)));
+  }
+  ::close(probe);
+  ::unlinkat(fd, temp.c_str(), 0);
+  return opened;
 }
 
-absl::Status WriteAtomically(const std::string& path,
-                             absl::string_view contents) {
-  const std::filesystem::path p(path);
-  const std::string temp =
-      (p.parent_path() / ("." + p.filename().string() + ".tmp")).string();
+absl::Status MetricsPath::Replace(absl::string_view contents) const {
   // A leftover (or anything planted there) is removed, never followed.
-  ::unlink(temp.c_str());
-  const int fd = ::open(
-      temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return WriteFailed(path, absl::StrCat("creating ", temp), errno);
+  ::unlinkat(dir_, temp_.c_str(), 0);
+  const int fd =
+      ::openat(dir_, temp_.c_str(),
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return WriteFailed(path_, absl::StrCat("creating ", temp_), errno);
+  }
   auto fail = [&](absl::string_view what) {
     const int err = errno;
     ::close(fd);
-    ::unlink(temp.c_str());
-    return WriteFailed(path, what, err);
+    ::unlinkat(dir_, temp_.c_str(), 0);
+    return WriteFailed(path_, what, err);
   };
   // Whatever pild's umask: the node exporter runs as another user.
   if (::fchmod(fd, 0644) != 0) return fail("fchmod");
@@ -82,25 +140,25 @@ absl::Status WriteAtomically(const std::string& path,
     const ssize_t n =
         ::write(fd, contents.data() + done, contents.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail(absl::StrCat("writing ", temp));
+    if (n <= 0) return fail(absl::StrCat("writing ", temp_));
     done += static_cast<size_t>(n);
   }
   if (::close(fd) != 0) {
     const int err = errno;
-    ::unlink(temp.c_str());
-    return WriteFailed(path, absl::StrCat("closing ", temp), err);
+    ::unlinkat(dir_, temp_.c_str(), 0);
+    return WriteFailed(path_, absl::StrCat("closing ", temp_), err);
   }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
+  if (::renameat(dir_, temp_.c_str(), dir_, name_.c_str()) != 0) {
     const int err = errno;
-    ::unlink(temp.c_str());
-    return WriteFailed(path, absl::StrCat("renaming ", temp), err);
+    ::unlinkat(dir_, temp_.c_str(), 0);
+    return WriteFailed(path_, absl::StrCat("renaming ", temp_), err);
   }
   return absl::OkStatus();
 }
 
-MetricsFile::MetricsFile(std::string path, Collect collect,
+MetricsFile::MetricsFile(const MetricsPath* path, Collect collect,
                          MetricsFileOptions options)
-    : path_(std::move(path)), collect_(std::move(collect)), options_(options) {}
+    : path_(path), collect_(std::move(collect)), options_(options) {}
 
 MetricsFile::~MetricsFile() { Halt(); }
 
@@ -115,7 +173,7 @@ absl::Status MetricsFile::Update(bool force) {
   if (!force && body == last_body_ && now - last_write_ < options_.refresh) {
     return absl::OkStatus();
   }
-  absl::Status written = WriteAtomically(path_, body + FormatWritten(now));
+  absl::Status written = path_->Replace(body + FormatWritten(now));
   if (written.ok()) {
     last_body_ = std::move(body);
     last_write_ = now;

@@ -6,9 +6,10 @@
 // last time. A failed write is counted (in the file, when it can be
 // written again) and logged at most once a minute; it is never fatal.
 //
-//   MetricsFile file("/var/lib/prometheus/node-exporter/pild.prom",
-//                    [&] { return Collect(sources); });
-//   file.Start();
+//   auto path =
+//   MetricsPath::Open("/var/lib/prometheus/node-exporter/pild.prom"); if
+//   (!path.ok()) return path.status();  // BAD_FLAG MetricsFile
+//   file(path->get(), [&] { return Collect(sources); }); file.Start();
 //   ...
 //   file.Stop();
 #ifndef PILD_SERVER_METRICS_METRICS_FILE_H_
@@ -17,11 +18,13 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -29,16 +32,45 @@
 
 namespace pil::server::metrics {
 
-// OK when `path` can be pild's metrics file: it ends in ".prom" (the
-// textfile collector reads no other name) and its directory exists; else
-// INVALID_ARGUMENT (BAD_FLAG) saying what was expected and found.
-absl::Status CheckMetricsPath(const std::string& path);
+// Where the metrics file goes: its directory, opened once and held, and the
+// file's name in it. Every write is relative to the held directory, so a
+// directory renamed away and replaced (by a symbolic link or another
+// directory) after Open() changes nothing: pild writes where it checked.
+// Thread-compatible.
+class MetricsPath {
+ public:
+  // Checks `path` as --metrics-file and opens its directory. INVALID_ARGUMENT
+  // (BAD_FLAG) saying what was expected and found unless: the name ends in
+  // ".prom" (the textfile collector reads no other); the directory exists
+  // and is not a symbolic link; it is owned by root or pild's effective user
+  // and writable by neither its group nor others (else another user could
+  // turn pild's writes elsewhere); PATH is not a directory; and the
+  // temporary file can be created there (it is created and removed once:
+  // a read-only file system fails now, not at every write).
+  static absl::StatusOr<std::unique_ptr<MetricsPath>> Open(
+      const std::string& path);
+  ~MetricsPath();
+  MetricsPath(const MetricsPath&) = delete;
+  MetricsPath& operator=(const MetricsPath&) = delete;
 
-// Replaces `path` with `contents` through a temporary file in its directory
-// (".NAME.tmp", never read by the collector; removed on failure), mode 0644.
-// FAILED_PRECONDITION (METRICS_WRITE_FAILED) naming the path and the error.
-absl::Status WriteAtomically(const std::string& path,
-                             absl::string_view contents);
+  // Replaces the file with `contents` through a temporary file in the
+  // directory (".NAME.tmp", never read by the collector; a leftover, or
+  // a symbolic link, there is removed, never followed; removed on failure),
+  // mode 0644, renamed over NAME (a symbolic link there is replaced, not
+  // followed). FAILED_PRECONDITION (METRICS_WRITE_FAILED) naming the path
+  // and the error.
+  absl::Status Replace(absl::string_view contents) const;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  MetricsPath(std::string path, std::string name, int dir);
+
+  const std::string path_;  // as given, for messages
+  const std::string name_;  // in the directory
+  const std::string temp_;  // ".NAME.tmp"
+  const int dir_;
+};
 
 struct MetricsFileOptions {
   absl::Duration check = absl::Seconds(1);
@@ -47,9 +79,10 @@ struct MetricsFileOptions {
 
 class MetricsFile {
  public:
-  // `collect` is called on the file's thread (and in Write()).
+  // `collect` is called on the file's thread (and in Write()); `path`
+  // outlives the file.
   using Collect = std::function<Snapshot()>;
-  MetricsFile(std::string path, Collect collect,
+  MetricsFile(const MetricsPath* path, Collect collect,
               MetricsFileOptions options = {});
   // Ends the thread (without a last write: see Stop()).
   ~MetricsFile();
@@ -62,7 +95,6 @@ class MetricsFile {
   // Ends the thread, then writes a last time. Idempotent.
   void Stop();
 
-  const std::string& path() const { return path_; }
   uint64_t failures() const { return failures_.load(); }
 
  private:
@@ -73,7 +105,7 @@ class MetricsFile {
   // with `force`).
   absl::Status Update(bool force) ABSL_LOCKS_EXCLUDED(write_mu_);
 
-  const std::string path_;
+  const MetricsPath* const path_;
   const Collect collect_;
   const MetricsFileOptions options_;
   std::atomic<uint64_t> failures_{0};

@@ -139,6 +139,7 @@ def test_start_crash_and_stop_as_the_node_exporter_serves_them():
     base = scratch_dir("pild-metrics-")
     textfiles = os.path.join(base, "textfiles")
     os.makedirs(textfiles)
+    os.chmod(textfiles, 0o755)  # pild refuses a directory others can write
     metrics_file = os.path.join(textfiles, "pild.prom")
     assert os.path.exists(realdata("firmware/qcom/sdm845/cdsp.mbn"))
     with Exporter(textfiles) as exporter, \

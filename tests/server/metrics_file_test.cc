@@ -1,6 +1,7 @@
 // The metrics file: replaced whole by rename (a reader never sees a part),
 // mode 0644, no temporary file left behind; a write that fails is counted,
-// never fatal; the flag's path is checked.
+// never fatal; the flag's path is checked, and writes stay in the
+// directory checked whatever is swapped in for it or planted in it.
 #include "server/metrics/metrics_file.h"
 
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -32,7 +34,14 @@ std::string Scratch(const std::string& name) {
   const std::string path = absl::StrCat(dir ? dir : "/tmp", "/", name);
   std::filesystem::remove_all(path);
   std::filesystem::create_directories(path);
+  std::filesystem::permissions(path, std::filesystem::perms(0755));
   return path;
+}
+
+std::unique_ptr<MetricsPath> Open(const std::string& path) {
+  auto opened = MetricsPath::Open(path);
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  return opened.ok() ? *std::move(opened) : nullptr;
 }
 
 std::string Read(const std::string& path) {
@@ -70,7 +79,9 @@ TEST(MetricsFile, WritesByRenameWithMode0644AndNoTemporaryLeft) {
   const std::string dir = Scratch("metrics_rename");
   const std::string path = dir + "/pild.prom";
   Source source;
-  MetricsFile file(path, [&] { return source(); });
+  auto target = Open(path);
+  ASSERT_NE(target, nullptr);
+  MetricsFile file(target.get(), [&] { return source(); });
   const mode_t umask_before = ::umask(077);
   ASSERT_TRUE(file.Write().ok());
   ::umask(umask_before);
@@ -94,7 +105,9 @@ TEST(MetricsFile, AReaderSeesOnlyWholeFiles) {
   const std::string dir = Scratch("metrics_whole");
   const std::string path = dir + "/pild.prom";
   Source source;
-  MetricsFile file(path, [&] { return source(); });
+  auto target = Open(path);
+  ASSERT_NE(target, nullptr);
+  MetricsFile file(target.get(), [&] { return source(); });
   ASSERT_TRUE(file.Write().ok());
   std::atomic<bool> done{false};
   std::atomic<int> reads{0}, partial{0};
@@ -125,22 +138,25 @@ TEST(MetricsFile, AFailedWriteIsCountedNotFatal) {
   const std::string dir = Scratch("metrics_gone");
   const std::string path = dir + "/pild.prom";
   Source source;
-  MetricsFile file(path, [&] { return source(); });
-  std::filesystem::remove_all(dir);
+  auto target = Open(path);
+  ASSERT_NE(target, nullptr);
+  MetricsFile file(target.get(), [&] { return source(); });
+  // A path that is a directory: the rename fails, the temporary goes.
+  std::filesystem::create_directories(path + "/x");
   const absl::Status failed = file.Write();
   EXPECT_EQ(ReasonOf(failed), "METRICS_WRITE_FAILED");
   EXPECT_THAT(failed.message(), HasSubstr(path));
   EXPECT_EQ(file.failures(), 1u);
-
-  // A path that is a directory: the rename fails, the temporary goes.
-  std::filesystem::create_directories(path);
-  EXPECT_FALSE(file.Write().ok());
-  EXPECT_EQ(file.failures(), 2u);
   EXPECT_EQ(Listing(dir), std::vector<std::string>{"pild.prom"});
 
-  std::filesystem::remove(path);
+  std::filesystem::remove_all(path);
   ASSERT_TRUE(file.Write().ok());
-  EXPECT_THAT(Read(path), HasSubstr("\npild_metrics_write_failures_total 2\n"));
+  EXPECT_THAT(Read(path), HasSubstr("\npild_metrics_write_failures_total 1\n"));
+
+  // The directory removed: its held descriptor finds nothing to write in.
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(ReasonOf(file.Write()), "METRICS_WRITE_FAILED");
+  EXPECT_EQ(file.failures(), 2u);
 }
 
 TEST(MetricsFile, ItsThreadRewritesOnChangeAndStopWritesALastTime) {
@@ -150,8 +166,10 @@ TEST(MetricsFile, ItsThreadRewritesOnChangeAndStopWritesALastTime) {
   MetricsFileOptions options;
   options.check = absl::Milliseconds(10);
   options.refresh = absl::Hours(1);
+  auto target = Open(path);
+  ASSERT_NE(target, nullptr);
   MetricsFile file(
-      path, [&] { return source(); }, options);
+      target.get(), [&] { return source(); }, options);
   ASSERT_TRUE(file.Write().ok());
   file.Start();
   const ino_t first = Inode(path);
@@ -178,8 +196,10 @@ TEST(MetricsFile, ItsThreadRefreshesTheTimestamp) {
   MetricsFileOptions options;
   options.check = absl::Milliseconds(10);
   options.refresh = absl::Milliseconds(50);
+  auto target = Open(path);
+  ASSERT_NE(target, nullptr);
   MetricsFile file(
-      path, [&] { return source(); }, options);
+      target.get(), [&] { return source(); }, options);
   ASSERT_TRUE(file.Write().ok());
   const std::string first = Read(path);
   file.Start();
@@ -190,11 +210,13 @@ TEST(MetricsFile, ItsThreadRefreshesTheTimestamp) {
   EXPECT_NE(Read(path), first);
 }
 
-TEST(CheckMetricsPath, NamesWhatWasExpectedAndFound) {
+TEST(MetricsPath, NamesWhatWasExpectedAndFound) {
   const std::string dir = Scratch("metrics_flag");
-  EXPECT_TRUE(CheckMetricsPath(dir + "/pild.prom").ok());
+  EXPECT_TRUE(MetricsPath::Open(dir + "/pild.prom").ok());
+  EXPECT_EQ(Listing(dir), std::vector<std::string>{}) << "the probe was left";
 
-  const absl::Status missing = CheckMetricsPath(dir + "/nope/pild.prom");
+  const absl::Status missing =
+      MetricsPath::Open(dir + "/nope/pild.prom").status();
   EXPECT_EQ(ReasonOf(missing), "BAD_FLAG");
   EXPECT_THAT(std::string(missing.message()),
               StartsWith("--metrics-file must name a file "
@@ -203,14 +225,98 @@ TEST(CheckMetricsPath, NamesWhatWasExpectedAndFound) {
   EXPECT_THAT(missing.message(),
               HasSubstr("directory " + dir + "/nope does not exist"));
 
-  EXPECT_THAT(CheckMetricsPath(dir + "/pild.txt").message(),
+  EXPECT_THAT(MetricsPath::Open(dir + "/pild.txt").status().message(),
               HasSubstr("its name does not end in .prom"));
   std::ofstream(dir + "/file").put('x');
-  EXPECT_THAT(CheckMetricsPath(dir + "/file/pild.prom").message(),
+  EXPECT_THAT(MetricsPath::Open(dir + "/file/pild.prom").status().message(),
               HasSubstr(dir + "/file is not a directory"));
   std::filesystem::create_directories(dir + "/d.prom");
-  EXPECT_THAT(CheckMetricsPath(dir + "/d.prom").message(),
+  EXPECT_THAT(MetricsPath::Open(dir + "/d.prom").status().message(),
               HasSubstr("it is a directory"));
+}
+
+TEST(MetricsPath, ADirectoryNothingCanBeCreatedInIsRefusedAtOnce) {
+  // Owned by root, mode 0555, and no file can be created in it (as on a
+  // read-only file system), whoever runs the test.
+  const absl::Status refused = MetricsPath::Open("/proc/pild.prom").status();
+  EXPECT_EQ(ReasonOf(refused), "BAD_FLAG");
+  EXPECT_THAT(refused.message(),
+              HasSubstr("cannot create /proc/.pild.prom.tmp: "));
+  EXPECT_THAT(refused.message(), HasSubstr("/proc/pild.prom"));
+}
+
+TEST(MetricsPath, ADirectoryOthersCanWriteIsRefused) {
+  const std::string dir = Scratch("metrics_shared");
+  ::chmod(dir.c_str(), 0775);
+  const absl::Status group = MetricsPath::Open(dir + "/pild.prom").status();
+  EXPECT_EQ(ReasonOf(group), "BAD_FLAG");
+  EXPECT_THAT(group.message(),
+              HasSubstr("directory " + dir +
+                        " has mode 0775: writable by its group; expected "
+                        "writable by its owner only"));
+  ::chmod(dir.c_str(), 01777);
+  EXPECT_THAT(MetricsPath::Open(dir + "/pild.prom").status().message(),
+              HasSubstr("has mode 1777: writable by others"));
+
+  ::chmod(dir.c_str(), 0755);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+    EXPECT_THAT(MetricsPath::Open(dir + "/pild.prom").status().message(),
+                HasSubstr("directory " + dir +
+                          " is owned by uid 65534; expected root (uid 0) or "
+                          "pild's user (uid 0)"));
+  }
+}
+
+TEST(MetricsPath, ASymbolicLinkForTheDirectoryIsRefused) {
+  const std::string dir = Scratch("metrics_dirlink");
+  std::filesystem::create_directories(dir + "/real");
+  std::filesystem::create_directory_symlink(dir + "/real", dir + "/link");
+  EXPECT_THAT(MetricsPath::Open(dir + "/link/pild.prom").status().message(),
+              HasSubstr(dir + "/link is a symbolic link"));
+}
+
+TEST(MetricsPath, ASymbolicLinkAtTheTemporaryIsNeverFollowed) {
+  const std::string dir = Scratch("metrics_planted");
+  const std::string victim = Scratch("metrics_planted_victim") + "/victim";
+  std::ofstream(victim) << "precious";
+  auto target = Open(dir + "/pild.prom");
+  ASSERT_NE(target, nullptr);
+  std::filesystem::create_symlink(victim, dir + "/.pild.prom.tmp");
+  ASSERT_TRUE(target->Replace("new\n").ok());
+  EXPECT_EQ(Read(victim), "precious");
+  EXPECT_EQ(Read(dir + "/pild.prom"), "new\n");
+  EXPECT_EQ(Listing(dir), std::vector<std::string>{"pild.prom"});
+}
+
+TEST(MetricsPath, ASymbolicLinkAtThePathIsReplacedNotFollowed) {
+  const std::string dir = Scratch("metrics_pathlink");
+  const std::string victim = Scratch("metrics_pathlink_victim") + "/victim";
+  std::ofstream(victim) << "precious";
+  std::filesystem::create_symlink(victim, dir + "/pild.prom");
+  auto target = Open(dir + "/pild.prom");
+  ASSERT_NE(target, nullptr);
+  ASSERT_TRUE(target->Replace("new\n").ok());
+  EXPECT_EQ(Read(victim), "precious");
+  EXPECT_TRUE(std::filesystem::is_regular_file(
+      std::filesystem::symlink_status(dir + "/pild.prom")));
+  EXPECT_EQ(Read(dir + "/pild.prom"), "new\n");
+}
+
+TEST(MetricsPath, WritesStayInTheDirectoryOpenedWhateverIsSwappedIn) {
+  const std::string base = Scratch("metrics_swapped");
+  const std::string dir = base + "/textfiles";
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms(0755));
+  const std::string victim = Scratch("metrics_swapped_victim");
+  auto target = Open(dir + "/pild.prom");
+  ASSERT_NE(target, nullptr);
+  // What the owner of the parent can do after pild started.
+  std::filesystem::rename(dir, base + "/moved");
+  std::filesystem::create_directory_symlink(victim, dir);
+  ASSERT_TRUE(target->Replace("new\n").ok());
+  EXPECT_EQ(Listing(victim), std::vector<std::string>{});
+  EXPECT_EQ(Read(base + "/moved/pild.prom"), "new\n");
 }
 
 }  // namespace
