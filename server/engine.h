@@ -53,10 +53,13 @@ struct EngineOptions {
   // Where transitions in flight are journaled, for Adopt after a restart
   // (outlives the engine); none: a restart finds no record of them.
   Journal* journal = nullptr;
-  // Called with the record of every transition (refused ones too, and
-  // recoveries) as it is queued for the audit trail, under the engine's
-  // lock: it must be quick and must not call the engine (metrics).
-  std::function<void(const HistoryEntry&)> on_transition;
+  // Called with every record the engine queues for the audit trail: the
+  // transitions asked for (refused ones too), recoveries, crashes and
+  // changes it adopted or observed; under the engine's lock: it must be
+  // quick and must not call the engine (metrics). `ran`: steps ran, and
+  // the record's duration is how long they took (not for a refusal, a Stop
+  // with nothing to stop, a crash or an observed change).
+  std::function<void(const HistoryEntry& entry, bool ran)> on_transition;
 };
 
 class LifecycleEngine {
@@ -214,13 +217,20 @@ class LifecycleEngine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void KeepCoredump(Slot& slot, std::string bytes, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Queues `slot`'s record of `operation` for the audit trail (refused:
-  // turned away before anything was done).
+  // What became of a call that is recorded.
+  enum class Outcome {
+    kRan,         // its steps ran (whatever their result)
+    kRefused,     // turned away before anything was done
+    kNothingToDo  // answered OK without a step (a Stop of an OFFLINE one)
+  };
+  // Queues `slot`'s record of `operation` for the audit trail.
   void Record(const Slot& slot, const std::string& operation,
               const CallContext& ctx, absl::Time start, State from,
-              const absl::Status& status, bool refused = false)
+              const absl::Status& status, Outcome outcome = Outcome::kRan)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Audit(HistoryEntry entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `entry` and shows it to on_transition (`ran` as there).
+  void Audit(HistoryEntry entry, bool ran = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes every queued record (outside the engine's lock: a write waits
   // for the disk). A call's record is written before the call returns.
   void FlushAudit() ABSL_LOCKS_EXCLUDED(mu_, audit_mu_);

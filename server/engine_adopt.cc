@@ -175,7 +175,7 @@ absl::StatusOr<std::vector<std::string>> LifecycleEngine::Adopt() {
       entry.result = "OK";
       entry.message = what;
       entry.duration = absl::Now() - start;
-      Audit(std::move(entry));
+      Audit(std::move(entry), /*ran=*/true);
     }
     JournalEnd(slot);
     Release(slot);

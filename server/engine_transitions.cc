@@ -46,7 +46,7 @@ absl::Duration LifecycleEngine::ReadyTimeout(absl::Duration requested) const {
 void LifecycleEngine::Record(const Slot& slot, const std::string& operation,
                              const CallContext& ctx, absl::Time start,
                              State from, const absl::Status& status,
-                             bool refused) {
+                             Outcome outcome) {
   HistoryEntry entry;
   entry.time = start;
   entry.coprocessor = slot.node.name;
@@ -59,12 +59,12 @@ void LifecycleEngine::Record(const Slot& slot, const std::string& operation,
   entry.result = status.ok() ? "OK" : ReasonOf(status);
   entry.message = std::string(status.message());
   entry.duration = absl::Now() - start;
-  entry.refused = refused;
-  if (options_.on_transition) options_.on_transition(entry);
-  Audit(std::move(entry));
+  entry.refused = outcome == Outcome::kRefused;
+  Audit(std::move(entry), outcome == Outcome::kRan);
 }
 
-void LifecycleEngine::Audit(HistoryEntry entry) {
+void LifecycleEngine::Audit(HistoryEntry entry, bool ran) {
+  if (options_.on_transition) options_.on_transition(entry, ran);
   unwritten_.push_back(std::move(entry));
 }
 
@@ -181,11 +181,15 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
               {{"coprocessor", name}});
   } else if (operation == "stop" && slot.state == State::kOffline) {
     // Nothing to stop: answered at once, without taking the slot, and
-    // recorded under the same lock (a Start may begin right after).
+    // recorded under the same lock (a Start may begin right after). It
+    // says the coprocessor is off on purpose: the last error goes, as it
+    // does when a Stop from any other state succeeds.
+    slot.last_error.reset();
     nothing->emplace();
     (*nothing)->note = absl::StrCat(name, " is already offline: nothing to do");
     (*nothing)->status = Snapshot(slot, nullptr);
-    Record(slot, operation, ctx, absl::Now(), *from_state, absl::OkStatus());
+    Record(slot, operation, ctx, absl::Now(), *from_state, absl::OkStatus(),
+           Outcome::kNothingToDo);
     return absl::OkStatus();
   } else if (std::find(from.begin(), from.end(), slot.state) == from.end()) {
     refused = WrongState(operation, name, slot.state, from);
@@ -196,7 +200,7 @@ absl::Status LifecycleEngine::Admit(Slot& slot, const std::string& operation,
   }
   // Refused attempts are recorded too: who tried what, and why not.
   Record(slot, operation, ctx, absl::Now(), *from_state, refused,
-         /*refused=*/true);
+         Outcome::kRefused);
   return refused;
 }
 

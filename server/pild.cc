@@ -214,8 +214,9 @@ int Operate(Config& config, const AccessConfig& access, const Limits& limits,
   EngineOptions engine_options = config.engine;
   engine_options.journal = journal->get();
   metrics::Registry registry;
-  engine_options.on_transition = [&registry](const HistoryEntry& entry) {
-    registry.Transition(entry);
+  engine_options.on_transition = [&registry](const HistoryEntry& entry,
+                                             bool ran) {
+    registry.Transition(entry, ran);
   };
   LifecycleEngine engine(backend->get(), board, &firmware, history,
                          engine_options);

@@ -89,10 +89,16 @@ std::string Format(const Snapshot& s) {
           {{"version", s.version}, {"backend", s.backend}, {"board", s.board}},
           "1");
 
+  // The first coprocessor name (raw) written as each label value: a later
+  // name cut to the same value is left out of every family.
+  std::map<std::string, std::string> owner;
+  auto owns = [&owner](const std::string& name) {
+    return owner.emplace(LabelValue(name), name).first->second == name;
+  };
   std::vector<const CoprocessorSample*> coprocessors;
   std::set<std::string> seen;
   for (const CoprocessorSample& c : s.coprocessors) {
-    if (seen.insert(LabelValue(c.name)).second) coprocessors.push_back(&c);
+    if (owns(c.name) && seen.insert(c.name).second) coprocessors.push_back(&c);
   }
   Family state(&out, "pild_coprocessor_state", "gauge",
                "Lifecycle state of the coprocessor: 1 for the state it is "
@@ -125,8 +131,9 @@ std::string Format(const Snapshot& s) {
                "that failed); absent when its last transition succeeded.");
   for (const CoprocessorSample* c : coprocessors) {
     if (!c->last_error) continue;
+    const std::string& reason = c->last_error->reason;
     error.Sample({{"coprocessor", c->name},
-                  {"reason", c->last_error->reason},
+                  {"reason", reason.empty() ? kUnknownReason : reason},
                   {"operation", c->last_error->operation}},
                  "1");
   }
@@ -154,6 +161,7 @@ std::string Format(const Snapshot& s) {
                      "operation and result (OK or the failure's reason).");
   for (const auto& [key, count] : s.transitions) {
     const auto& [coprocessor, operation, result] = key;
+    if (!owns(coprocessor)) continue;
     transitions.Sample({{"coprocessor", coprocessor},
                         {"operation", operation},
                         {"result", result}},
@@ -163,6 +171,7 @@ std::string Format(const Snapshot& s) {
                    "How long transitions that ran took, refusals aside.");
   for (const auto& [key, h] : s.durations) {
     const auto& [coprocessor, operation] = key;
+    if (!owns(coprocessor)) continue;
     uint64_t cumulative = 0;
     for (size_t i = 0; i < h.buckets.size(); ++i) {
       cumulative += h.buckets[i];
@@ -207,6 +216,11 @@ std::string Format(const Snapshot& s) {
   Family(&out, "pild_metrics_write_failures_total", "counter",
          "Failed writes of this metrics file.")
       .Sample({}, absl::StrCat(s.write_failures));
+  if (s.metrics_interval > absl::ZeroDuration()) {
+    Family(&out, "pild_metrics_interval_seconds", "gauge",
+           "How often pild rewrites this file at least (--metrics-interval).")
+        .Sample({}, absl::StrCat(absl::ToDoubleSeconds(s.metrics_interval)));
+  }
   return out;
 }
 

@@ -26,6 +26,10 @@
 
 namespace pil::server::metrics {
 
+// The reason label of a failure that carries none (a bug: every failure
+// pild reports should say why).
+inline constexpr char kUnknownReason[] = "UNKNOWN";
+
 // Longest label value written, in bytes; longer ones are cut.
 inline constexpr size_t kMaxLabelValue = 128;
 
@@ -84,6 +88,8 @@ struct Snapshot {
   std::optional<Connections> connections;
   uint64_t watch_streams = 0;
   uint64_t write_failures = 0;  // of the metrics file
+  // How often the file is rewritten at least; zero: not written.
+  absl::Duration metrics_interval;
 };
 
 // `raw` as a label value's text between its quotes.
@@ -91,7 +97,9 @@ std::string LabelValue(absl::string_view raw);
 
 // The families of `snapshot`, each with its HELP and TYPE lines; a family
 // without samples is left out. A coprocessor whose name (as a label value)
-// repeats an earlier one's is left out: the collector rejects duplicates.
+// repeats an earlier one's is left out of every family (its transitions
+// and durations too): the collector rejects duplicates. A failure without
+// a reason is labelled kUnknownReason.
 std::string Format(const Snapshot& snapshot);
 // The pild_metrics_written_timestamp_seconds family at `written`.
 std::string FormatWritten(absl::Time written);

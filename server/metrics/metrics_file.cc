@@ -168,6 +168,7 @@ absl::Status MetricsFile::Update(bool force) {
   Snapshot snapshot = collect_();
   absl::MutexLock lock(&write_mu_);
   snapshot.write_failures = failures_.load();
+  snapshot.metrics_interval = options_.refresh;
   std::string body = Format(snapshot);
   const absl::Time now = absl::Now();
   if (!force && body == last_body_ && now - last_write_ < options_.refresh) {

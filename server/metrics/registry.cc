@@ -2,10 +2,11 @@
 
 namespace pil::server::metrics {
 
-void Registry::Transition(const HistoryEntry& entry) {
+void Registry::Transition(const HistoryEntry& entry, bool ran) {
   absl::MutexLock lock(&mu_);
-  ++transitions_[{entry.coprocessor, entry.operation, entry.result}];
-  if (!entry.refused) {
+  ++transitions_[{entry.coprocessor, entry.operation,
+                  entry.result.empty() ? kUnknownReason : entry.result}];
+  if (ran) {
     durations_[{entry.coprocessor, entry.operation}].Observe(
         absl::ToDoubleSeconds(entry.duration));
   }

@@ -4,8 +4,8 @@
 // update it under its lock. Thread-safe.
 //
 //   Registry registry;
-//   engine_options.on_transition = [&](const HistoryEntry& e) {
-//     registry.Transition(e);
+//   engine_options.on_transition = [&](const HistoryEntry& e, bool ran) {
+//     registry.Transition(e, ran);
 //   };
 //   registry.Fill(&snapshot);
 #ifndef PILD_SERVER_METRICS_REGISTRY_H_
@@ -24,10 +24,11 @@ namespace pil::server::metrics {
 
 class Registry {
  public:
-  // Counts the transition `entry` records (result "OK" or a reason); its
-  // duration unless it was refused before it ran. A "recover" is one
+  // Counts the transition `entry` records (result "OK", a reason, or
+  // kUnknownReason for a failure without one); its duration when steps
+  // `ran` (as EngineOptions::on_transition says). A "recover" is one
   // automatic restart.
-  void Transition(const HistoryEntry& entry);
+  void Transition(const HistoryEntry& entry, bool ran);
 
   // Adds the transitions and durations to `snapshot`, and the restarts to
   // its coprocessors (those named in `snapshot->coprocessors`).

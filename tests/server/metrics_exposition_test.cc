@@ -1,5 +1,6 @@
 // The metrics text: exact output for a small registry, escaping and
-// truncation of label values, and the registry's counting.
+// truncation of label values (no series twice), and the registry's
+// counting (what is timed, what a failure without a reason is called).
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -28,11 +29,12 @@ HistoryEntry Record(const std::string& operation, const std::string& result,
 
 TEST(Exposition, FormatsASmallRegistryExactly) {
   Registry registry;
-  registry.Transition(Record("start", "OK", absl::Milliseconds(300)));
-  registry.Transition(Record("start", "OK", absl::Seconds(2)));
+  registry.Transition(Record("start", "OK", absl::Milliseconds(300)), true);
+  registry.Transition(Record("start", "OK", absl::Seconds(2)), true);
   registry.Transition(Record("start", "WRONG_STATE", absl::ZeroDuration(),
-                             /*refused=*/true));
-  registry.Transition(Record("recover", "OK", absl::Milliseconds(5)));
+                             /*refused=*/true),
+                      false);
+  registry.Transition(Record("recover", "OK", absl::Milliseconds(5)), true);
   Snapshot s;
   s.version = "0.5.0";
   s.backend = "sim";
@@ -52,6 +54,7 @@ TEST(Exposition, FormatsASmallRegistryExactly) {
   s.denied_calls = 4;
   s.watch_streams = 5;
   s.write_failures = 6;
+  s.metrics_interval = absl::Seconds(15);
 
   const std::string text = Format(s);
   const char kExpected[] =
@@ -149,6 +152,9 @@ pild_watch_streams 5
 # HELP pild_metrics_write_failures_total Failed writes of this metrics file.
 # TYPE pild_metrics_write_failures_total counter
 pild_metrics_write_failures_total 6
+# HELP pild_metrics_interval_seconds How often pild rewrites this file at least (--metrics-interval).
+# TYPE pild_metrics_interval_seconds gauge
+pild_metrics_interval_seconds 15
 )";
   EXPECT_EQ(text, kExpected);
 }
@@ -185,6 +191,56 @@ TEST(Exposition, RepeatedCoprocessorNamesAreWrittenOnce) {
   const size_t first = text.find(sample);
   ASSERT_NE(first, std::string::npos);
   EXPECT_EQ(text.find(sample, first + 1), std::string::npos);
+}
+
+TEST(Exposition, RepeatedCoprocessorNamesAreCountedOnceInTransitions) {
+  Registry registry;
+  const std::string first = std::string(200, 'c') + "1";
+  const std::string second = std::string(200, 'c') + "2";
+  for (const std::string& name : {first, second}) {
+    HistoryEntry entry = Record("start", "OK", absl::Seconds(1));
+    entry.coprocessor = name;
+    registry.Transition(entry, true);
+  }
+  Snapshot s;
+  registry.Fill(&s);
+  const std::string text = Format(s);
+  const std::string cut(kMaxLabelValue, 'c');
+  for (const std::string& sample :
+       {absl::StrCat("pild_transitions_total{coprocessor=\"", cut,
+                     "\",operation=\"start\",result=\"OK\"} 1\n"),
+        absl::StrCat("pild_transition_duration_seconds_count{coprocessor=\"",
+                     cut, "\",operation=\"start\"} 1\n")}) {
+    const size_t at = text.find(sample);
+    ASSERT_NE(at, std::string::npos) << sample;
+    EXPECT_EQ(text.find(sample, at + 1), std::string::npos) << sample;
+  }
+}
+
+TEST(Registry, OnlyWhatRanIsTimedAndAFailureWithoutAReasonIsUnknown) {
+  Registry registry;
+  // A Stop with nothing to stop and a crash: counted, not timed.
+  registry.Transition(Record("stop", "OK", absl::ZeroDuration()), false);
+  registry.Transition(Record("crash", "WATCHDOG", absl::ZeroDuration()), false);
+  registry.Transition(Record("stop", "OK", absl::Milliseconds(20)), true);
+  registry.Transition(Record("start", "", absl::Milliseconds(20)), true);
+  Snapshot s;
+  s.coprocessors.emplace_back().name = "cdsp";
+  s.coprocessors.back().last_error =
+      CoprocessorSample::Error{"", "start", absl::UnixEpoch()};
+  registry.Fill(&s);
+  EXPECT_EQ(s.durations.at({"cdsp", "stop"}).count, 1u);
+  EXPECT_EQ(s.durations.count({"cdsp", "crash"}), 0u);
+  const std::string text = Format(s);
+  EXPECT_THAT(text, HasSubstr("pild_transitions_total{coprocessor=\"cdsp\","
+                              "operation=\"stop\",result=\"OK\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("pild_transitions_total{coprocessor=\"cdsp\","
+                              "operation=\"crash\",result=\"WATCHDOG\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("pild_transitions_total{coprocessor=\"cdsp\","
+                              "operation=\"start\",result=\"UNKNOWN\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("pild_coprocessor_last_error{coprocessor="
+                              "\"cdsp\",reason=\"UNKNOWN\",operation="
+                              "\"start\"} 1\n"));
 }
 
 TEST(Exposition, WrittenTimestampHasNoTimestampColumn) {
