@@ -14,7 +14,8 @@ PROMTOOL = "/usr/bin/promtool"
 RULES = "pild-alerts.yml"
 TESTS = "pild-alerts.test.yml"
 ALERTS = ["PildCoprocessorCrashLooping", "PildCoprocessorDown", "PildFirmwareVersionSkew",
-          "PildMetricsStale", "PildMetricsUnreadable", "PildAuditWriteFailures"]
+          "PildMetricsStale", "PildMetricsMissing", "PildMetricsUnreadable",
+          "PildAuditWriteFailures"]
 
 
 def promtool(*args, cwd=None):
@@ -64,9 +65,25 @@ def test_every_alert_fires_on_its_failure_and_not_when_healthy(tmp_path):
     ('pild_coprocessor_state{state="running"} == 0',
      'pild_coprocessor_state{state="running"} >= 0'),
     (" or increase(pild_audit_dropped_total[10m]) > 0", ""),
-    ("(pild_coprocessor_image_info)) > 1", "(pild_coprocessor_image_info)) > 0"),
-    ("pild_metrics_written_timestamp_seconds > 120",
+    # Down: the state label kept; a stale file counted.
+    ('max without (state) (pild_coprocessor_state{state="running"} == 0)',
+     '(pild_coprocessor_state{state="running"} == 0)'),
+    ("pild_coprocessor_last_error == 1\n          and on (instance, job)\n"
+     "          (time() - pild_metrics_written_timestamp_seconds <= 2 * pild_metrics_interval_seconds"
+     " + 60)\n", "pild_coprocessor_last_error == 1\n"),
+    # Skew: across boards; stale files counted.
+    ("count by (coprocessor, board) (", "count by (coprocessor) ("),
+    ("group_left (board) pild_build_info\n              and on (instance, job)\n"
+     "              (time() - pild_metrics_written_timestamp_seconds <= 2 * "
+     "pild_metrics_interval_seconds + 60)\n", "group_left (board) pild_build_info\n"),
+    ("          ) > 1\n", "          ) > 0\n"),
+    # Stale: a fixed threshold (alerts on a pild with --metrics-interval=1h).
+    ("pild_metrics_written_timestamp_seconds > 2 * pild_metrics_interval_seconds + 60",
+     "pild_metrics_written_timestamp_seconds > 120"),
+    ("pild_metrics_written_timestamp_seconds > 2 * pild_metrics_interval_seconds + 60",
      "pild_metrics_written_timestamp_seconds > 100000"),
+    ('up{job=~".*node.*"} == 1 unless', 'up{job=~".*"} == 1 unless'),
+    ('up{job=~".*node.*"} == 1 unless', 'up{job=~".*node.*"} >= 0 unless'),
 ])
 def test_the_unit_tests_fail_when_a_rule_is_wrong(tmp_path, broken):
     before, after = broken
