@@ -59,6 +59,18 @@ def new_image(directory, client, seed=7):
     return path, sha256_of(path)
 
 
+def upload(client, path):
+    """Uploads the file at `path`; returns its SHA-256."""
+    with open(path, "rb") as f:
+        return client.upload(f.read(), name=os.path.basename(path)).sha256
+
+
+def newest_id(client):
+    """The id of pild's newest audit record (0: none)."""
+    entries = client.history(limit=1)
+    return entries[0].id if entries else 0
+
+
 def sha256_of(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

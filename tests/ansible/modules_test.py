@@ -1,64 +1,14 @@
-"""Each module of the pild.fleet collection, run by Debian's ansible-core on
-a local host against one pild on the sim (SDM845, real firmware), which also
-listens on TCP with mutual TLS: idempotence, check mode (a dry-run Start),
---diff, the health gate and rollback, pild's reasons in failures, and a host
-whose Python lacks the pild or grpc package."""
+"""pild.fleet's pild_info and pild_firmware, and what every module shares,
+run by Debian's ansible-core on a local host against pild on the sim
+(conftest.py): facts, uploads by SHA-256 (present, absent, a wrong digest,
+a file too large or not regular), pild's reasons in failures, TCP with
+mutual TLS, and a host whose Python lacks the pild or grpc package.
+pild_coprocessor has coprocessor_test.py."""
 
 import os
 
-import pytest
-
 import pild
-from ansible_helpers import OLD_IMAGE, module, new_image, running_image, too_large_image
-from pildtest import Pild, dtb, real_firmware
-from pki import Pki, free_port
-
-POLICY = 'rule { certificate: "fleet-controller" role: ADMIN }\n'
-
-
-@pytest.fixture(scope="module")
-def pki():
-    return Pki()
-
-
-@pytest.fixture(scope="module")
-def server(pki):
-    """pild on its socket and on 127.0.0.1 with mutual TLS."""
-    policy = pki.path("policy.textproto")
-    with open(policy, "w") as f:
-        f.write(POLICY)
-    tcp = "127.0.0.1:%d" % free_port()
-    s = Pild(dtb("sdm845-db845c"), real_firmware(), "--policy=" + policy,
-             "--tls-cert=" + pki.path("server.pem"), "--tls-key=" + pki.path("server.key"),
-             "--tls-client-ca=" + pki.path("ca.pem"))
-    s.args[1] += "," + tcp
-    s.tcp = tcp
-    with s:
-        yield s
-
-
-@pytest.fixture
-def client(server):
-    """A client of `server`; cdsp offline and no uploads before and after."""
-    with server.client() as c:
-        c.stop("cdsp")
-        yield c
-        c.stop("cdsp")
-        for u in c.uploads():
-            c.delete_upload(u.sha256)
-
-
-@pytest.fixture(scope="module")
-def image(server, tmp_path_factory):
-    """(path, sha256) of the test-signed CDSP image."""
-    with server.client() as c:
-        return new_image(str(tmp_path_factory.mktemp("images")), c)
-
-
-def upload(client, path):
-    with open(path, "rb") as f:
-        return client.upload(f.read(), name=os.path.basename(path)).sha256
-
+from ansible_helpers import OLD_IMAGE, module, newest_id, running_image, sha256_of
 
 def test_info_reports_pild_and_each_coprocessor(server, client):
     client.start("cdsp")
@@ -101,120 +51,6 @@ def test_last_error_names_reason_message_and_operation(server, client):
     assert cdsp["crash_count"] >= 1
 
 
-def test_running_is_idempotent_and_stopped_and_restarted_act(server, client):
-    rc, r = module("pild_coprocessor", {"name": "cdsp"}, server.address)
-    assert rc == 0 and r["changed"], r
-    assert r["previous"]["state"] == "offline"
-    assert r["current"]["image"]["source"] == OLD_IMAGE and r["state"] == "running"
-    # The same image, by pild's default or by its firmware name: no change.
-    for args in [{}, {"firmware": OLD_IMAGE}]:
-        rc, r = module("pild_coprocessor", dict(args, name="cdsp"), server.address)
-        assert rc == 0 and not r["changed"], r
-    starts = len([e for e in client.history("cdsp") if e.operation == pild.pb.OPERATION_START])
-
-    rc, r = module("pild_coprocessor", {"name": "cdsp", "state": "restarted"}, server.address)
-    assert rc == 0 and r["changed"]
-    assert r["current"]["image"]["source"] == OLD_IMAGE
-    assert len([e for e in client.history("cdsp")
-                if e.operation == pild.pb.OPERATION_START]) == starts + 1
-
-    rc, r = module("pild_coprocessor", {"name": "cdsp", "state": "stopped"}, server.address)
-    assert rc == 0 and r["changed"] and r["state"] == "offline"
-    assert running_image(client) == ("offline", "")
-    rc, r = module("pild_coprocessor", {"name": "cdsp", "state": "stopped"}, server.address)
-    assert rc == 0 and not r["changed"]
-
-
-def test_check_mode_is_a_dry_run_and_changes_nothing(server, client, image):
-    path, sha256 = image
-    upload(client, path)
-    newest = client.history(limit=1)[0].id
-    rc, r = module("pild_coprocessor", {"name": "cdsp", "upload_sha256": sha256},
-                   server.address, check=True, diff=True)
-    assert rc == 0 and r["changed"], r
-    assert [step.split(":")[0] for step in r["dry_run"]] == ["load", "verify"], r["dry_run"]
-    assert r["diff"]["before"] == {"state": "offline", "image": None}
-    assert r["diff"]["after"]["state"] == "running"
-    assert r["diff"]["after"]["image"]["source"] == "upload:" + sha256
-    assert running_image(client) == ("offline", "")
-    assert client.history(limit=1)[0].id == newest
-
-    # From running, another image: changed reported, the old one still runs.
-    client.start("cdsp")
-    rc, r = module("pild_coprocessor", {"name": "cdsp", "upload_sha256": sha256},
-                   server.address, check=True)
-    assert rc == 0 and r["changed"] and "dry_run" not in r
-    assert running_image(client) == ("running", OLD_IMAGE)
-
-    # An image that would not fit: pild's reason, nothing changed.
-    name, _ = too_large_image()
-    for state in ["running", "offline"]:
-        if state == "offline":
-            client.stop("cdsp")
-        newest = client.history(limit=1)[0].id
-        rc, r = module("pild_coprocessor", {"name": "cdsp", "firmware": name},
-                       server.address, check=True)
-        assert rc != 0 and "IMAGE_TOO_LARGE" in r["msg"] and not r["changed"], r
-        assert running_image(client)[0] == state
-        assert client.history(limit=1)[0].id == newest
-
-
-def test_diff_shows_state_and_image_before_and_after(server, client, image):
-    path, sha256 = image
-    upload(client, path)
-    client.start("cdsp")
-    old = client.get("cdsp").image
-    rc, r = module("pild_coprocessor", {"name": "cdsp", "upload_sha256": sha256,
-                                        "health_seconds": 0.5}, server.address, diff=True)
-    assert rc == 0 and r["changed"], r
-    new = client.get("cdsp").image
-    assert r["diff"]["before"] == {"state": "running", "image": {
-        "sha256": old.sha256, "version": old.version, "source": OLD_IMAGE,
-        "upload_sha256": None}}
-    assert r["diff"]["after"] == {"state": "running", "image": {
-        "sha256": new.sha256, "version": new.version, "source": "upload:" + sha256,
-        "upload_sha256": sha256}}
-    assert r["health"]["passed"]
-    assert "+++ after" in r["_stdout"] and '+        "source": "upload:%s"' % sha256 in r["_stdout"]
-    rc, r = module("pild_coprocessor", {"name": "cdsp", "upload_sha256": sha256},
-                   server.address, diff=True)
-    assert rc == 0 and not r["changed"]
-    assert r["diff"]["before"] == r["diff"]["after"]
-
-
-def test_a_crash_in_the_health_gate_rolls_back(server, client, image):
-    path, sha256 = image
-    upload(client, path)
-    sim = server.sim()
-    try:
-        # Nothing ran before: rolled back to stopped.
-        sim.inject(coprocessor="cdsp", watchdog_after_ms=200)
-        rc, r = module("pild_coprocessor", {"name": "cdsp", "upload_sha256": sha256,
-                                            "health_seconds": 1}, server.address)
-        assert rc != 0 and r["rolled_back"], r
-        assert "WATCHDOG" in r["msg"] and "rolled back to stopped" in r["msg"], r["msg"]
-        assert running_image(client) == ("offline", "")
-        # The old image ran: it runs again.
-        client.start("cdsp")
-        sim.inject(coprocessor="cdsp", watchdog_after_ms=200)
-        rc, r = module("pild_coprocessor", {"name": "cdsp", "upload_sha256": sha256,
-                                            "health_seconds": 1}, server.address)
-        assert rc != 0 and r["rolled_back"] and r["changed"], r
-        assert "WATCHDOG" in r["msg"] and "rolled back to %s" % OLD_IMAGE in r["msg"], r["msg"]
-        assert r["previous"]["image"]["source"] == OLD_IMAGE
-        assert r["current"] == r["previous"]
-        assert running_image(client) == ("running", OLD_IMAGE)
-        # rollback: false leaves it as the failure did.
-        sim.inject(coprocessor="cdsp", watchdog_after_ms=200)
-        rc, r = module("pild_coprocessor", {"name": "cdsp", "upload_sha256": sha256,
-                                            "health_seconds": 1, "rollback": False},
-                       server.address)
-        assert rc != 0 and not r["rolled_back"] and "rollback: false" in r["msg"], r
-        assert running_image(client)[1] == "upload:" + sha256
-    finally:
-        sim.close()
-
-
 def test_firmware_present_absent_and_a_wrong_digest(server, client, image, tmp_path):
     path, sha256 = image
     wrong = "0" * 64
@@ -250,10 +86,29 @@ def test_firmware_present_absent_and_a_wrong_digest(server, client, image, tmp_p
     # Not an image at all: pild refuses the upload with its reason.
     junk = tmp_path / "junk.mbn"
     junk.write_bytes(b"not an ELF" * 100)
-    from ansible_helpers import sha256_of
     rc, r = module("pild_firmware", {"src": str(junk), "sha256": sha256_of(str(junk))},
                    server.address)
     assert rc != 0 and "ELF_BAD_MAGIC" in r["msg"], r
+
+
+def test_firmware_refuses_a_file_too_large_or_not_regular(server, client, tmp_path):
+    limit = client.info().capabilities.max_upload_size
+    assert limit > 0
+    sparse = tmp_path / "sparse.mbn"
+    with open(sparse, "wb") as f:
+        f.truncate(limit + 1)
+    fifo = str(tmp_path / "fifo.mbn")
+    os.mkfifo(fifo)
+    newest = newest_id(client)
+    rc, r = module("pild_firmware", {"src": str(sparse), "sha256": "0" * 64}, server.address)
+    assert rc != 0 and "src %s is %d bytes; pild accepts at most %d" % (
+        sparse, limit + 1, limit) in r["msg"], r
+    for path in [fifo, "/dev/zero", str(tmp_path)]:
+        rc, r = module("pild_firmware", {"src": path, "sha256": "0" * 64}, server.address)
+        assert rc != 0 and "src %s is not a regular file" % path in r["msg"], r
+    rc, r = module("pild_firmware", {"src": fifo, "sha256": "xyz"}, server.address)
+    assert rc != 0 and "sha256 must be a SHA-256, 64 hex digits; got 'xyz'" in r["msg"], r
+    assert client.uploads() == [] and newest_id(client) == newest
 
 
 def test_errors_carry_pilds_reason(server, client):
@@ -290,6 +145,10 @@ def test_tcp_with_mutual_tls(server, client, pki):
     rc, r = module("pild_info", {"tls_cert": pki.path("controller.pem"),
                                  "tls_key": pki.path("controller.key")}, server.tcp)
     assert rc != 0 and "tls_ca is required" in r["msg"], r
+    # TCP without any TLS option: refused before connecting.
+    rc, r = module("pild_info", {}, server.tcp)
+    assert rc != 0 and "endpoint %s is TCP, and pild accepts TCP only with mutual TLS" % (
+        server.tcp) in r["msg"], r
 
 
 def test_a_host_without_the_pild_or_grpc_package_is_told_what_to_install(server):
@@ -300,7 +159,9 @@ def test_a_host_without_the_pild_or_grpc_package_is_told_what_to_install(server)
     assert rc != 0, r
     assert r["missing_package"] == "pild"
     assert "The Python package pild cannot be imported" in r["msg"]
-    assert "pip install" in r["msg"] and "client/python" in r["msg"]
+    assert "python3 -m venv --system-site-packages" in r["msg"], r["msg"]
+    assert "pip install --no-index --no-build-isolation ./client/python" in r["msg"]
+    assert "ansible_python_interpreter" in r["msg"] and "PEP 668" in r["msg"]
     # -S: no site packages, so no grpcio either.
     rc, r = module("pild_coprocessor", {"name": "cdsp"}, server.address,
                    python="/usr/bin/python3 -S")

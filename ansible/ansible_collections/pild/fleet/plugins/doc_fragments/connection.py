@@ -15,9 +15,11 @@ options:
     description:
       - pild's address, C(unix:/path/to/pild.sock) or C(host:port).
       - Default, as pild's own default where the module runs (C(pild.default_endpoint())),
-        C(unix:$PILD_SOCKET) when that variable is set, C(unix:/run/pild/pild.sock) for root.
+        C(unix:$PILD_SOCKET) when that variable is set; else C(unix:/run/pild/pild.sock) for root;
+        else, for other users, C(unix:$XDG_RUNTIME_DIR/pild/pild.sock) when that variable is
+        set, or C(unix:/tmp/pild-UID/pild.sock).
       - A C(host:port) address needs C(tls_ca), C(tls_cert) and C(tls_key), since pild accepts
-        TCP only with mutual TLS.
+        TCP only with mutual TLS; without any C(tls_) option the task fails before connecting.
     type: str
   tls_cert:
     description:
@@ -45,6 +47,8 @@ requirements:
   - The C(pild) Python package (pild's C(client/python)) and C(grpcio) on the host where the
     module runs; with the usual ssh connection that is the managed host.
 notes:
-  - Errors are pild's own, its reason first (for example C(UNKNOWN_COPROCESSOR), C(LEASED),
-    C(WRONG_STATE), C(SIGNATURE_INVALID)); a failed task returns them in C(error).
+  - "Errors are pild's own. A failed task's C(msg) names what failed, then pild's reason and
+    message (for example C(running of nope failed: UNKNOWN_COPROCESSOR: ...); other reasons are
+    C(LEASED), C(WRONG_STATE), C(SIGNATURE_INVALID), ...); C(error) holds code, reason, message
+    and metadata."
 '''

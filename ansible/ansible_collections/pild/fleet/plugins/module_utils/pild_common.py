@@ -43,9 +43,12 @@ except ImportError:
 
 INSTALL_HINT = {
     "grpcio": "apt-get install python3-grpcio python3-protobuf (Debian's packages)",
-    "pild": "pip install --no-index --no-build-isolation ./client/python from pild's "
-            "source, with Debian's python3-grpcio and python3-protobuf (or put "
-            "client/python on PYTHONPATH)",
+    "pild": "on Debian, in a virtualenv that sees Debian's python3-grpcio and "
+            "python3-protobuf: python3 -m venv --system-site-packages /opt/pild-venv; "
+            "/opt/pild-venv/bin/pip install --no-index --no-build-isolation ./client/python "
+            "(pild's source, client/python/README.md); then set the host's "
+            "ansible_python_interpreter to /opt/pild-venv/bin/python. Not pip as root into "
+            "the system's Python, which Debian manages (PEP 668)",
 }
 
 # The options of docs_fragments/connection.py, for every module's argument_spec.
@@ -89,11 +92,23 @@ def connect(module):
     if p["timeout"] is not None and p["timeout"] <= 0:
         module.fail_json(msg="timeout must be a number of seconds > 0, got %s" % p["timeout"])
     endpoint = p["endpoint"] or pild.default_endpoint()
+    if tls is None and not endpoint.startswith("unix:"):
+        module.fail_json(msg="endpoint %s is TCP, and pild accepts TCP only with mutual TLS: "
+                             "give tls_ca, tls_cert and tls_key (or a unix: endpoint)" % endpoint)
     try:
         return pild.connect(endpoint, timeout=p["timeout"], tls=tls,
                             transition_timeout=p["timeout"])
     except (OSError, ValueError) as e:
         module.fail_json(msg="cannot connect to pild at %s: %s" % (endpoint, e))
+
+
+def checked_sha256(module, value, option):
+    """`value` as 64 lowercase hex digits (surrounding blanks and upper case
+    are accepted); fails `module`, naming `option`, when it is no SHA-256."""
+    sha256 = value.strip().lower()
+    if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
+        module.fail_json(msg="%s must be a SHA-256, 64 hex digits; got %r" % (option, value))
+    return sha256
 
 
 def error_facts(error):

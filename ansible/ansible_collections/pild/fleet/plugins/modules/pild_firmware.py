@@ -22,8 +22,8 @@ author:
 options:
   sha256:
     description:
-      - The SHA-256 (hex) of the image file. With C(state=present) the file at C(src) must have
-        it, or the task fails naming the expected and the found digest.
+      - The SHA-256 (64 hex digits) of the image file. With C(state=present) the file at C(src)
+        must have it, or the task fails naming the expected and the found digest.
     type: str
     required: true
   src:
@@ -33,6 +33,9 @@ options:
         the task on the controller (C(delegate_to) localhost) with a TCP C(endpoint) and mutual
         TLS.
       - Required with C(state=present).
+      - A regular file of at most pild's largest upload (GetInfo's
+        C(capabilities.max_upload_size), 512 MiB by default); it is read only when it must be
+        uploaded, after its SHA-256 has been checked.
     type: path
   name:
     description:
@@ -94,24 +97,53 @@ report:
 
 import hashlib
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.pild.fleet.plugins.module_utils.pild_common import (
-    CONNECTION_SPEC, CONNECTION_TOGETHER, PildError, connect, fail_with, report_facts)
+    CONNECTION_SPEC, CONNECTION_TOGETHER, PildError, checked_sha256, connect, fail_with,
+    report_facts)
+
+CHUNK = 1 << 20
 
 
-def read_verified(module, path, expected):
-    """The bytes of `path`, whose SHA-256 must be `expected`."""
+def open_image(module, path):
+    """(an open file, its size) for `path`, which must be a regular file. The
+    file is opened without blocking, so that a FIFO is refused, not waited on."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        module.fail_json(msg="cannot read src %s on the host the module runs on: %s" % (path, e))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        module.fail_json(msg="src %s is not a regular file" % path)
+    return os.fdopen(fd, "rb"), info.st_size
+
+
+def check_size(module, path, size, limit):
+    """Fails `module` when `size` exceeds pild's `limit` (0: none given)."""
+    if limit and size > limit:
+        module.fail_json(msg="src %s is %d bytes; pild accepts at most %d" % (path, size, limit),
+                         size=size, max_upload_size=limit)
+
+
+def sha256_of(module, f, path):
+    """The SHA-256 (hex) of the open file `f`, read in chunks from its start."""
+    digest = hashlib.sha256()
+    f.seek(0)
+    try:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            digest.update(chunk)
     except (IOError, OSError) as e:
         module.fail_json(msg="cannot read src %s on the host the module runs on: %s" % (path, e))
-    found = hashlib.sha256(data).hexdigest()
+    return digest.hexdigest()
+
+
+def verified(module, found, expected, path):
     if found != expected:
         module.fail_json(msg="src %s has SHA-256 %s, expected %s" % (path, found, expected),
                          expected_sha256=expected, found_sha256=found)
-    return data
 
 
 def main():
@@ -127,28 +159,30 @@ def main():
         required_together=CONNECTION_TOGETHER,
         supports_check_mode=True)
     p = module.params
-    sha256 = p["sha256"].strip().lower()
-    if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
-        module.fail_json(msg="sha256 must be 64 hex digits, got %r" % p["sha256"])
-    data = read_verified(module, p["src"], sha256) if p["state"] == "present" else None
+    sha256 = checked_sha256(module, p["sha256"], "sha256")
+    image, size = open_image(module, p["src"]) if p["state"] == "present" else (None, None)
 
     client = connect(module)
     result = dict(changed=False, sha256=sha256, uploaded=False)
     try:
-        held = dict((u.sha256, u) for u in client.uploads())
         if p["state"] == "absent":
-            result["changed"] = sha256 in held
+            result["changed"] = any(u.sha256 == sha256 for u in client.uploads())
             if result["changed"] and not module.check_mode:
                 client.delete_upload(sha256)
             module.exit_json(**result)
-        result["size"] = len(data)
-        if sha256 in held:
+        check_size(module, p["src"], size, client.info().capabilities.max_upload_size)
+        verified(module, sha256_of(module, image, p["src"]), sha256, p["src"])
+        result["size"] = size
+        if any(u.sha256 == sha256 for u in client.uploads()):
             result["report"] = report_facts(client.inspect(upload=sha256))
             module.exit_json(**result)
         result["changed"] = True
         if not module.check_mode:
-            name = p["name"] or os.path.basename(p["src"])
-            response = client.upload(data, name=name)
+            image.seek(0)
+            data = image.read(size + 1)
+            # The file may have changed since it was hashed.
+            verified(module, hashlib.sha256(data).hexdigest(), sha256, p["src"])
+            response = client.upload(data, name=p["name"] or os.path.basename(p["src"]))
             result["uploaded"] = True
             result["report"] = report_facts(response.report)
     except PildError as e:
@@ -156,6 +190,8 @@ def main():
             "upload" if p["state"] == "present" else "deletion", sha256), **result)
     finally:
         client.close()
+        if image is not None:
+            image.close()
     module.exit_json(**result)
 
 
