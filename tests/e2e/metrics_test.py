@@ -2,10 +2,14 @@
 real board (sdm845-db845c) boots the real cdsp firmware on the sim, the
 exporter's textfile collector reads the file, and a scrape over HTTP shows
 the right values after a start, a crash (recovered by the default policy)
-and a stop — and that the exporter could parse the file at all."""
+and a stop, a refused transition, a call the policy denied and a Watch
+stream opened and cancelled — and that the exporter could parse the file
+at all; pild writes it a last time as it stops."""
 
+import grp
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -14,9 +18,12 @@ import urllib.request
 import pytest
 
 import pild
-from pildtest import Pild, dtb, real_firmware, realdata, running_pild, scratch_dir, wait_until
+from pildtest import (Pild, as_user, binary, dtb, public_dir, real_firmware, realdata,
+                      running_pild, scratch_dir, wait_until)
 
 EXPORTER = "/usr/bin/prometheus-node-exporter"
+STRANGER_UID = 1400  # no rule of the policy names it
+USERS_GID = grp.getgrnam("users").gr_gid  # the socket's group
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
 
@@ -136,15 +143,24 @@ def one_hot(samples, coprocessor):
 
 
 def test_start_crash_and_stop_as_the_node_exporter_serves_them():
-    base = scratch_dir("pild-metrics-")
+    # Other users reach pild's socket (a call the policy denies).
+    base = public_dir("pild-metrics-")
     textfiles = os.path.join(base, "textfiles")
     os.makedirs(textfiles)
     os.chmod(textfiles, 0o755)  # pild refuses a directory others can write
     metrics_file = os.path.join(textfiles, "pild.prom")
+    policy = os.path.join(base, "policy.textproto")
+    with open(policy, "w") as f:
+        f.write("rule { uid: 1013 role: OPERATOR coprocessor: \"video\" }\n")
+    pilctl = os.path.join(base, "pilctl")
+    shutil.copy(binary("client/pilctl"), pilctl)
+    os.chmod(pilctl, 0o755)
     assert os.path.exists(realdata("firmware/qcom/sdm845/cdsp.mbn"))
     with Exporter(textfiles) as exporter, \
             running_pild(dtb("sdm845-db845c"), real_firmware(),
-                         "--metrics-file=" + metrics_file, "--metrics-interval=2s") as server, \
+                         "--metrics-file=" + metrics_file, "--metrics-interval=2s",
+                         "--policy=" + policy, "--socket-group=users",
+                         directory=base) as server, \
             server.client() as client:
         assert oct(os.stat(metrics_file).st_mode & 0o777) == "0o644"
         first = scrape_until(exporter, lambda s: value(s, "pild_build_info", version=pild_version(
@@ -178,11 +194,14 @@ def test_start_crash_and_stop_as_the_node_exporter_serves_them():
                      coprocessor="cdsp") > written - 1
         assert not [k for k in started if k[0] == "pild_coprocessor_last_error"]
 
-        # A Watch stream is counted while it is open.
+        # A Watch stream is counted while it is open, and no longer once
+        # it is cancelled.
         stream = client.watch("cdsp")
         next(stream)
         scrape_until(exporter, lambda s: value(s, "pild_watch_streams") == 1, "a watch stream")
         stream.cancel()
+        scrape_until(exporter, lambda s: value(s, "pild_watch_streams") == 0,
+                     "the watch stream cancelled")
 
         # A watchdog bite on the next boot; pild's default policy restarts it.
         server.sim().inject(coprocessor="cdsp", watchdog_after_ms=1)
@@ -218,13 +237,40 @@ def test_start_crash_and_stop_as_the_node_exporter_serves_them():
         assert value(stopped, "pild_connections_refused_total") == 0
         assert value(stopped, "pild_audit_write_failures_total") == 0
         assert value(stopped, "pild_denied_calls_total") == 0
+        assert not [k for k in stopped if k[0] == "pild_coprocessor_last_error"]
+
+        # A refused transition: a Map of an OFFLINE coprocessor.
+        with pytest.raises(pild.PildError) as refused:
+            client.map("cdsp")
+        reason = refused.value.reason
+        assert reason == "WRONG_STATE", refused.value
+        mapped = scrape_until(exporter, lambda s: value(
+            s, "pild_transitions_total", coprocessor="cdsp", operation="map",
+            result=reason) == 1, "a refused map")
+        assert value(mapped, "pild_transition_duration_seconds_count",
+                     coprocessor="cdsp", operation="map") is None
+        assert one_hot(mapped, "cdsp") == "offline"
+
+        # A call the policy denies: a user no rule names.
+        denied = as_user(STRANGER_UID, STRANGER_UID, [USERS_GID], pilctl,
+                         "--server=" + server.address, "list")
+        assert denied.returncode == 7 and "[ACCESS_DENIED]" in denied.stderr, denied
+        scrape_until(exporter, lambda s: value(s, "pild_denied_calls_total") == 1,
+                     "a denied call")
         # Rewritten at least every --metrics-interval, even without a change.
         later = scrape_until(exporter, lambda s: value(
             s, "pild_metrics_written_timestamp_seconds") > value(
                 stopped, "pild_metrics_written_timestamp_seconds"), "a refreshed timestamp")
         assert value(later, "node_textfile_scrape_error") == 0
+        # Past every periodic write (the last one at most 2 s ago).
+        stopping = time.time()
     # pild wrote the file once more as it stopped, and left nothing else.
     assert os.listdir(textfiles) == ["pild.prom"]
+    final = parse(open(metrics_file).read())
+    assert value(final, "pild_metrics_written_timestamp_seconds") >= stopping - 0.01
+    assert value(final, "pild_metrics_written_timestamp_seconds") >= value(
+        later, "pild_metrics_written_timestamp_seconds")
+    assert value(final, "pild_metrics_interval_seconds") == 2
 
 
 def test_a_metrics_file_in_a_missing_directory_is_refused_by_name():
