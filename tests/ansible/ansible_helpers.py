@@ -115,13 +115,16 @@ def playbook(path, inventory, extra_vars, forks=10, timeout=600):
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env())
 
 
-def write_inventory(path, hosts):
-    """An INI inventory of group `pild`: {host: endpoint}, local connection."""
+def write_inventory(path, hosts, host_vars=None):
+    """An INI inventory of group `pild`: {host: endpoint}, local connection,
+    and `host_vars` ({host: {name: value}}) besides."""
     with open(path, "w") as f:
         f.write("[pild]\n")
         for host, endpoint in hosts.items():
+            more = "".join(" %s=%s" % item
+                           for item in sorted((host_vars or {}).get(host, {}).items()))
             f.write("%s ansible_connection=local ansible_python_interpreter=%s "
-                    "pild_endpoint=%s\n" % (host, PYTHON, endpoint))
+                    "pild_endpoint=%s%s\n" % (host, PYTHON, endpoint, more))
     return path
 
 

@@ -6,8 +6,8 @@ virtualenv is made beforehand from Debian's packages (python3 -m venv
 --system-site-packages, with the marker ansible-test looks for): the checks
 run with Debian's voluptuous (validate-modules), yamllint, pycodestyle (pep8)
 and pylint instead of the pinned versions. Also: ansible-doc renders every
-module, ansible-playbook parses the example playbook and yamllint (with
-ansible-test's rules) passes it."""
+module, ansible-playbook parses the example playbooks and yamllint (with
+ansible-test's rules) passes them."""
 
 import os
 import re
@@ -76,13 +76,14 @@ def test_ansible_doc_renders_every_module(tmp_path):
         assert "EXAMPLES" in shown.stdout and "RETURN VALUES" in shown.stdout
 
 
-def test_example_playbook_parses_and_lints(tmp_path):
-    playbook = runfile("ansible/examples/canary-rollout.yml")
+def test_example_playbooks_parse_and_lint(tmp_path):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=runfile("ansible"), HOME=str(tmp_path))
-    check = subprocess.run(["ansible-playbook", "--syntax-check", "-i", "localhost,", playbook],
-                           capture_output=True, text=True, timeout=120, env=env)
-    assert check.returncode == 0, check.stdout + check.stderr
-    lint = subprocess.run(["yamllint", "-s", "-d",
-                           "{extends: default, rules: {line-length: {max: 100}}}", playbook],
-                          capture_output=True, text=True, timeout=120)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
+    for name in ["canary-rollout.yml", "fleet-report.yml"]:
+        playbook = runfile("ansible/examples/" + name)
+        check = subprocess.run(["ansible-playbook", "--syntax-check", "-i", "localhost,",
+                                playbook], capture_output=True, text=True, timeout=120, env=env)
+        assert check.returncode == 0, check.stdout + check.stderr
+        lint = subprocess.run(["yamllint", "-s", "-d",
+                               "{extends: default, rules: {line-length: {max: 100}}}", playbook],
+                              capture_output=True, text=True, timeout=120)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
