@@ -209,6 +209,18 @@ absl::StatusOr<SharedBytes> MapFile(absl::string_view path, size_t max_size) {
   return MapOpen(fd, path, max_size);
 }
 
+bool WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
 absl::Status WriteFile(absl::string_view path, absl::string_view data) {
   const std::string p(path);
   auto failed = [&](int err) {
@@ -218,16 +230,10 @@ absl::Status WriteFile(absl::string_view path, absl::string_view data) {
   };
   int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return failed(errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return failed(err);
-    }
-    done += static_cast<size_t>(n);
+  if (!WriteAll(fd, data)) {
+    const int err = errno;
+    ::close(fd);
+    return failed(err);
   }
   if (::close(fd) != 0) return failed(errno);
   return absl::OkStatus();

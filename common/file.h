@@ -43,6 +43,10 @@ absl::StatusOr<SharedBytes> MapFileBeneath(int dir_fd, absl::string_view name,
 // MapFileBeneath() for a path, following symbolic links anywhere.
 absl::StatusOr<SharedBytes> MapFile(absl::string_view path, size_t max_size);
 
+// Writes all of `data` to `fd`, again after EINTR or a short write; false
+// with errno set when a write fails.
+bool WriteAll(int fd, absl::string_view data);
+
 // Replaces the file at `path` with `data` (mode 0644 when created).
 // FAILED_PRECONDITION (FILE_UNWRITABLE) naming the path and the error.
 absl::Status WriteFile(absl::string_view path, absl::string_view data);

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "platform/linux/remoteproc_sysfs.h"
 
 namespace pil::linux_platform {
@@ -34,19 +35,6 @@ absl::Status Refused(const std::string& path, const std::string& why) {
   return Error(absl::StatusCode::kFailedPrecondition, "STAGING_FAILED",
                absl::StrCat("refusing to stage firmware in ", path, ": ", why),
                {{"path", path}});
-}
-
-// Writes all of `data` to `fd`.
-bool WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
 }
 
 // "<64 hex>.mbn", or a temporary "<64 hex>.mbn.tmp.*": names pild stages.

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/error.h"
+#include "common/file.h"
 #include "common/log.h"
 
 namespace pil::server::metrics {
@@ -135,14 +136,7 @@ absl::Status MetricsPath::Replace(absl::string_view contents) const {
   };
   // Whatever pild's umask: the node exporter runs as another user.
   if (::fchmod(fd, 0644) != 0) return fail("fchmod");
-  size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n =
-        ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail(absl::StrCat("writing ", temp_));
-    done += static_cast<size_t>(n);
-  }
+  if (!WriteAll(fd, contents)) return fail(absl::StrCat("writing ", temp_));
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlinkat(dir_, temp_.c_str(), 0);
